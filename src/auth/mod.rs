@@ -1,0 +1,116 @@
+//! Authentication service: who is this? Password sign-in with throttling today; the MFA steps
+//! (TOTP, WebAuthn) and federated sign-in slot in as further steps of the same flow.
+
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::crypto::{PasswordError, PasswordHasher, SecretString};
+use crate::domain::email::lookup_key;
+use crate::domain::{Clock, UnixTime, User, UserStatus};
+use crate::store::{StoreError, UserStore};
+pub use throttle::{DeviceTrust, Throttle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email and wrong password alike: one error, one message.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: i64 },
+    /// Correct password, but the account may not sign in (told only after the password matched).
+    #[error("account is {0}")]
+    NotActive(UserStatus),
+    #[error("server busy")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<PasswordError> for AuthError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => AuthError::Busy,
+            PasswordError::Internal(m) => AuthError::Internal(m),
+        }
+    }
+}
+
+/// Authentication methods references (RFC 8176), carried into sessions and later ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Amr {
+    Pwd,
+}
+
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub amr: Vec<Amr>,
+    pub auth_time: UnixTime,
+}
+
+pub struct PasswordLogin<'a> {
+    pub email: &'a str,
+    pub password: &'a SecretString,
+    pub ip: IpAddr,
+    /// The device cookie the browser presented, if any (see [`throttle`]).
+    pub device: Option<&'a str>,
+}
+
+pub struct AuthService {
+    users: Arc<dyn UserStore>,
+    hasher: PasswordHasher,
+    throttle: Throttle,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthService {
+    pub fn new(users: Arc<dyn UserStore>, hasher: PasswordHasher, throttle: Throttle, clock: Arc<dyn Clock>) -> Self {
+        Self { users, hasher, throttle, clock }
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// Checks throttles, verifies the password (dummy work for unknown users), records the
+    /// outcome, upgrades the hash when parameters changed.
+    pub async fn login_password(&self, req: PasswordLogin<'_>) -> Result<Authenticated, AuthError> {
+        let account = lookup_key(req.email);
+        let trust = self.throttle.device_trust(&account, req.device).await?;
+        if let Some(retry_after_secs) = self.throttle.blocked(&account, req.ip, trust.clone()).await? {
+            return Err(AuthError::Throttled { retry_after_secs });
+        }
+        let creds = if account.is_empty() { None } else { self.users.credentials_by_email(&account).await? };
+        let stored = creds.as_ref().and_then(|c| c.password_hash.as_deref());
+        let v = self.hasher.verify(stored, req.password).await?;
+        let Some(creds) = creds.filter(|_| v.ok) else {
+            self.throttle.record_failure(&account, req.ip, trust.clone()).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if v.needs_rehash {
+            match self.hasher.hash(req.password).await {
+                Ok(h) => {
+                    if let Err(e) = self.users.set_password_hash(creds.user.id, &h).await {
+                        tracing::warn!(error = %e, "could not store upgraded password hash");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not upgrade password hash"),
+            }
+        }
+        if creds.user.status != UserStatus::Active {
+            return Err(AuthError::NotActive(creds.user.status));
+        }
+        self.throttle.record_success(&account, req.ip, trust).await?;
+        Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], auth_time: self.clock.now() })
+    }
+
+    /// A device cookie for a browser that just signed in to `account` (see [`throttle`]).
+    pub async fn issue_device_cookie(&self, email: &str) -> Result<String, AuthError> {
+        Ok(self.throttle.issue_device(&lookup_key(email)).await?)
+    }
+}

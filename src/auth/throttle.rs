@@ -1,0 +1,126 @@
+//! Failed-login throttling with progressive delay.
+//!
+//! Three counters over a fixed window (`login_throttle.window_secs`), all in the ephemeral store
+//! so every node sees them:
+//! - per account and IP (`per_account_ip` free failures),
+//! - per account over all IPs (`per_account`),
+//! - per IP over all accounts (`per_ip`, against credential stuffing).
+//!
+//! Past its allowance each further failure blocks that key for `base_delay · 2^k` seconds, capped
+//! at `max_delay_secs`; attempts during a block are refused without being counted, so an attacker
+//! can slow an account down but never lock it for good. A browser that signed in to the account
+//! before carries a *device cookie* (OWASP "device cookies"): for it only the per-account+device
+//! counter applies, so an attacker spraying the victim's account from elsewhere does not lock the
+//! victim's own browser out. Accounts are keyed by their normalised email whether or not they
+//! exist, so throttling reveals nothing about existence.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ThrottleSettings;
+use crate::crypto::tokens;
+use crate::domain::Clock;
+use crate::store::{EphemeralStore, StoreResult};
+
+const DEVICE_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceTrust {
+    /// No valid device cookie for this account.
+    Unknown,
+    /// A device cookie bound to this account; the string is its digest.
+    Known(String),
+}
+
+pub struct Throttle {
+    store: Arc<dyn EphemeralStore>,
+    clock: Arc<dyn Clock>,
+    cfg: ThrottleSettings,
+}
+
+struct Rule {
+    key: String,
+    allowance: i64,
+}
+
+impl Throttle {
+    pub fn new(store: Arc<dyn EphemeralStore>, clock: Arc<dyn Clock>, cfg: ThrottleSettings) -> Self {
+        Self { store, clock, cfg }
+    }
+
+    fn rules(&self, account: &str, ip: IpAddr, trust: &DeviceTrust) -> Vec<Rule> {
+        let acct = tokens::digest(account);
+        match trust {
+            DeviceTrust::Known(dev) => vec![Rule {
+                key: format!("thr:ad:{}", tokens::digest(&format!("{acct}|{dev}"))),
+                allowance: self.cfg.per_account_ip,
+            }],
+            DeviceTrust::Unknown => vec![
+                Rule { key: format!("thr:ai:{}", tokens::digest(&format!("{acct}|{ip}"))), allowance: self.cfg.per_account_ip },
+                Rule { key: format!("thr:a:{acct}"), allowance: self.cfg.per_account },
+                Rule { key: format!("thr:i:{ip}"), allowance: self.cfg.per_ip },
+            ],
+        }
+    }
+
+    pub async fn device_trust(&self, account: &str, device: Option<&str>) -> StoreResult<DeviceTrust> {
+        let Some(d) = device.filter(|d| !d.is_empty() && d.len() <= 128) else {
+            return Ok(DeviceTrust::Unknown);
+        };
+        let digest = tokens::digest(d);
+        let bound = self.store.get(&format!("dev:{digest}")).await?;
+        Ok(match bound {
+            Some(v) if tokens::constant_time_eq(&v, tokens::digest(account).as_bytes()) => DeviceTrust::Known(digest),
+            _ => DeviceTrust::Unknown,
+        })
+    }
+
+    pub async fn issue_device(&self, account: &str) -> StoreResult<String> {
+        let token = tokens::random_token();
+        self.store
+            .put(&format!("dev:{}", tokens::digest(&token)), tokens::digest(account).as_bytes(), DEVICE_TTL)
+            .await?;
+        Ok(token)
+    }
+
+    /// Seconds until the caller may try again, if any rule currently blocks it.
+    pub async fn blocked(&self, account: &str, ip: IpAddr, trust: DeviceTrust) -> StoreResult<Option<i64>> {
+        let now = self.clock.now().0;
+        let mut wait = 0i64;
+        for r in self.rules(account, ip, &trust) {
+            if let Some(v) = self.store.get(&format!("{}:block", r.key)).await? {
+                let until = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                wait = wait.max(until - now);
+            }
+        }
+        Ok((wait > 0).then_some(wait))
+    }
+
+    pub async fn record_failure(&self, account: &str, ip: IpAddr, trust: DeviceTrust) -> StoreResult<()> {
+        let window = Duration::from_secs(self.cfg.window_secs);
+        let now = self.clock.now();
+        for r in self.rules(account, ip, &trust) {
+            let n = self.store.incr(&r.key, window).await?;
+            if n > r.allowance {
+                let k = u32::try_from(n - r.allowance - 1).unwrap_or(u32::MAX).min(30);
+                let delay = self.cfg.base_delay_secs.saturating_mul(1u64 << k).min(self.cfg.max_delay_secs);
+                let until = now.plus_secs(i64::try_from(delay).unwrap_or(i64::MAX / 4));
+                // The key outlives the block a little; the stored deadline is what counts.
+                self.store
+                    .put(&format!("{}:block", r.key), until.0.to_string().as_bytes(), Duration::from_secs(delay + 60))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A successful sign-in clears the counter of this account from this IP or device.
+    pub async fn record_success(&self, account: &str, ip: IpAddr, trust: DeviceTrust) -> StoreResult<()> {
+        if let Some(first) = self.rules(account, ip, &trust).into_iter().next() {
+            self.store.delete(&first.key).await?;
+            self.store.delete(&format!("{}:block", first.key)).await?;
+        }
+        Ok(())
+    }
+}

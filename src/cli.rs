@@ -1,0 +1,198 @@
+//! Command line: `serve`, `migrate`, `user create|list`. Every command that prints data takes
+//! `--json`; every failure prints one `error: ...` line and exits non-zero.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{open_stores, shutdown_signal, App};
+use crate::config::Settings;
+use crate::crypto::{PasswordHasher, SecretString};
+use crate::domain::user::parse_display_name;
+use crate::domain::{Clock, Email, NewUser, SystemClock, User, UserStatus};
+use crate::store::StoreError;
+
+#[derive(Debug, Parser)]
+#[command(name = "guichet", version, about = "Guichet: identity provider and SSO hub")]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./guichet.toml when present.
+    #[arg(long, global = true, env = "GUICHET_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin the account is created pending (no password yet).
+    Create(CreateUser),
+    /// List users.
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// At most this many users.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        /// Skip this many users.
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    /// Email address (trimmed, NFC; unique case-insensitively).
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from standard input (one trailing newline is removed).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Make the user a Guichet administrator.
+    #[arg(long)]
+    pub admin: bool,
+    /// Print the created user as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_process_env(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let serving = matches!(cli.command, Command::Serve);
+    if serving {
+        crate::telemetry::init(&settings.log);
+    } else {
+        crate::telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost context and its causes.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Serve => {
+            let app = App::build(settings, None, clock).await?;
+            app.run(shutdown_signal()).await;
+            Ok(())
+        }
+        Command::Migrate { json } => {
+            let opened = open_stores(&settings, clock).await?;
+            let applied = opened.applied_migrations;
+            if json {
+                println!("{}", serde_json::json!({ "backend": opened.stores.backend, "applied": applied }));
+            } else if applied.is_empty() {
+                println!("database is up to date ({})", opened.stores.backend);
+            } else {
+                println!("applied {} migration(s) to {}: {:?}", applied.len(), opened.stores.backend, applied);
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => create_user(args, &settings, clock).await,
+        Command::User(UserCommand::List { json, limit, offset }) => {
+            let opened = open_stores(&settings, clock).await?;
+            let users = opened.stores.users.list_users(limit.clamp(1, 100_000), offset.max(0)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for u in &users {
+                    println!("{}  {:<40} {:<9} {}{}", u.id, u.email, u.status, u.name.as_deref().unwrap_or(""), if u.is_admin { " [admin]" } else { "" });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create_user(args: CreateUser, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("invalid --email: {e}"))?;
+    let name = match args.name.as_deref() {
+        Some(n) => parse_display_name(n).map_err(|e| anyhow::anyhow!("invalid --name: {e}"))?,
+        None => None,
+    };
+    let password = if args.password_stdin {
+        let mut raw = String::new();
+        std::io::stdin().read_to_string(&mut raw).map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+        let pw = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw).to_owned();
+        check_password_policy(&pw, settings)?;
+        Some(SecretString::new(pw))
+    } else {
+        None
+    };
+    let password_hash = match &password {
+        Some(pw) => Some(PasswordHasher::new(&settings.password)?.hash(pw).await?),
+        None => None,
+    };
+    let opened = open_stores(settings, clock).await?;
+    let new = NewUser {
+        email: email.clone(),
+        name,
+        status: if password_hash.is_some() { UserStatus::Active } else { UserStatus::Pending },
+        password_hash,
+        is_admin: args.admin,
+    };
+    let user: User = match opened.stores.users.create_user(new).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict { .. }) => anyhow::bail!("a user with email {email} already exists"),
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&user)?);
+    } else {
+        println!("created user {} <{}> ({})", user.id, user.email, user.status);
+    }
+    Ok(())
+}
+
+/// NIST SP 800-63B: a length rule, no composition rules.
+pub fn check_password_policy(pw: &str, settings: &Settings) -> anyhow::Result<()> {
+    let n = pw.chars().count();
+    if n < settings.password.min_length {
+        anyhow::bail!("password too short: at least {} characters", settings.password.min_length);
+    }
+    if pw.len() > settings.password.max_length {
+        anyhow::bail!("password too long: at most {} bytes", settings.password.max_length);
+    }
+    Ok(())
+}

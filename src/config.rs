@@ -1,0 +1,523 @@
+//! Typed, layered configuration: built-in defaults, then `guichet.toml` (path from `--config` or
+//! `GUICHET_CONFIG`), then environment variables. Every key can be set from the environment as
+//! `GUICHET_<SECTION>__<KEY>` (e.g. `GUICHET_SERVER__LISTEN=0.0.0.0:8080`); `DATABASE_URL` and
+//! `REDIS_URL` are honoured too. Validated once at start-up; an error names the key and why.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("config key {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub keys: KeysSettings,
+    pub password: PasswordSettings,
+    pub session: SessionSettings,
+    pub login_throttle: ThrottleSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL; the OIDC issuer. https required unless the host is a loopback name.
+    pub issuer: String,
+    /// Peers whose `X-Forwarded-For` is believed (your reverse proxies).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Whole-request deadline, seconds.
+    pub request_timeout_secs: u64,
+    /// Time allowed to send the request head, seconds (slow-loris guard).
+    pub header_read_timeout_secs: u64,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Largest request head (request line + headers), bytes; at least 8192.
+    pub max_header_bytes: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may run before the process exits, seconds.
+    pub shutdown_grace_secs: u64,
+    /// Serve Prometheus metrics at /metrics.
+    pub metrics: bool,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. `DATABASE_URL` overrides.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://host:6379/0`. When set, sessions, counters and replay caches live in Redis.
+    /// `REDIS_URL` overrides.
+    pub url: Option<String>,
+    /// Prefix of every key Guichet writes.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSettings {
+    /// Directory holding signing keys (created 0700, files 0600, on first start).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// argon2id memory cost, KiB (OWASP: 19456 with t=2, p=1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; further logins wait (bounded) rather than starve the server.
+    /// 0 = number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// How long a login waits for a hashing slot before answering 503, milliseconds.
+    pub queue_timeout_ms: u64,
+    pub min_length: usize,
+    pub max_length: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A session unused this long ends, seconds.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after sign-in whatever its use, seconds.
+    pub absolute_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    /// Failed logins are counted over this window, seconds.
+    pub window_secs: u64,
+    /// Failures allowed for one account from one IP before delays start.
+    pub per_account_ip: i64,
+    /// Failures allowed for one account from all IPs before delays start (account-wide).
+    pub per_account: i64,
+    /// Failures allowed from one IP over all accounts before delays start.
+    pub per_ip: i64,
+    /// First delay, seconds; it doubles with each further failure.
+    pub base_delay_secs: u64,
+    /// Longest delay, seconds: an attacker can slow an account down, never lock it for good.
+    pub max_delay_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+    /// tracing filter, e.g. `info` or `guichet=debug,tower_http=info`. `RUST_LOG` overrides.
+    pub level: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: "http://localhost:8080".into(),
+            trusted_proxies: Vec::new(),
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_body_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
+            shutdown_grace_secs: 20,
+            metrics: true,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://data/guichet.db".into(), max_connections: 10 }
+    }
+}
+
+impl Default for KeysSettings {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("keys") }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+            queue_timeout_ms: 5_000,
+            min_length: 8,
+            max_length: 256,
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { idle_timeout_secs: 8 * 3600, absolute_timeout_secs: 7 * 24 * 3600 }
+    }
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            window_secs: 900,
+            per_account_ip: 5,
+            per_account: 20,
+            per_ip: 100,
+            base_delay_secs: 2,
+            max_delay_secs: 900,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// A URL with its password replaced, for logs.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+/// Which durable backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseSettings {
+    pub fn kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let scheme = self.url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(DatabaseKind::Sqlite),
+            "postgres" | "postgresql" => Ok(DatabaseKind::Postgres),
+            other => Err(invalid(
+                "database.url",
+                format!("unsupported scheme {other:?} (use sqlite://path or postgres://user@host/db)"),
+            )),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults <- file <- environment, then validates.
+    /// `file`: an explicit path (must exist); without one, `./guichet.toml` is read if present.
+    pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        let default_path = Path::new("guichet.toml");
+        let (path, required) = match file {
+            Some(p) => (Some(p), true),
+            None => (Some(default_path).filter(|p| p.exists()), false),
+        };
+        let mut source = "defaults".to_owned();
+        if let Some(p) = path {
+            match std::fs::read_to_string(p) {
+                Ok(text) => {
+                    table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                        path: p.display().to_string(),
+                        reason: e.message().to_owned() + &line_of(&text, e.span()),
+                    })?;
+                    source = p.display().to_string();
+                }
+                Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ConfigError::Read { path: p.display().to_string(), reason: e.to_string() })
+                }
+                Err(_) => {}
+            }
+        }
+        apply_env(&mut table, env)?;
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let reason = e.inner().message().to_owned();
+                if key == "." || key.is_empty() {
+                    ConfigError::Parse { path: source.clone(), reason }
+                } else {
+                    invalid(&key, reason)
+                }
+            })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load(file, &env)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.issuer_url()?;
+        self.database.kind()?;
+        if let Some(r) = &self.redis.url {
+            let u = Url::parse(r).map_err(|e| invalid("redis.url", format!("not a URL: {e}")))?;
+            if !matches!(u.scheme(), "redis" | "rediss") {
+                return Err(invalid("redis.url", "must start with redis:// or rediss://"));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.server.max_header_bytes < 8192 {
+            return Err(invalid("server.max_header_bytes", "must be at least 8192"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.server.request_timeout_secs == 0 || self.server.header_read_timeout_secs == 0 {
+            return Err(invalid("server.request_timeout_secs", "timeouts must be at least 1 second"));
+        }
+        let p = &self.password;
+        if p.argon2_memory_kib < 8 * p.argon2_parallelism.max(1) {
+            return Err(invalid("password.argon2_memory_kib", "must be at least 8 × argon2_parallelism"));
+        }
+        if p.argon2_iterations == 0 {
+            return Err(invalid("password.argon2_iterations", "must be at least 1"));
+        }
+        if p.argon2_parallelism == 0 {
+            return Err(invalid("password.argon2_parallelism", "must be at least 1"));
+        }
+        if p.min_length < 8 {
+            return Err(invalid("password.min_length", "must be at least 8 (NIST SP 800-63B)"));
+        }
+        if p.max_length < 64 || p.max_length > 4096 {
+            return Err(invalid("password.max_length", "must be between 64 and 4096"));
+        }
+        let s = &self.session;
+        if s.idle_timeout_secs < 60 || s.absolute_timeout_secs < s.idle_timeout_secs {
+            return Err(invalid(
+                "session.idle_timeout_secs",
+                "must be at least 60 and no more than session.absolute_timeout_secs",
+            ));
+        }
+        let t = &self.login_throttle;
+        if t.window_secs == 0 || t.per_account_ip < 1 || t.per_account < 1 || t.per_ip < 1 {
+            return Err(invalid("login_throttle", "window and thresholds must be at least 1"));
+        }
+        if t.max_delay_secs < t.base_delay_secs || t.base_delay_secs == 0 {
+            return Err(invalid("login_throttle.max_delay_secs", "must be ≥ base_delay_secs, and base_delay_secs ≥ 1"));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(invalid("log.format", "must be \"text\" or \"json\""));
+        }
+        Ok(())
+    }
+
+    /// The issuer as a URL: absolute http(s), no query or fragment, no trailing slash;
+    /// https unless the host is loopback (`localhost`, 127.0.0.0/8, ::1).
+    pub fn issuer_url(&self) -> Result<Url, ConfigError> {
+        let key = "server.issuer";
+        let raw = &self.server.issuer;
+        let u = Url::parse(raw).map_err(|e| invalid(key, format!("not an absolute URL ({e}): {raw:?}")))?;
+        if u.query().is_some() || u.fragment().is_some() {
+            return Err(invalid(key, "must not have a query or fragment"));
+        }
+        if raw.ends_with('/') {
+            return Err(invalid(key, format!("must not end with '/' (use {:?})", raw.trim_end_matches('/'))));
+        }
+        let host = u.host_str().unwrap_or("");
+        let loopback = host == "localhost"
+            || host.ends_with(".localhost")
+            || host.trim_matches(['[', ']']).parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+        match u.scheme() {
+            "https" => Ok(u),
+            "http" if loopback => Ok(u),
+            "http" => Err(invalid(key, format!("must use https unless the host is localhost (got {raw})"))),
+            other => Err(invalid(key, format!("scheme must be https (got {other})"))),
+        }
+    }
+
+    pub fn issuer_is_https(&self) -> bool {
+        self.server.issuer.starts_with("https://")
+    }
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
+        .unwrap_or_default()
+}
+
+/// Overlays environment variables: `GUICHET_A__B=v` sets `a.b`. Values are read as TOML
+/// scalars/arrays when they parse as such (`8080`, `true`, `["10.0.0.1"]`), else as strings.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let path: Vec<String> = if name == "DATABASE_URL" {
+            vec!["database".into(), "url".into()]
+        } else if name == "REDIS_URL" {
+            vec!["redis".into(), "url".into()]
+        } else if let Some(rest) = name.strip_prefix("GUICHET_") {
+            if rest == "CONFIG" {
+                continue;
+            }
+            rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
+        } else {
+            continue;
+        };
+        if value.is_empty() && (name == "DATABASE_URL" || name == "REDIS_URL") {
+            continue;
+        }
+        if path.iter().any(|p| p.is_empty()) || path.len() < 2 {
+            return Err(invalid(name, "environment overrides look like GUICHET_<SECTION>__<KEY>"));
+        }
+        let v = parse_env_value(value);
+        let mut cur = &mut *table;
+        for (i, seg) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                cur.insert(seg.clone(), v.clone());
+            } else {
+                let entry = cur.entry(seg.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                cur = match entry {
+                    toml::Value::Table(t) => t,
+                    _ => return Err(invalid(name, format!("{seg} is not a section"))),
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    #[derive(Deserialize)]
+    struct Probe {
+        v: toml::Value,
+    }
+    let looks_structured = raw.starts_with('[') || raw == "true" || raw == "false" || raw.parse::<f64>().is_ok();
+    if looks_structured {
+        if let Ok(p) = toml::from_str::<Probe>(&format!("v = {raw}")) {
+            return p.v;
+        }
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn nofile() -> Option<&'static Path> {
+        None
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let s = Settings::load(nofile(), &[]).unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.issuer, "http://localhost:8080");
+        assert_eq!(s.database.kind().unwrap(), DatabaseKind::Sqlite);
+        assert!(s.redis.url.is_none());
+    }
+
+    #[test]
+    fn env_overrides_with_types() {
+        let s = Settings::load(
+            nofile(),
+            &env(&[
+                ("GUICHET_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("GUICHET_PASSWORD__ARGON2_ITERATIONS", "3"),
+                ("GUICHET_SERVER__TRUSTED_PROXIES", "[\"10.0.0.1\"]"),
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1/guichet"),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("GUICHET_CONFIG", "ignored.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 9000);
+        assert_eq!(s.password.argon2_iterations, 3);
+        assert_eq!(s.server.trusted_proxies.len(), 1);
+        assert_eq!(s.database.kind().unwrap(), DatabaseKind::Postgres);
+        assert_eq!(s.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__ISSUER", "http://idp.example.com")])).unwrap_err();
+        assert!(e.to_string().starts_with("config key server.issuer: must use https"), "{e}");
+        let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__LISTEN", "nope")])).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__LISTN", "x")])).unwrap_err();
+        assert!(e.to_string().contains("unknown field `listn`"), "{e}");
+        let e = Settings::load(nofile(), &env(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__ISSUER", "https://idp.example.com/")])).unwrap_err();
+        assert!(e.to_string().contains("must not end with '/'"), "{e}");
+    }
+
+    #[test]
+    fn https_and_loopback_issuers_are_accepted() {
+        for ok in ["https://idp.example.com", "http://127.0.0.1:8080", "http://[::1]:80", "http://app.localhost"] {
+            Settings::load(nofile(), &env(&[("GUICHET_SERVER__ISSUER", ok)])).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn file_layer_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(&p, "[server]\nlisten = \"127.0.0.1:9999\"\nissuer = \"https://login.example.com\"\n").unwrap();
+        let s = Settings::load(Some(&p), &env(&[("GUICHET_SERVER__LISTEN", "127.0.0.1:7777")])).unwrap();
+        assert_eq!(s.server.listen.port(), 7777);
+        assert_eq!(s.server.issuer, "https://login.example.com");
+        std::fs::write(&p, "[server\nlisten = 1").unwrap();
+        let e = Settings::load(Some(&p), &[]).unwrap_err();
+        assert!(e.to_string().contains("g.toml"), "{e}");
+        let e = Settings::load(Some(&dir.path().join("missing.toml")), &[]).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read config file"), "{e}");
+    }
+}

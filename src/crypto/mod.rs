@@ -1,0 +1,9 @@
+//! Cryptographic building blocks: password hashing, opaque tokens, secrets.
+
+pub mod keys;
+pub mod password;
+pub mod secret;
+pub mod tokens;
+
+pub use password::{PasswordError, PasswordHasher, Verification};
+pub use secret::SecretString;

@@ -1,0 +1,16 @@
+//! Guichet: identity provider and SSO hub. See docs/ARCHITECTURE.md for the module map.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use app::App;
+pub use config::Settings;

@@ -1,0 +1,5 @@
+//! `guichet` binary: parse the command line, hand over to [`guichet::cli`].
+
+fn main() -> std::process::ExitCode {
+    guichet::cli::main()
+}

@@ -1,0 +1,352 @@
+//! The SQL adapters: SQLite (default) and PostgreSQL.
+//!
+//! Both backends run the same statements (`$n` placeholders are understood by both, as are
+//! `ON CONFLICT` and `RETURNING`), so the trait implementations are written once, in
+//! `impl_sql_store!`, and expanded for each concrete pool type: the compiler type-checks every
+//! query against each driver separately, with no `sqlx::Any` and no `if backend` in queries.
+//! A statement that needs a dialect of its own would take a per-backend constant here.
+//! Schemas differ where the types do (UUID vs BLOB, BOOLEAN vs INTEGER) and live in
+//! `migrations/{sqlite,postgres}`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Postgres, Row, Sqlite};
+use uuid::Uuid;
+
+use super::ephemeral::{ttl_secs, EphemeralStore};
+use super::migrations;
+use super::{Health, StoreError, StoreResult, UserCredentials, UserStore, ACQUIRE_TIMEOUT};
+use crate::domain::{Clock, Email, NewUser, UnixTime, User, UserId, UserStatus};
+
+/// A SQL database: the durable store, and the default ephemeral store.
+pub struct SqlStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<DB: sqlx::Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone(), clock: self.clock.clone() }
+    }
+}
+
+/// The ephemeral store on the SQL database (a separate name so the composition root reads well).
+pub type SqlEphemeral<DB> = SqlStore<DB>;
+
+pub type SqliteStore = SqlStore<Sqlite>;
+pub type PgStore = SqlStore<Postgres>;
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::unavailable(e),
+        other => StoreError::unavailable(other),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(anyhow::anyhow!("corrupt {what} in database: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory if needed) and migrates.
+    pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let file = opts.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+        if let Some(dir) = file.parent().filter(|d| !in_memory && !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists once per connection: keep exactly one.
+            .max_connections(if in_memory { 1 } else { max_connections.max(1) })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool, clock })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        run_migrations(&self.pool, migrations::SQLITE).await
+    }
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool, clock })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        run_migrations(&self.pool, migrations::POSTGRES).await
+    }
+}
+
+/// Applies pending migrations; returns the versions applied by this call.
+async fn run_migrations<DB>(pool: &Pool<DB>, list: &'static [migrations::Embedded]) -> anyhow::Result<Vec<i64>>
+where
+    DB: sqlx::Database + sqlx::migrate::MigrateDatabase,
+    DB::Connection: sqlx::migrate::Migrate,
+    for<'a> &'a mut DB::Connection: sqlx::Executor<'a, Database = DB>,
+{
+    use sqlx::migrate::Migrate;
+    let mut conn = pool.acquire().await?;
+    conn.ensure_migrations_table().await?;
+    let before: Vec<i64> = conn.list_applied_migrations().await?.iter().map(|m| m.version).collect();
+    drop(conn);
+    migrations::migrator(list).run(pool).await?;
+    Ok(list.iter().map(|m| m.version).filter(|v| !before.contains(v)).collect())
+}
+
+macro_rules! impl_sql_store {
+    ($db:ty) => {
+        impl SqlStore<$db> {
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
+                let id: Uuid = row.try_get("id").map_err(db_err)?;
+                let email: String = row.try_get("email").map_err(db_err)?;
+                let status: String = row.try_get("status").map_err(db_err)?;
+                Ok(User {
+                    id: UserId::from_uuid(id),
+                    email: Email::parse(&email).map_err(|e| decode_err("email", e))?,
+                    name: row.try_get("name").map_err(db_err)?,
+                    status: UserStatus::from_str(&status).map_err(|e| decode_err("status", e))?,
+                    is_admin: row.try_get("is_admin").map_err(db_err)?,
+                    created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
+                    updated_at: UnixTime(row.try_get("updated_at").map_err(db_err)?),
+                })
+            }
+
+            /// Deletes expired ephemeral rows; returns how many.
+            pub async fn purge_expired(&self) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM ephemeral WHERE expires_at <= $1")
+                    .bind(self.clock.now().0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(r.rows_affected())
+            }
+
+            pub fn pool(&self) -> &Pool<$db> {
+                &self.pool
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for SqlStore<$db> {
+            async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+                let now = self.clock.now();
+                let id = UserId::new_random();
+                let row = sqlx::query(
+                    "INSERT INTO users (id, email, email_lookup, name, password_hash, status, is_admin, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                     RETURNING id, email, name, status, is_admin, created_at, updated_at",
+                )
+                .bind(id.as_uuid())
+                .bind(new.email.as_str())
+                .bind(new.email.lookup_key())
+                .bind(new.name.as_deref())
+                .bind(new.password_hash.as_deref())
+                .bind(new.status.as_str())
+                .bind(new.is_admin)
+                .bind(now.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict { constraint: "users_email" } } else { db_err(e) })?;
+                Self::user_from_row(&row)
+            }
+
+            async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+                let row = sqlx::query(
+                    "SELECT id, email, name, status, is_admin, created_at, updated_at FROM users WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn credentials_by_email(&self, lookup_key: &str) -> StoreResult<Option<UserCredentials>> {
+                let row = sqlx::query(
+                    "SELECT id, email, name, status, is_admin, created_at, updated_at, password_hash \
+                     FROM users WHERE email_lookup = $1",
+                )
+                .bind(lookup_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => Ok(Some(UserCredentials {
+                        user: Self::user_from_row(&row)?,
+                        password_hash: row.try_get("password_hash").map_err(db_err)?,
+                    })),
+                }
+            }
+
+            async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query(
+                    "SELECT id, email, name, status, is_admin, created_at, updated_at FROM users \
+                     ORDER BY created_at, email_lookup LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(Self::user_from_row).collect()
+            }
+
+            async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
+                let r = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash)
+                    .bind(self.clock.now().0)
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn set_status(&self, id: UserId, status: UserStatus) -> StoreResult<()> {
+                let r = sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+                    .bind(status.as_str())
+                    .bind(self.clock.now().0)
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+        }
+
+        #[async_trait]
+        impl Health for SqlStore<$db> {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_err)
+            }
+        }
+
+        #[async_trait]
+        impl EphemeralStore for SqlStore<$db> {
+            async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
+                let exp = self.clock.now().plus_secs(ttl_secs(ttl));
+                sqlx::query(
+                    "INSERT INTO ephemeral (key, value, counter, expires_at) VALUES ($1, $2, 0, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, counter = 0, expires_at = excluded.expires_at",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(exp.0)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
+            async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
+                let now = self.clock.now();
+                // Inserts, or replaces a row that has expired; a live row is left alone and
+                // nothing is returned.
+                let row = sqlx::query(
+                    "INSERT INTO ephemeral (key, value, counter, expires_at) VALUES ($1, $2, 0, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, counter = 0, expires_at = excluded.expires_at \
+                     WHERE ephemeral.expires_at <= $4 RETURNING key",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(now.plus_secs(ttl_secs(ttl)).0)
+                .bind(now.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+                let row = sqlx::query("SELECT value FROM ephemeral WHERE key = $1 AND expires_at > $2")
+                    .bind(key)
+                    .bind(self.clock.now().0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.map(|r| r.try_get::<Vec<u8>, _>("value").map_err(db_err)).transpose()
+            }
+
+            async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+                // One statement: of concurrent takers only one sees the row.
+                let row = sqlx::query("DELETE FROM ephemeral WHERE key = $1 RETURNING value, expires_at")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let now = self.clock.now().0;
+                match row {
+                    Some(r) if r.try_get::<i64, _>("expires_at").map_err(db_err)? > now => {
+                        Ok(Some(r.try_get::<Vec<u8>, _>("value").map_err(db_err)?))
+                    }
+                    _ => Ok(None),
+                }
+            }
+
+            async fn delete(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM ephemeral WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_err)
+            }
+
+            async fn incr(&self, key: &str, window: Duration) -> StoreResult<i64> {
+                let now = self.clock.now();
+                let row = sqlx::query(
+                    "INSERT INTO ephemeral (key, value, counter, expires_at) VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       counter = CASE WHEN ephemeral.expires_at <= $4 THEN 1 ELSE ephemeral.counter + 1 END, \
+                       expires_at = CASE WHEN ephemeral.expires_at <= $4 THEN excluded.expires_at ELSE ephemeral.expires_at END \
+                     RETURNING counter",
+                )
+                .bind(key)
+                .bind(&b""[..])
+                .bind(now.plus_secs(ttl_secs(window)).0)
+                .bind(now.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.try_get::<i64, _>("counter").map_err(db_err)
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                Health::ping(self).await
+            }
+        }
+    };
+}
+
+impl_sql_store!(Sqlite);
+impl_sql_store!(Postgres);

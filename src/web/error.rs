@@ -1,0 +1,171 @@
+//! The one place errors become HTTP responses.
+//!
+//! Handlers return `Result<_, WebError>`. `IntoResponse` only records *what* to show (status,
+//! a stable error code, a client-safe message, an error id for 5xx) in a response extension;
+//! the `render_errors` middleware, which has the templates, turns it into an HTML page for
+//! browsers or a JSON body for API clients, and logs 5xx causes. A 5xx never shows its cause.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::state::AppState;
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: i64, message: String },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// What the error middleware renders. Safe to show: built only from client-facing fields.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ErrorPayload {
+    #[serde(skip)]
+    pub status: u16,
+    pub error: &'static str,
+    pub error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}
+
+/// The cause of a 5xx, for the log only.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub Arc<anyhow::Error>);
+
+impl WebError {
+    pub fn csrf() -> Self {
+        WebError::Forbidden(
+            "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
+        )
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.".into()),
+            WebError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            WebError::TooManyRequests { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message.clone()),
+            WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m.clone()),
+            WebError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Something went wrong on our side. Please try again; if it persists, quote the error id.".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let error_id = status.is_server_error().then(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+        let mut res = status.into_response();
+        if let WebError::TooManyRequests { retry_after_secs, .. } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if let WebError::Internal(cause) = self {
+            res.extensions_mut().insert(ErrorCause(Arc::new(cause)));
+        }
+        res.extensions_mut().insert(ErrorPayload { status: status.as_u16(), error: code, error_description: message, error_id });
+        res
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => WebError::NotFound,
+            StoreError::Conflict { constraint } => WebError::Conflict(format!("already exists ({constraint})")),
+            StoreError::Unavailable(e) => WebError::Internal(e.context("store unavailable")),
+        }
+    }
+}
+
+impl From<AuthError> for WebError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => s.into(),
+            AuthError::Busy => WebError::Unavailable("Too many sign-ins are being processed. Try again in a moment.".into()),
+            AuthError::Internal(m) => WebError::Internal(anyhow::anyhow!(m)),
+            other => WebError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<FormRejection> for WebError {
+    fn from(r: FormRejection) -> Self {
+        match r {
+            FormRejection::InvalidFormContentType(_) => {
+                WebError::BadRequest("expected a form body (application/x-www-form-urlencoded)".into())
+            }
+            other => WebError::BadRequest(format!("invalid form: {}", other.body_text())),
+        }
+    }
+}
+
+impl From<tera::Error> for WebError {
+    fn from(e: tera::Error) -> Self {
+        WebError::Internal(anyhow::Error::new(e).context("template"))
+    }
+}
+
+fn wants_html(req_accept: Option<&HeaderValue>) -> bool {
+    req_accept.and_then(|v| v.to_str().ok()).map(|a| a.contains("text/html")).unwrap_or(false)
+}
+
+/// Renders [`ErrorPayload`]s (HTML for browsers, JSON otherwise) and logs 5xx causes.
+pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let html = wants_html(req.headers().get(header::ACCEPT));
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut res = next.run(req).await;
+    let Some(payload) = res.extensions_mut().remove::<ErrorPayload>() else {
+        return res;
+    };
+    if let Some(ErrorCause(cause)) = res.extensions_mut().remove::<ErrorCause>() {
+        tracing::error!(error_id = payload.error_id.as_deref().unwrap_or(""), request_id = request_id.as_deref().unwrap_or(""), error = ?cause, "request failed");
+    }
+    let (mut parts, _) = res.into_parts();
+    let body = if html {
+        match state.templates.error_page(&payload) {
+            Ok(page) => Html(page).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "error page failed to render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    } else {
+        axum::Json(&payload).into_response()
+    };
+    let (bparts, body) = body.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        bparts.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("text/plain")),
+    );
+    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
+}

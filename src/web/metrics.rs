@@ -1,0 +1,108 @@
+//! Prometheus metrics: requests per route and status, latency per route, sign-ins by result.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    logins: Family<LoginLabels, Counter>,
+}
+
+/// Outcome of a sign-in attempt, as counted.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginResult {
+    Ok,
+    Failed,
+    Throttled,
+    Inactive,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+        });
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register("guichet_http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("guichet_http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register("guichet_logins", "Password sign-in attempts by result", logins.clone());
+        Self { registry: Mutex::new(registry), requests, latency, logins }
+    }
+
+    pub fn login(&self, r: LoginResult) {
+        let result = match r {
+            LoginResult::Ok => "ok",
+            LoginResult::Failed => "failed",
+            LoginResult::Throttled => "throttled",
+            LoginResult::Inactive => "inactive",
+        };
+        self.logins.get_or_create(&LoginLabels { result }).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(reg) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    // The route template, never the raw path: bounded label cardinality.
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let m = &state.metrics;
+    m.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: res.status().as_u16() }).inc();
+    m.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
+    res
+}
+
+pub async fn handler(State(state): State<AppState>) -> Response {
+    if !state.settings.server.metrics {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+}

@@ -1,0 +1,48 @@
+//! HTTP adapter (axum): the only module that knows about HTTP, cookies and templates.
+
+pub mod client_ip;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod pages;
+pub mod security;
+pub mod serve;
+pub mod session;
+pub mod state;
+pub mod templates;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::middleware;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use self::error::WebError;
+use self::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let s = &state.settings.server;
+    Router::new()
+        .merge(pages::router())
+        .merge(ops::router())
+        .fallback(|| async { WebError::NotFound })
+        // Innermost first: errors rendered, then security headers, metrics, limits, tracing.
+        .layer(middleware::from_fn_with_state(state.clone(), error::render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(s.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(s.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(s.request_timeout_secs)))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,62 @@
+//! Browser pages: each file holds its handlers and the `Ctx` struct its template renders.
+
+pub mod home;
+pub mod login;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::show))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", get(home::confirm_logout).post(home::logout))
+        .route("/static/guichet.css", get(stylesheet))
+}
+
+const CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/guichet.css"));
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// A `return_to` we may redirect to after sign-in: a local path only (no scheme, no host, no
+/// `//` or `/\` tricks), else `/`.
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    match raw {
+        Some(p) if p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.starts_with("/\\")
+            && p.len() <= 2048
+            && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn return_to_stays_local() {
+        assert_eq!(safe_return_to(Some("/account?x=1")), "/account?x=1");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/a\nb", ""] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+}

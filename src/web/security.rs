@@ -1,0 +1,42 @@
+//! Security headers on every response.
+//!
+//! CSP allows no inline script or style (`'self'` only), no framing (`frame-ancestors 'none'`),
+//! no plugins, no `<base>` rewriting. `form-action` is deliberately not set: sign-in forms end
+//! in redirects to relying parties' registered redirect URIs, which browsers check against
+//! `form-action`. HSTS only when the issuer is https. HTML pages are `no-store` (sign-in pages
+//! must not be replayed from a cache or the back button after logout).
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::state::AppState;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        if !h.contains_key(&k) {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(h, header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
+    if state.settings.issuer_is_https() {
+        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+    }
+    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.starts_with("text/html")).unwrap_or(false);
+    if is_html {
+        set(h, header::CACHE_CONTROL, "no-store");
+        set(h, header::PRAGMA, "no-cache");
+    }
+    res
+}

@@ -1,0 +1,188 @@
+//! Server-side sessions in the ephemeral store (shared by every node), referenced by an opaque
+//! cookie. The store key is the SHA-256 of the cookie value, so a dump of the store yields no
+//! usable cookie. The id is replaced at sign-in (no fixation), the cookie is `HttpOnly`,
+//! `SameSite=Lax`, and `Secure` (with the `__Host-` prefix) when the issuer is https.
+//! Each session carries its CSRF token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+use crate::auth::Amr;
+use crate::crypto::tokens;
+use crate::domain::{Clock, UnixTime, UserId};
+use crate::store::{EphemeralStore, StoreError};
+
+use super::error::WebError;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionData {
+    pub csrf: String,
+    pub created_at: UnixTime,
+    pub last_seen: UnixTime,
+    pub user: Option<SessionUser>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub auth_time: UnixTime,
+    pub amr: Vec<Amr>,
+    /// Session id exposed to relying parties (OIDC `sid`), unrelated to the cookie value.
+    pub sid: String,
+}
+
+pub struct Session {
+    id: String,
+    pub data: SessionData,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("data", &self.data).finish_non_exhaustive()
+    }
+}
+
+pub struct Sessions {
+    store: Arc<dyn EphemeralStore>,
+    clock: Arc<dyn Clock>,
+    secure: bool,
+    idle: Duration,
+    absolute_secs: i64,
+}
+
+pub const DEVICE_COOKIE: &str = "guichet_device";
+
+impl Sessions {
+    pub fn new(store: Arc<dyn EphemeralStore>, clock: Arc<dyn Clock>, secure: bool, idle_secs: u64, absolute_secs: u64) -> Self {
+        Self {
+            store,
+            clock,
+            secure,
+            idle: Duration::from_secs(idle_secs),
+            absolute_secs: i64::try_from(absolute_secs).unwrap_or(i64::MAX / 4),
+        }
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-guichet_session"
+        } else {
+            "guichet_session"
+        }
+    }
+
+    fn key(id: &str) -> String {
+        format!("sess:{}", tokens::digest(id))
+    }
+
+    /// The session named by the request's cookie, if it exists and has not expired.
+    pub async fn load(&self, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+        let Some(id) = cookie(headers, self.cookie_name()) else { return Ok(None) };
+        if id.len() > 128 {
+            return Ok(None);
+        }
+        let Some(raw) = self.store.get(&Self::key(&id)).await? else { return Ok(None) };
+        let Ok(mut data) = serde_json::from_slice::<SessionData>(&raw) else {
+            self.store.delete(&Self::key(&id)).await?;
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let absolute_end = data.user.as_ref().map(|u| u.auth_time).unwrap_or(data.created_at).plus_secs(self.absolute_secs);
+        let idle_end = data.last_seen.plus_secs(i64::try_from(self.idle.as_secs()).unwrap_or(i64::MAX / 4));
+        if now >= absolute_end || now >= idle_end {
+            self.store.delete(&Self::key(&id)).await?;
+            return Ok(None);
+        }
+        // Sliding idle timeout, written at most once a minute.
+        if data.last_seen.secs_until(now) >= 60 {
+            data.last_seen = now;
+            let s = Session { id, data };
+            self.save(&s).await?;
+            return Ok(Some(s));
+        }
+        Ok(Some(Session { id, data }))
+    }
+
+    /// A new anonymous session (with its CSRF token); the caller sends [`Self::set_cookie`].
+    pub async fn create(&self, user: Option<SessionUser>) -> Result<Session, StoreError> {
+        let now = self.clock.now();
+        let s = Session {
+            id: tokens::random_token(),
+            data: SessionData { csrf: tokens::random_token(), created_at: now, last_seen: now, user },
+        };
+        self.save(&s).await?;
+        Ok(s)
+    }
+
+    pub async fn load_or_create(&self, headers: &HeaderMap) -> Result<(Session, bool), StoreError> {
+        match self.load(headers).await? {
+            Some(s) => Ok((s, false)),
+            None => Ok((self.create(None).await?, true)),
+        }
+    }
+
+    pub async fn save(&self, s: &Session) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(&s.data).map_err(StoreError::unavailable)?;
+        self.store.put(&Self::key(&s.id), &raw, self.idle).await
+    }
+
+    /// Sign-in: the old id dies, a new id and CSRF token are issued (session fixation defence).
+    pub async fn rotate(&self, old: Session, user: SessionUser) -> Result<Session, StoreError> {
+        self.store.delete(&Self::key(&old.id)).await?;
+        self.create(Some(user)).await
+    }
+
+    pub async fn destroy(&self, s: Session) -> Result<(), StoreError> {
+        self.store.delete(&Self::key(&s.id)).await
+    }
+
+    pub fn set_cookie(&self, s: &Session) -> HeaderValue {
+        self.cookie_header(self.cookie_name(), &s.id, None)
+    }
+
+    pub fn clear_cookie(&self) -> HeaderValue {
+        self.cookie_header(self.cookie_name(), "", Some(0))
+    }
+
+    pub fn device_cookie(&self, value: &str) -> HeaderValue {
+        self.cookie_header(DEVICE_COOKIE, value, Some(180 * 24 * 3600))
+    }
+
+    fn cookie_header(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(m) = max_age {
+            c.push_str(&format!("; Max-Age={m}"));
+        }
+        // Values are base64url tokens: always a valid header value.
+        HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// CSRF: the form's token must equal the session's (constant time), and a browser that says the
+/// request is cross-site is refused outright.
+pub fn check_csrf(session: Option<&Session>, form_token: &str, headers: &HeaderMap) -> Result<(), WebError> {
+    let cross_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
+    match session {
+        Some(s) if !cross_site && tokens::constant_time_eq(s.data.csrf.as_bytes(), form_token.as_bytes()) => Ok(()),
+        _ => Err(WebError::csrf()),
+    }
+}

@@ -1,0 +1,23 @@
+//! Everything a handler may use, passed explicitly (no globals).
+
+use std::sync::Arc;
+
+use crate::auth::AuthService;
+use crate::config::Settings;
+use crate::domain::Clock;
+use crate::store::Stores;
+
+use super::metrics::Metrics;
+use super::session::Sessions;
+use super::templates::Templates;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub stores: Stores,
+    pub auth: Arc<AuthService>,
+    pub sessions: Arc<Sessions>,
+    pub templates: Arc<Templates>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+}

@@ -112,7 +112,11 @@ pub struct App {
 impl App {
     /// Builds everything. `listener`: an already-bound socket (tests bind port 0 first so they
     /// know the issuer); otherwise `server.listen` is bound.
-    pub async fn build(settings: Settings, listener: Option<std::net::TcpListener>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        listener: Option<std::net::TcpListener>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         settings.validate()?;
         keys::server_secret(&settings.keys.dir)?;
         let opened = open_stores(&settings, clock.clone()).await?;

@@ -137,7 +137,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
                 for u in &users {
-                    println!("{}  {:<40} {:<9} {}{}", u.id, u.email, u.status, u.name.as_deref().unwrap_or(""), if u.is_admin { " [admin]" } else { "" });
+                    println!(
+                        "{}  {:<40} {:<9} {}{}",
+                        u.id,
+                        u.email,
+                        u.status,
+                        u.name.as_deref().unwrap_or(""),
+                        if u.is_admin { " [admin]" } else { "" }
+                    );
                 }
             }
             Ok(())
@@ -153,7 +160,9 @@ async fn create_user(args: CreateUser, settings: &Settings, clock: Arc<dyn Clock
     };
     let password = if args.password_stdin {
         let mut raw = String::new();
-        std::io::stdin().read_to_string(&mut raw).map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
         let pw = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw).to_owned();
         check_password_policy(&pw, settings)?;
         Some(SecretString::new(pw))

@@ -280,16 +280,15 @@ impl Settings {
             }
         }
         apply_env(&mut table, env)?;
-        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                let reason = e.inner().message().to_owned();
-                if key == "." || key.is_empty() {
-                    ConfigError::Parse { path: source.clone(), reason }
-                } else {
-                    invalid(&key, reason)
-                }
-            })?;
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.inner().message().to_owned();
+            if key == "." || key.is_empty() {
+                ConfigError::Parse { path: source.clone(), reason }
+            } else {
+                invalid(&key, reason)
+            }
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -386,8 +385,7 @@ impl Settings {
 }
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
-        .unwrap_or_default()
+    span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1))).unwrap_or_default()
 }
 
 /// Overlays environment variables: `GUICHET_A__B=v` sets `a.b`. Values are read as TOML

@@ -57,7 +57,10 @@ impl Throttle {
                 allowance: self.cfg.per_account_ip,
             }],
             DeviceTrust::Unknown => vec![
-                Rule { key: format!("thr:ai:{}", tokens::digest(&format!("{acct}|{ip}"))), allowance: self.cfg.per_account_ip },
+                Rule {
+                    key: format!("thr:ai:{}", tokens::digest(&format!("{acct}|{ip}"))),
+                    allowance: self.cfg.per_account_ip,
+                },
                 Rule { key: format!("thr:a:{acct}"), allowance: self.cfg.per_account },
                 Rule { key: format!("thr:i:{ip}"), allowance: self.cfg.per_ip },
             ],

@@ -74,7 +74,8 @@ pub fn server_secret(dir: &Path) -> Result<ServerSecret, KeyError> {
         hex::encode(b).into_bytes()
     })?;
     let text = String::from_utf8_lossy(&raw);
-    let bytes = hex::decode(text.trim()).map_err(|e| KeyError::File { path: path.clone(), reason: format!("not hex: {e}") })?;
+    let bytes =
+        hex::decode(text.trim()).map_err(|e| KeyError::File { path: path.clone(), reason: format!("not hex: {e}") })?;
     let arr: [u8; 32] = bytes
         .try_into()
         .map_err(|_| KeyError::File { path: path.clone(), reason: "must hold 32 bytes (64 hex digits)".into() })?;

@@ -151,7 +151,10 @@ mod tests {
         let new = PasswordHasher::new(&settings(2048, 2)).unwrap();
         assert_eq!(new.verify(Some(&h), &pw).await.unwrap(), Verification { ok: true, needs_rehash: true });
         // A wrong password never asks for a rehash (we must not hash what we did not verify).
-        assert_eq!(new.verify(Some(&h), &SecretString::new("x")).await.unwrap(), Verification { ok: false, needs_rehash: false });
+        assert_eq!(
+            new.verify(Some(&h), &SecretString::new("x")).await.unwrap(),
+            Verification { ok: false, needs_rehash: false }
+        );
     }
 
     #[tokio::test]

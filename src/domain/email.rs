@@ -105,8 +105,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "   ", "alice", "@example.com", "alice@", "alice@localhost", "a b@example.com",
-            "alice@exa..mple.com", "alice@.example.com", "<a>@example.com"] {
+        for bad in [
+            "",
+            "   ",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@localhost",
+            "a b@example.com",
+            "alice@exa..mple.com",
+            "alice@.example.com",
+            "<a>@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert_eq!(Email::parse(&format!("{}@example.com", "a".repeat(250))), Err(EmailError::TooLong));

@@ -31,22 +31,9 @@ pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init");
 pub fn migrator(list: &'static [Embedded]) -> Migrator {
     let migrations: Vec<Migration> = list
         .iter()
-        .map(|m| {
-            Migration::new(
-                m.version,
-                Cow::Borrowed(m.name),
-                MigrationType::Simple,
-                Cow::Borrowed(m.sql),
-                false,
-            )
-        })
+        .map(|m| Migration::new(m.version, Cow::Borrowed(m.name), MigrationType::Simple, Cow::Borrowed(m.sql), false))
         .collect();
-    Migrator {
-        migrations: Cow::Owned(migrations),
-        ignore_missing: false,
-        locking: true,
-        no_tx: false,
-    }
+    Migrator { migrations: Cow::Owned(migrations), ignore_missing: false, locking: true, no_tx: false }
 }
 
 #[cfg(test)]

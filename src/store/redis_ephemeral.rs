@@ -33,12 +33,9 @@ impl RedisEphemeral {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(10),
-            ConnectionManager::new_with_config(client, cfg),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("timed out connecting to redis"))??;
+        let conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, cfg))
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out connecting to redis"))??;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
@@ -101,12 +98,7 @@ impl EphemeralStore for RedisEphemeral {
 
     async fn incr(&self, key: &str, window: Duration) -> StoreResult<i64> {
         let mut c = self.conn.clone();
-        self.incr_script
-            .key(self.k(key))
-            .arg(ttl_secs(window))
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)
+        self.incr_script.key(self.k(key)).arg(ttl_secs(window)).invoke_async(&mut c).await.map_err(err)
     }
 
     async fn ping(&self) -> StoreResult<()> {

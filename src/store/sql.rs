@@ -27,11 +27,13 @@ use crate::domain::{Clock, Email, NewUser, UnixTime, User, UserId, UserStatus};
 pub struct SqlStore<DB: sqlx::Database> {
     pool: Pool<DB>,
     clock: Arc<dyn Clock>,
+    /// The database file (SQLite only; empty otherwise).
+    file: std::path::PathBuf,
 }
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone(), clock: self.clock.clone() }
+        Self { pool: self.pool.clone(), clock: self.clock.clone(), file: self.file.clone() }
     }
 }
 
@@ -81,10 +83,11 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(opts)
             .await?;
-        Ok(Self { pool, clock })
+        Ok(Self { pool, clock, file })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        let _guard = sqlite_migration_lock(&self.file).await?;
         run_migrations(&self.pool, migrations::SQLITE).await
     }
 }
@@ -98,7 +101,7 @@ impl PgStore {
             .idle_timeout(Some(Duration::from_secs(600)))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool, clock })
+        Ok(Self { pool, clock, file: std::path::PathBuf::new() })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
@@ -106,20 +109,44 @@ impl PgStore {
     }
 }
 
-/// Applies pending migrations; returns the versions applied by this call.
+/// Applies pending migrations; returns the versions applied by this call. Concurrent starters
+/// are serialised (PostgreSQL advisory lock; a lock file beside a SQLite database), and the
+/// applied list is read inside the lock, so each step is applied, and reported, exactly once.
 async fn run_migrations<DB>(pool: &Pool<DB>, list: &'static [migrations::Embedded]) -> anyhow::Result<Vec<i64>>
 where
-    DB: sqlx::Database + sqlx::migrate::MigrateDatabase,
+    DB: sqlx::Database,
     DB::Connection: sqlx::migrate::Migrate,
-    for<'a> &'a mut DB::Connection: sqlx::Executor<'a, Database = DB>,
 {
     use sqlx::migrate::Migrate;
     let mut conn = pool.acquire().await?;
-    conn.ensure_migrations_table().await?;
-    let before: Vec<i64> = conn.list_applied_migrations().await?.iter().map(|m| m.version).collect();
-    drop(conn);
-    migrations::migrator(list).run(pool).await?;
-    Ok(list.iter().map(|m| m.version).filter(|v| !before.contains(v)).collect())
+    conn.lock().await?;
+    let result = async {
+        conn.ensure_migrations_table().await?;
+        let before: Vec<i64> = conn.list_applied_migrations().await?.iter().map(|m| m.version).collect();
+        let mut m = migrations::migrator(list);
+        m.set_locking(false);
+        m.run_direct(&mut *conn).await?;
+        Ok::<_, anyhow::Error>(list.iter().map(|m| m.version).filter(|v| !before.contains(v)).collect())
+    }
+    .await;
+    conn.unlock().await?;
+    result
+}
+
+/// An exclusive lock on `<database file>.migrate.lock`, held until dropped.
+async fn sqlite_migration_lock(db_file: &std::path::Path) -> anyhow::Result<Option<std::fs::File>> {
+    let name = db_file.to_string_lossy();
+    if name.is_empty() || name.contains(":memory:") {
+        return Ok(None);
+    }
+    let path = std::path::PathBuf::from(format!("{name}.migrate.lock"));
+    let f = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        f.lock()?;
+        Ok(f)
+    })
+    .await??;
+    Ok(Some(f))
 }
 
 macro_rules! impl_sql_store {

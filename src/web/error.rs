@@ -63,7 +63,9 @@ impl WebError {
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.".into()),
             WebError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
-            WebError::TooManyRequests { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message.clone()),
+            WebError::TooManyRequests { message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message.clone())
+            }
             WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m.clone()),
             WebError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,7 +92,12 @@ impl IntoResponse for WebError {
         if let WebError::Internal(cause) = self {
             res.extensions_mut().insert(ErrorCause(Arc::new(cause)));
         }
-        res.extensions_mut().insert(ErrorPayload { status: status.as_u16(), error: code, error_description: message, error_id });
+        res.extensions_mut().insert(ErrorPayload {
+            status: status.as_u16(),
+            error: code,
+            error_description: message,
+            error_id,
+        });
         res
     }
 }
@@ -109,7 +116,9 @@ impl From<AuthError> for WebError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(s) => s.into(),
-            AuthError::Busy => WebError::Unavailable("Too many sign-ins are being processed. Try again in a moment.".into()),
+            AuthError::Busy => {
+                WebError::Unavailable("Too many sign-ins are being processed. Try again in a moment.".into())
+            }
             AuthError::Internal(m) => WebError::Internal(anyhow::anyhow!(m)),
             other => WebError::BadRequest(other.to_string()),
         }

@@ -92,10 +92,13 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     // The route template, never the raw path: bounded label cardinality.
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let res = next.run(req).await;
     let m = &state.metrics;
-    m.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: res.status().as_u16() }).inc();
+    m.requests
+        .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: res.status().as_u16() })
+        .inc();
     m.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
     res
 }
@@ -104,5 +107,6 @@ pub async fn handler(State(state): State<AppState>) -> Response {
     if !state.settings.server.metrics {
         return StatusCode::NOT_FOUND.into_response();
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+        .into_response()
 }

@@ -33,7 +33,8 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     if state.settings.issuer_is_https() {
         set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
     }
-    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.starts_with("text/html")).unwrap_or(false);
+    let is_html =
+        h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.starts_with("text/html")).unwrap_or(false);
     if is_html {
         set(h, header::CACHE_CONTROL, "no-store");
         set(h, header::PRAGMA, "no-cache");

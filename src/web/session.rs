@@ -57,7 +57,13 @@ pub struct Sessions {
 pub const DEVICE_COOKIE: &str = "guichet_device";
 
 impl Sessions {
-    pub fn new(store: Arc<dyn EphemeralStore>, clock: Arc<dyn Clock>, secure: bool, idle_secs: u64, absolute_secs: u64) -> Self {
+    pub fn new(
+        store: Arc<dyn EphemeralStore>,
+        clock: Arc<dyn Clock>,
+        secure: bool,
+        idle_secs: u64,
+        absolute_secs: u64,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -91,7 +97,8 @@ impl Sessions {
             return Ok(None);
         };
         let now = self.clock.now();
-        let absolute_end = data.user.as_ref().map(|u| u.auth_time).unwrap_or(data.created_at).plus_secs(self.absolute_secs);
+        let absolute_end =
+            data.user.as_ref().map(|u| u.auth_time).unwrap_or(data.created_at).plus_secs(self.absolute_secs);
         let idle_end = data.last_seen.plus_secs(i64::try_from(self.idle.as_secs()).unwrap_or(i64::MAX / 4));
         if now >= absolute_end || now >= idle_end {
             self.store.delete(&Self::key(&id)).await?;

@@ -39,7 +39,12 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     let Some(u) = &s.data.user else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let ctx = HomeCtx { title: "Your account", email: u.email.clone(), name: u.name.clone(), csrf_token: s.data.csrf.clone() };
+    let ctx = HomeCtx {
+        title: "Your account",
+        email: u.email.clone(),
+        name: u.name.clone(),
+        csrf_token: s.data.csrf.clone(),
+    };
     Ok(Html(state.templates.render("home.html", &ctx)?).into_response())
 }
 

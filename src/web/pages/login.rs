@@ -47,7 +47,11 @@ pub struct LoginForm {
     return_to: Option<String>,
 }
 
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Result<Response, WebError> {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, WebError> {
     let (session, created) = state.sessions.load_or_create(&headers).await?;
     let return_to = safe_return_to(q.return_to.as_deref());
     if session.data.user.is_some() {

@@ -35,11 +35,12 @@ async fn stylesheet() -> Response {
 /// `//` or `/\` tricks), else `/`.
 pub fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
-        Some(p) if p.starts_with('/')
-            && !p.starts_with("//")
-            && !p.starts_with("/\\")
-            && p.len() <= 2048
-            && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && p.len() <= 2048
+                && !p.chars().any(|c| c.is_control() || c == '\\') =>
         {
             p.to_owned()
         }

@@ -1,0 +1,164 @@
+//! The command line, as operators and scripts use it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::helpers::fresh_store_settings;
+
+struct Cli {
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let s = fresh_store_settings(dir.path()).await;
+        let mut env = vec![
+            ("DATABASE_URL".to_string(), s.database.url.clone()),
+            ("GUICHET_KEYS__DIR".to_string(), s.keys.dir.display().to_string()),
+            ("GUICHET_PASSWORD__ARGON2_MEMORY_KIB".to_string(), "1024".to_string()),
+            ("GUICHET_PASSWORD__ARGON2_ITERATIONS".to_string(), "1".to_string()),
+        ];
+        if let Some(r) = &s.redis.url {
+            env.push(("REDIS_URL".into(), r.clone()));
+        }
+        Self { env, _dir: dir }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+        cmd.args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self._dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            let mut input = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                input.write_all(s.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+    assert_eq!(s.lines().count(), 1, "one clear line on error, got: {s}");
+    s
+}
+
+#[tokio::test]
+async fn user_create_and_list_with_json() {
+    let cli = Cli::new().await;
+    let out = cli.run(
+        &["user", "create", "--email", "Ops@Example.com", "--name", "Ops", "--password-stdin", "--json"],
+        Some("a long enough password\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let u: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(u["email"], "Ops@Example.com");
+    assert_eq!(u["status"], "active");
+    assert_eq!(u["name"], "Ops");
+    assert!(u.get("password_hash").is_none());
+
+    let out = cli.run(&["user", "create", "--email", "admin@example.com", "--admin", "--json"], None);
+    assert!(out.status.success());
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["status"], "pending", "no password: pending activation");
+    assert_eq!(a["is_admin"], true);
+
+    let out = cli.run(&["user", "list", "--json"], None);
+    assert!(out.status.success());
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 2);
+    let out = cli.run(&["user", "list"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("admin@example.com"));
+}
+
+#[tokio::test]
+async fn user_create_errors_are_one_clear_line() {
+    let cli = Cli::new().await;
+    assert!(cli
+        .run(&["user", "create", "--email", "x@example.com", "--password-stdin"], Some("long enough pw"))
+        .status
+        .success());
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (&["user", "create", "--email", "X@EXAMPLE.COM", "--password-stdin"], Some("long enough pw"), "already exists"),
+        (&["user", "create", "--email", "not-an-email"], None, "invalid --email"),
+        (&["user", "create", "--email", "y@example.com", "--password-stdin"], Some("short\n"), "password too short"),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = cli.run(args, *stdin);
+        assert!(!out.status.success(), "{args:?}");
+        let line = stderr_line(&out);
+        assert!(line.starts_with("error: ") && line.contains(expected), "{args:?}: {line}");
+    }
+    // Nothing half-written by the failures.
+    let out = cli.run(&["user", "list", "--json"], None);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+#[tokio::test]
+async fn migrate_reports_what_it_applied() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["migrate", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["applied"], serde_json::json!([1]));
+    let out = cli.run(&["migrate", "--json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["applied"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_with_the_key_and_the_reason() {
+    let mut cli = Cli::new().await;
+    cli.env.push(("GUICHET_SERVER__ISSUER".into(), "http://idp.example.com".into()));
+    let out = cli.run(&["serve"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let line = stderr_line(&out);
+    assert!(line.contains("server.issuer") && line.contains("https"), "{line}");
+
+    let mut cli = Cli::new().await;
+    cli.env.push(("GUICHET_PASSWORD__ARGON2_ITERATIONS".into(), "zero".into()));
+    let out = cli.run(&["user", "list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("password.argon2_iterations"));
+
+    let cli = Cli::new().await;
+    let out = cli.run(&["--config", "/nonexistent/guichet.toml", "user", "list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("/nonexistent/guichet.toml"));
+
+    let mut cli = Cli::new().await;
+    cli.env.retain(|(k, _)| k != "DATABASE_URL");
+    cli.env.push(("DATABASE_URL".into(), "postgres://nobody@127.0.0.1:1/none".into()));
+    let out = cli.run(&["user", "list"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("cannot connect to database"));
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    let cli = Cli::new().await;
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["user", "create", "--help"],
+        &["user", "list", "--help"],
+    ] {
+        let out = cli.run(args, None);
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    }
+    let out = cli.run(&["user", "create"], None);
+    assert!(!out.status.success());
+}

@@ -1,0 +1,10 @@
+//! One black-box test binary (STYLE habit 7). Each module is one feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod helpers;
+mod login;
+mod multi_node;
+mod ops;
+mod store_contract;
+mod throttle;

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -36,7 +36,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Address to listen on.
@@ -59,7 +59,7 @@ pub struct ServerSettings {
     pub metrics: bool,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. `DATABASE_URL` overrides.
@@ -67,7 +67,7 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
-#[derive(Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
     /// `redis://host:6379/0`. When set, sessions, counters and replay caches live in Redis.
@@ -77,14 +77,14 @@ pub struct RedisSettings {
     pub key_prefix: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysSettings {
     /// Directory holding signing keys (created 0700, files 0600, on first start).
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordSettings {
     /// argon2id memory cost, KiB (OWASP: 19456 with t=2, p=1).
@@ -100,7 +100,7 @@ pub struct PasswordSettings {
     pub max_length: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSettings {
     /// A session unused this long ends, seconds.
@@ -109,7 +109,7 @@ pub struct SessionSettings {
     pub absolute_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleSettings {
     /// Failed logins are counted over this window, seconds.
@@ -126,7 +126,7 @@ pub struct ThrottleSettings {
     pub max_delay_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `text` or `json`.
@@ -517,5 +517,28 @@ mod tests {
         assert!(e.to_string().contains("g.toml"), "{e}");
         let e = Settings::load(Some(&dir.path().join("missing.toml")), &[]).unwrap_err();
         assert!(e.to_string().starts_with("cannot read config file"), "{e}");
+    }
+
+    #[test]
+    fn example_file_is_valid_and_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guichet.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Settings::load(Some(&path), &[]).unwrap();
+        let defaults = toml::Value::try_from(Settings::default()).unwrap();
+        let mut sections: Vec<String> = vec!["redis.url".into()];
+        for (section, keys) in defaults.as_table().unwrap() {
+            for key in keys.as_table().unwrap().keys() {
+                sections.push(format!("{section}.{key}"));
+            }
+        }
+        for dotted in sections {
+            let (section, key) = dotted.split_once('.').unwrap();
+            let body = text.split(&format!("[{section}]\n")).nth(1).unwrap_or_else(|| panic!("no [{section}]"));
+            let body = body.split("\n[").next().unwrap();
+            assert!(
+                body.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+                "guichet.example.toml does not document {dotted}"
+            );
+        }
     }
 }

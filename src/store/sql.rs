@@ -8,6 +8,7 @@
 //! Schemas differ where the types do (UUID vs BLOB, BOOLEAN vs INTEGER) and live in
 //! `migrations/{sqlite,postgres}`.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,8 +72,14 @@ impl SqliteStore {
         let file = opts.get_filename().to_path_buf();
         let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
         if let Some(dir) = file.parent().filter(|d| !in_memory && !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))?;
+            if !dir.exists() {
+                // Password hashes live here: owner-only.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))?;
+            }
         }
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists once per connection: keep exactly one.

@@ -13,9 +13,10 @@ use crate::auth::{AuthService, Throttle};
 use crate::config::{redact_url, DatabaseKind, Settings};
 use crate::crypto::{keys, PasswordHasher};
 use crate::domain::Clock;
+use crate::oidc::{KeySet, NoExtraClaims, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
-use crate::store::{EphemeralStore, Health, Stores, UserStore};
+use crate::store::{ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore};
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
 use crate::web::session::Sessions;
@@ -25,61 +26,85 @@ use crate::web::templates::Templates;
 /// Stores plus the background task that purges expired SQL ephemeral rows (if any).
 pub struct OpenedStores {
     pub stores: Stores,
-    pub purge: Option<JoinHandle<()>>,
+    /// What the background purge cleans (expired ephemeral rows, spent codes, dead grants).
+    pub purge: Option<PurgeFn>,
     pub applied_migrations: Vec<i64>,
 }
 
-fn sql_stores<DB: sqlx::Database>(s: SqlStore<DB>) -> (Arc<dyn UserStore>, Arc<dyn Health>, Arc<dyn EphemeralStore>)
+/// The trait objects of one SQL store (it implements every durable port).
+struct SqlParts {
+    users: Arc<dyn UserStore>,
+    clients: Arc<dyn ClientStore>,
+    consents: Arc<dyn ConsentStore>,
+    grants: Arc<dyn GrantStore>,
+    health: Arc<dyn Health>,
+    ephemeral: Arc<dyn EphemeralStore>,
+}
+
+fn sql_parts<DB: sqlx::Database>(s: SqlStore<DB>) -> SqlParts
 where
-    SqlStore<DB>: UserStore + Health + EphemeralStore + 'static,
+    SqlStore<DB>: UserStore + ClientStore + ConsentStore + GrantStore + Health + EphemeralStore + 'static,
 {
     let a = Arc::new(s);
-    (a.clone(), a.clone(), a)
+    SqlParts {
+        users: a.clone(),
+        clients: a.clone(),
+        consents: a.clone(),
+        grants: a.clone(),
+        health: a.clone(),
+        ephemeral: a,
+    }
 }
 
 /// Connects the durable store (migrating it) and the ephemeral store.
 pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<OpenedStores> {
     let db = &settings.database;
     let url_for_errors = redact_url(&db.url);
-    let (users, health, sql_eph, backend, applied, purger): (_, _, _, _, _, Box<dyn Fn() -> JoinHandle<()> + Send>) =
-        match db.kind()? {
-            DatabaseKind::Sqlite => {
-                let s = SqliteStore::connect(&db.url, db.max_connections, clock.clone())
-                    .await
-                    .with_context(|| format!("cannot open database {url_for_errors}"))?;
-                let applied = s.migrate().await.context("migrating the SQLite database")?;
-                let p = s.clone();
-                let (u, h, e) = sql_stores(s);
-                (u, h, e, "sqlite", applied, Box::new(move || spawn_purge(PurgeFn::Sqlite(p.clone()))))
-            }
-            DatabaseKind::Postgres => {
-                let s = PgStore::connect(&db.url, db.max_connections, clock.clone())
-                    .await
-                    .with_context(|| format!("cannot connect to database {url_for_errors}"))?;
-                let applied = s.migrate().await.context("migrating the PostgreSQL database")?;
-                let p = s.clone();
-                let (u, h, e) = sql_stores(s);
-                (u, h, e, "postgres", applied, Box::new(move || spawn_purge(PurgeFn::Postgres(p.clone()))))
-            }
-        };
-    let (ephemeral, ephemeral_backend, purge): (Arc<dyn EphemeralStore>, _, _) = match &settings.redis.url {
+    let (parts, backend, applied, purge_target) = match db.kind()? {
+        DatabaseKind::Sqlite => {
+            let s = SqliteStore::connect(&db.url, db.max_connections, clock.clone())
+                .await
+                .with_context(|| format!("cannot open database {url_for_errors}"))?;
+            let applied = s.migrate().await.context("migrating the SQLite database")?;
+            let p = PurgeFn::Sqlite(s.clone());
+            (sql_parts(s), "sqlite", applied, p)
+        }
+        DatabaseKind::Postgres => {
+            let s = PgStore::connect(&db.url, db.max_connections, clock.clone())
+                .await
+                .with_context(|| format!("cannot connect to database {url_for_errors}"))?;
+            let applied = s.migrate().await.context("migrating the PostgreSQL database")?;
+            let p = PurgeFn::Postgres(s.clone());
+            (sql_parts(s), "postgres", applied, p)
+        }
+    };
+    let (ephemeral, ephemeral_backend): (Arc<dyn EphemeralStore>, _) = match &settings.redis.url {
         Some(url) => {
             let prefix = if settings.redis.key_prefix.is_empty() { "guichet:" } else { &settings.redis.key_prefix };
             let r = RedisEphemeral::connect(url, prefix)
                 .await
                 .with_context(|| format!("cannot connect to redis {}", redact_url(url)))?;
-            (Arc::new(r), "redis", None)
+            (Arc::new(r), "redis")
         }
-        None => (sql_eph, backend, Some(purger())),
+        None => (parts.ephemeral.clone(), backend),
     };
     Ok(OpenedStores {
-        stores: Stores { users, ephemeral, durable_health: health, backend, ephemeral_backend },
-        purge,
+        stores: Stores {
+            users: parts.users,
+            clients: parts.clients,
+            consents: parts.consents,
+            grants: parts.grants,
+            ephemeral,
+            durable_health: parts.health,
+            backend,
+            ephemeral_backend,
+        },
+        purge: Some(purge_target),
         applied_migrations: applied,
     })
 }
 
-enum PurgeFn {
+pub enum PurgeFn {
     Sqlite(SqliteStore),
     Postgres(PgStore),
 }
@@ -90,11 +115,17 @@ fn spawn_purge(p: PurgeFn) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             let r = match &p {
-                PurgeFn::Sqlite(s) => s.purge_expired().await,
-                PurgeFn::Postgres(s) => s.purge_expired().await,
+                PurgeFn::Sqlite(s) => match s.purge_expired().await {
+                    Ok(_) => s.purge_grants(s.now()).await,
+                    Err(e) => Err(e),
+                },
+                PurgeFn::Postgres(s) => match s.purge_expired().await {
+                    Ok(_) => s.purge_grants(s.now()).await,
+                    Err(e) => Err(e),
+                },
             };
             if let Err(e) = r {
-                tracing::warn!(error = %e, "purging expired ephemeral entries failed");
+                tracing::warn!(error = %e, "purging expired entries failed");
             }
         }
     })
@@ -105,7 +136,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     limits: Limits,
-    purge: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
     pub state: AppState,
 }
 
@@ -118,9 +149,18 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
-        keys::server_secret(&settings.keys.dir)?;
+        let secret = keys::server_secret(&settings.keys.dir)?;
+        let keyset = Arc::new(KeySet::load_or_init(&settings.keys.dir, clock.clone(), settings.oidc.max_signed_ttl())?);
         let opened = open_stores(&settings, clock.clone()).await?;
         let stores = opened.stores;
+        let oidc = Arc::new(OidcProvider::new(
+            &settings,
+            stores.clone(),
+            keyset.clone(),
+            clock.clone(),
+            secret,
+            Arc::new(NoExtraClaims),
+        )?);
         let hasher = PasswordHasher::new(&settings.password)?;
         let throttle = Throttle::new(stores.ephemeral.clone(), clock.clone(), settings.login_throttle.clone());
         let auth = AuthService::new(stores.users.clone(), hasher, throttle, clock.clone());
@@ -152,10 +192,13 @@ impl App {
             sessions: Arc::new(sessions),
             templates: Arc::new(Templates::new()?),
             metrics: Arc::new(Metrics::new()),
+            oidc,
             clock,
         };
         let router = crate::web::router(state.clone());
-        Ok(Self { listener, router, limits, purge: opened.purge, state })
+        let mut tasks: Vec<JoinHandle<()>> = opened.purge.map(spawn_purge).into_iter().collect();
+        tasks.push(spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)));
+        Ok(Self { listener, router, limits, tasks, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -172,10 +215,27 @@ impl App {
             "guichet listening"
         );
         serve(self.listener, self.router, self.limits, shutdown).await;
-        if let Some(p) = self.purge {
-            p.abort();
+        for t in self.tasks {
+            t.abort();
         }
     }
+}
+
+/// Re-reads the key directory periodically: keys rotated elsewhere get published here too.
+fn spawn_key_reload(keys: Arc<KeySet>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let k = keys.clone();
+            match tokio::task::spawn_blocking(move || k.reload()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "reloading signing keys failed; keeping the current set"),
+                Err(e) => tracing::error!(error = %e, "key reload task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

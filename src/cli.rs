@@ -38,6 +38,12 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage OIDC signing keys.
+    #[command(subcommand)]
+    Keys(crate::cli_oidc::KeysCommand),
+    /// Manage OAuth/OIDC clients (relying parties).
+    #[command(subcommand)]
+    Client(crate::cli_oidc::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +136,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => create_user(args, &settings, clock).await,
+        Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
+        Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,
         Command::User(UserCommand::List { json, limit, offset }) => {
             let opened = open_stores(&settings, clock).await?;
             let users = opened.stores.users.list_users(limit.clamp(1, 100_000), offset.max(0)).await?;

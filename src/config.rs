@@ -33,7 +33,28 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub session: SessionSettings,
     pub login_throttle: ThrottleSettings,
+    pub oidc: OidcSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// Authorization codes live this long, seconds (single use).
+    pub code_ttl_secs: u64,
+    /// Access tokens (RFC 9068 JWTs), seconds.
+    pub access_token_ttl_secs: u64,
+    /// ID tokens, seconds.
+    pub id_token_ttl_secs: u64,
+    /// A refresh token (rotated on every use) lives this long, seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// An offline_access grant ends this long after it was given, seconds, whatever its use.
+    pub offline_grant_ttl_secs: u64,
+    /// An unfinished sign-in / consent interaction expires after this, seconds.
+    pub interaction_ttl_secs: u64,
+    /// Back-channel logout: attempts per client and per-attempt timeout.
+    pub backchannel_attempts: u32,
+    pub backchannel_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -82,6 +103,10 @@ pub struct RedisSettings {
 pub struct KeysSettings {
     /// Directory holding signing keys (created 0700, files 0600, on first start).
     pub dir: PathBuf,
+    /// `keys rotate`: a new key is published this long before it signs, seconds.
+    pub publish_delay_secs: u64,
+    /// Every node re-reads the key directory this often, seconds.
+    pub reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -159,7 +184,7 @@ impl Default for DatabaseSettings {
 
 impl Default for KeysSettings {
     fn default() -> Self {
-        Self { dir: PathBuf::from("keys") }
+        Self { dir: PathBuf::from("keys"), publish_delay_secs: 3600, reload_secs: 30 }
     }
 }
 
@@ -193,6 +218,28 @@ impl Default for ThrottleSettings {
             base_delay_secs: 2,
             max_delay_secs: 900,
         }
+    }
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            offline_grant_ttl_secs: 365 * 24 * 3600,
+            interaction_ttl_secs: 1800,
+            backchannel_attempts: 3,
+            backchannel_timeout_secs: 5,
+        }
+    }
+}
+
+impl OidcSettings {
+    /// The longest lifetime of anything signed: how long a retired key stays in the JWKS.
+    pub fn max_signed_ttl(&self) -> i64 {
+        i64::try_from(self.access_token_ttl_secs.max(self.id_token_ttl_secs).max(120)).unwrap_or(i64::MAX / 4)
     }
 }
 
@@ -348,6 +395,22 @@ impl Settings {
         }
         if t.max_delay_secs < t.base_delay_secs || t.base_delay_secs == 0 {
             return Err(invalid("login_throttle.max_delay_secs", "must be ≥ base_delay_secs, and base_delay_secs ≥ 1"));
+        }
+        let o = &self.oidc;
+        if o.code_ttl_secs == 0 || o.code_ttl_secs > 600 {
+            return Err(invalid(
+                "oidc.code_ttl_secs",
+                "must be between 1 and 600 (RFC 6749 §4.1.2: at most 10 minutes)",
+            ));
+        }
+        if o.access_token_ttl_secs == 0 || o.id_token_ttl_secs == 0 || o.refresh_token_ttl_secs == 0 {
+            return Err(invalid("oidc", "token lifetimes must be at least 1 second"));
+        }
+        if o.backchannel_attempts == 0 || o.backchannel_timeout_secs == 0 {
+            return Err(invalid("oidc.backchannel_attempts", "attempts and timeout must be at least 1"));
+        }
+        if self.keys.reload_secs == 0 {
+            return Err(invalid("keys.reload_secs", "must be at least 1"));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(invalid("log.format", "must be \"text\" or \"json\""));

@@ -5,9 +5,11 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod cli_oidc;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod oidc;
 pub mod store;
 pub mod telemetry;
 pub mod web;

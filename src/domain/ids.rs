@@ -43,3 +43,8 @@ uuid_id!(
     /// A user account. Also the OIDC `sub` (stable, never reassigned).
     UserId
 );
+
+uuid_id!(
+    /// One authorization given to one client (see `domain::grant`).
+    GrantId
+);

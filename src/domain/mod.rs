@@ -1,11 +1,15 @@
 //! The core: pure types and rules. No axum, sqlx, tera or redis in here.
 
+pub mod client;
 pub mod clock;
 pub mod email;
+pub mod grant;
 pub mod ids;
 pub mod user;
 
+pub use client::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use email::{Email, EmailError};
-pub use ids::UserId;
+pub use grant::{AuthCode, Grant, NewAuthCode, RefreshRecord};
+pub use ids::{GrantId, UserId};
 pub use user::{NewUser, User, UserStatus};

@@ -50,6 +50,15 @@ pub struct User {
     pub name: Option<String>,
     pub status: UserStatus,
     pub is_admin: bool,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    /// OIDC Core §5.1.1 address object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

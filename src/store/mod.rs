@@ -9,13 +9,16 @@ pub mod ephemeral;
 pub mod migrations;
 pub mod redis_ephemeral;
 pub mod sql;
+pub mod sql_oidc;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{NewUser, User, UserId, UserStatus};
+use crate::domain::{
+    AuthCode, Client, ClientId, Grant, GrantId, NewAuthCode, NewUser, RefreshRecord, UnixTime, User, UserId, UserStatus,
+};
 
 pub use ephemeral::EphemeralStore;
 
@@ -76,6 +79,9 @@ pub trait Health: Send + Sync {
 #[derive(Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
+    pub clients: Arc<dyn ClientStore>,
+    pub consents: Arc<dyn ConsentStore>,
+    pub grants: Arc<dyn GrantStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -85,3 +91,63 @@ pub struct Stores {
 /// Default timeout for acquiring a pooled connection: a dead database must fail readiness
 /// quickly, not hang requests.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, c: &Client) -> StoreResult<()>;
+    async fn client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Deletes the client and, by cascade, its grants, codes, refresh tokens and consents.
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
+    async fn set_client_secret_digest(&self, id: &ClientId, digest: &str) -> StoreResult<()>;
+}
+
+/// Remembered consent decisions (revocable by the user).
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn consent(&self, user: UserId, client: &ClientId) -> StoreResult<Option<String>>;
+    async fn save_consent(&self, user: UserId, client: &ClientId, scope: &str) -> StoreResult<()>;
+    /// (client, scope, granted_at) for each client the user consented to.
+    async fn consents_of(&self, user: UserId) -> StoreResult<Vec<(Client, String, UnixTime)>>;
+    async fn delete_consent(&self, user: UserId, client: &ClientId) -> StoreResult<()>;
+}
+
+/// Outcome of presenting a single-use artefact (code or refresh token).
+#[derive(Debug)]
+pub enum Consumed<T> {
+    /// First use: here is what it was bound to.
+    Fresh(T),
+    /// Presented again: a replay. The grant it belongs to should be revoked.
+    Replayed(GrantId),
+    NotFound,
+}
+
+/// Grants, authorization codes and refresh tokens. Consuming operations are single atomic
+/// statements (STYLE habit 6).
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn create_grant(&self, g: &Grant) -> StoreResult<()>;
+    async fn grant(&self, id: GrantId) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: GrantId, now: UnixTime) -> StoreResult<()>;
+    /// Revokes the session's grants (`offline` ones too when `include_offline`); returns them.
+    async fn revoke_session_grants(&self, sid: &str, include_offline: bool, now: UnixTime) -> StoreResult<Vec<Grant>>;
+    /// Grants (active or not) that took part in a session: the clients to notify at logout.
+    async fn session_grants(&self, sid: &str) -> StoreResult<Vec<Grant>>;
+    async fn revoke_user_client_grants(&self, user: UserId, client: &ClientId, now: UnixTime) -> StoreResult<()>;
+    async fn insert_code(&self, c: &NewAuthCode) -> StoreResult<()>;
+    /// Marks the code consumed and returns it, if it was unused and unexpired.
+    async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<Consumed<AuthCode>>;
+    async fn insert_refresh(
+        &self,
+        token_hash: &str,
+        grant: GrantId,
+        scope: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// Marks the refresh token used (rotation) and returns it, if it was unused and unexpired.
+    async fn use_refresh(&self, token_hash: &str, now: UnixTime) -> StoreResult<Consumed<RefreshRecord>>;
+    async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
+    /// Deletes expired codes and long-dead grants; returns how many rows went.
+    async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64>;
+}

@@ -26,8 +26,8 @@ use crate::domain::{Clock, Email, NewUser, UnixTime, User, UserId, UserStatus};
 
 /// A SQL database: the durable store, and the default ephemeral store.
 pub struct SqlStore<DB: sqlx::Database> {
-    pool: Pool<DB>,
-    clock: Arc<dyn Clock>,
+    pub(super) pool: Pool<DB>,
+    pub(super) clock: Arc<dyn Clock>,
     /// The database file (SQLite only; empty otherwise).
     file: std::path::PathBuf,
 }
@@ -44,7 +44,7 @@ pub type SqlEphemeral<DB> = SqlStore<DB>;
 pub type SqliteStore = SqlStore<Sqlite>;
 pub type PgStore = SqlStore<Postgres>;
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(super) fn db_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::unavailable(e),
@@ -52,11 +52,11 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(anyhow::anyhow!("corrupt {what} in database: {e}"))
 }
 
@@ -156,10 +156,17 @@ async fn sqlite_migration_lock(db_file: &std::path::Path) -> anyhow::Result<Opti
     Ok(Some(f))
 }
 
+/// The user columns every user query selects, in `user_from_row` order.
+macro_rules! user_cols {
+    () => {
+        "id, email, name, status, is_admin, email_verified, phone_number, phone_number_verified, address, locale, created_at, updated_at"
+    };
+}
+
 macro_rules! impl_sql_store {
     ($db:ty) => {
         impl SqlStore<$db> {
-            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
+            pub(super) fn user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
                 let id: Uuid = row.try_get("id").map_err(db_err)?;
                 let email: String = row.try_get("email").map_err(db_err)?;
                 let status: String = row.try_get("status").map_err(db_err)?;
@@ -169,6 +176,16 @@ macro_rules! impl_sql_store {
                     name: row.try_get("name").map_err(db_err)?,
                     status: UserStatus::from_str(&status).map_err(|e| decode_err("status", e))?,
                     is_admin: row.try_get("is_admin").map_err(db_err)?,
+                    email_verified: row.try_get("email_verified").map_err(db_err)?,
+                    phone_number: row.try_get("phone_number").map_err(db_err)?,
+                    phone_number_verified: row.try_get("phone_number_verified").map_err(db_err)?,
+                    address: row
+                        .try_get::<Option<String>, _>("address")
+                        .map_err(db_err)?
+                        .map(|a| serde_json::from_str(&a))
+                        .transpose()
+                        .map_err(|e| decode_err("address", e))?,
+                    locale: row.try_get("locale").map_err(db_err)?,
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                     updated_at: UnixTime(row.try_get("updated_at").map_err(db_err)?),
                 })
@@ -184,6 +201,10 @@ macro_rules! impl_sql_store {
                 Ok(r.rows_affected())
             }
 
+            pub fn now(&self) -> UnixTime {
+                self.clock.now()
+            }
+
             pub fn pool(&self) -> &Pool<$db> {
                 &self.pool
             }
@@ -194,11 +215,12 @@ macro_rules! impl_sql_store {
             async fn create_user(&self, new: NewUser) -> StoreResult<User> {
                 let now = self.clock.now();
                 let id = UserId::new_random();
-                let row = sqlx::query(
+                let row = sqlx::query(concat!(
                     "INSERT INTO users (id, email, email_lookup, name, password_hash, status, is_admin, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-                     RETURNING id, email, name, status, is_admin, created_at, updated_at",
-                )
+                     RETURNING ",
+                    user_cols!()
+                ))
                 .bind(id.as_uuid())
                 .bind(new.email.as_str())
                 .bind(new.email.lookup_key())
@@ -214,9 +236,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-                let row = sqlx::query(
-                    "SELECT id, email, name, status, is_admin, created_at, updated_at FROM users WHERE id = $1",
-                )
+                let row = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1"))
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
                 .await
@@ -225,10 +245,11 @@ macro_rules! impl_sql_store {
             }
 
             async fn credentials_by_email(&self, lookup_key: &str) -> StoreResult<Option<UserCredentials>> {
-                let row = sqlx::query(
-                    "SELECT id, email, name, status, is_admin, created_at, updated_at, password_hash \
-                     FROM users WHERE email_lookup = $1",
-                )
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    ", password_hash FROM users WHERE email_lookup = $1"
+                ))
                 .bind(lookup_key)
                 .fetch_optional(&self.pool)
                 .await
@@ -243,10 +264,11 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
-                let rows = sqlx::query(
-                    "SELECT id, email, name, status, is_admin, created_at, updated_at FROM users \
-                     ORDER BY created_at, email_lookup LIMIT $1 OFFSET $2",
-                )
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users ORDER BY created_at, email_lookup LIMIT $1 OFFSET $2"
+                ))
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&self.pool)

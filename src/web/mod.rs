@@ -3,6 +3,7 @@
 pub mod client_ip;
 pub mod error;
 pub mod metrics;
+pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod security;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(ops::router())
+        .merge(oidc::router())
         .fallback(|| async { WebError::NotFound })
         // Innermost first: errors rendered, then security headers, metrics, limits, tracing.
         .layer(middleware::from_fn_with_state(state.clone(), error::render_errors))

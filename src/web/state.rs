@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::AuthService;
 use crate::config::Settings;
 use crate::domain::Clock;
+use crate::oidc::OidcProvider;
 use crate::store::Stores;
 
 use super::metrics::Metrics;
@@ -19,5 +20,6 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,
+    pub oidc: Arc<OidcProvider>,
     pub clock: Arc<dyn Clock>,
 }

@@ -12,7 +12,18 @@ macro_rules! templates {
     };
 }
 
-pub const ALL: &[(&str, &str)] = &templates!("base.html", "login.html", "home.html", "logout.html", "error.html");
+pub const ALL: &[(&str, &str)] = &templates!(
+    "base.html",
+    "login.html",
+    "home.html",
+    "logout.html",
+    "error.html",
+    "consent.html",
+    "select_account.html",
+    "form_post.html",
+    "end_session.html",
+    "signed_out.html",
+);
 
 pub struct Templates {
     tera: Tera,

@@ -111,7 +111,7 @@ async fn migrate_reports_what_it_applied() {
     let out = cli.run(&["migrate", "--json"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1]));
+    assert_eq!(v["applied"], serde_json::json!([1, 2]));
     let out = cli.run(&["migrate", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));

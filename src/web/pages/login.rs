@@ -36,6 +36,8 @@ pub struct LoginCtx {
 pub struct LoginQuery {
     return_to: Option<String>,
     login_hint: Option<String>,
+    /// `login`: show the form even to a signed-in user (OIDC prompt=login, max_age, switch account).
+    prompt: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -54,7 +56,7 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let (session, created) = state.sessions.load_or_create(&headers).await?;
     let return_to = safe_return_to(q.return_to.as_deref());
-    if session.data.user.is_some() {
+    if session.data.user.is_some() && q.prompt.as_deref() != Some("login") {
         return Ok(Redirect::to(&return_to).into_response());
     }
     let ctx = LoginCtx {

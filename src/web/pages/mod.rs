@@ -1,11 +1,13 @@
 //! Browser pages: each file holds its handlers and the `Ctx` struct its template renders.
 
+pub mod authorize;
+pub mod end_session;
 pub mod home;
 pub mod login;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::state::AppState;
@@ -15,7 +17,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home::show))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(home::confirm_logout).post(home::logout))
+        .route("/account/consents/revoke", post(home::revoke_consent))
+        .route(crate::oidc::paths::AUTHORIZE, get(authorize::authorize).post(authorize::authorize))
+        .route("/authorize/resume", get(authorize::resume))
+        .route("/authorize/consent", post(authorize::consent))
+        .route("/authorize/select", post(authorize::select_account))
+        .route(crate::oidc::paths::END_SESSION, get(end_session::end_session).post(end_session::end_session))
+        .route("/end_session/confirm", post(end_session::confirm))
         .route("/static/guichet.css", get(stylesheet))
+        .route("/static/form_post.js", get(form_post_script))
 }
 
 const CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/guichet.css"));
@@ -27,6 +37,19 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         CSS,
+    )
+        .into_response()
+}
+
+const FORM_POST_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/form_post.js"));
+
+async fn form_post_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        FORM_POST_JS,
     )
         .into_response()
 }

@@ -1,0 +1,157 @@
+//! Client registration and secrets. Secrets are 256-bit random values shown once; we keep a
+//! keyed digest, HMAC-SHA256(server secret, secret): fast to check at the token endpoint (argon2
+//! is for human passwords) and useless to whoever reads the database without the key directory.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::OidcProvider;
+use crate::crypto::{keys::ServerSecret, tokens};
+use crate::domain::client::validate_redirect_uri;
+use crate::domain::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub auth_method: ClientAuthMethod,
+    pub application_type: ApplicationType,
+    pub grant_types: Vec<GrantType>,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub id_token_signed_response_alg: SigningAlg,
+    pub id_token_claims: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn secret_digest(secret: &ServerSecret, client_secret: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.bytes()).unwrap_or_else(|_| unreachable_hmac());
+    mac.update(client_secret.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+// HMAC accepts keys of any length; this is never reached.
+#[allow(clippy::panic)]
+fn unreachable_hmac() -> Hmac<Sha256> {
+    panic!("HMAC-SHA256 rejected a 32-byte key")
+}
+
+pub fn secret_matches(secret: &ServerSecret, client: &Client, presented: &str) -> bool {
+    match &client.secret_digest {
+        Some(d) => tokens::constant_time_eq(d.as_bytes(), secret_digest(secret, presented).as_bytes()),
+        None => {
+            // Same work either way.
+            let _ = secret_digest(secret, presented);
+            false
+        }
+    }
+}
+
+fn validate(r: &Registration) -> Result<(), String> {
+    if r.name.trim().is_empty() || r.name.chars().count() > 200 {
+        return Err("--name must be 1 to 200 characters".into());
+    }
+    if r.grant_types.is_empty() {
+        return Err("at least one grant type is needed".into());
+    }
+    let code_flow = r.grant_types.contains(&GrantType::AuthorizationCode);
+    if code_flow && r.redirect_uris.is_empty() {
+        return Err("authorization_code clients need at least one --redirect-uri".into());
+    }
+    if r.grant_types.contains(&GrantType::RefreshToken) && !code_flow {
+        return Err("refresh_token needs authorization_code".into());
+    }
+    for u in &r.redirect_uris {
+        validate_redirect_uri(u, r.application_type)?;
+    }
+    for u in &r.post_logout_redirect_uris {
+        validate_redirect_uri(u, r.application_type)
+            .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))?;
+    }
+    let public = r.auth_method == ClientAuthMethod::None;
+    if public && r.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err("public clients cannot use client_credentials".into());
+    }
+    if r.auth_method == ClientAuthMethod::PrivateKeyJwt && r.jwks.is_none() && r.jwks_uri.is_none() {
+        return Err("private_key_jwt needs --jwks-uri or --jwks".into());
+    }
+    if r.jwks.is_some() && r.jwks_uri.is_some() {
+        return Err("give --jwks-uri or --jwks, not both".into());
+    }
+    if let Some(j) = &r.jwks {
+        if !j.get("keys").is_some_and(|k| k.is_array()) {
+            return Err("--jwks must be a JWK Set ({\"keys\": [...]})".into());
+        }
+    }
+    for (what, u) in [("--jwks-uri", &r.jwks_uri), ("--backchannel-logout-uri", &r.backchannel_logout_uri)] {
+        if let Some(u) = u {
+            let parsed = url::Url::parse(u).map_err(|e| format!("{what} {u:?}: {e}"))?;
+            let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                return Err(format!("{what} {u:?} must be https (http only for localhost)"));
+            }
+            if parsed.fragment().is_some() {
+                return Err(format!("{what} {u:?} must not contain a fragment"));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl OidcProvider {
+    /// Registers a client. Returns it and, for confidential secret-based clients, the secret
+    /// (shown once, never stored in clear).
+    pub async fn register_client(&self, r: Registration) -> Result<(Client, Option<String>), RegistrationError> {
+        validate(&r).map_err(RegistrationError::Invalid)?;
+        let uses_secret =
+            matches!(r.auth_method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost);
+        let secret = uses_secret.then(tokens::random_token);
+        let client = Client {
+            client_id: ClientId::new(tokens::random_token()[..22].to_owned()),
+            name: r.name.trim().to_owned(),
+            secret_digest: secret.as_deref().map(|s| secret_digest(&self.secret, s)),
+            token_endpoint_auth_method: r.auth_method,
+            application_type: r.application_type,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
+            jwks_uri: r.jwks_uri,
+            jwks: r.jwks,
+            first_party: r.first_party,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            id_token_signed_response_alg: r.id_token_signed_response_alg,
+            id_token_claims: r.id_token_claims,
+            created_at: self.clock.now(),
+        };
+        self.stores.clients.create_client(&client).await?;
+        Ok((client, secret))
+    }
+
+    /// New secret for a secret-based client; the old one stops working at once.
+    pub async fn rotate_client_secret(&self, id: &ClientId) -> Result<String, RegistrationError> {
+        let client = self.stores.clients.client(id).await?.ok_or(StoreError::NotFound)?;
+        if !matches!(
+            client.token_endpoint_auth_method,
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+        ) {
+            return Err(RegistrationError::Invalid(format!(
+                "client {id} authenticates with {}, it has no secret",
+                client.token_endpoint_auth_method
+            )));
+        }
+        let secret = tokens::random_token();
+        self.stores.clients.set_client_secret_digest(id, &secret_digest(&self.secret, &secret)).await?;
+        Ok(secret)
+    }
+}

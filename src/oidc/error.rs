@@ -1,0 +1,127 @@
+//! OAuth 2.0 / OIDC error codes (RFC 6749 §4.1.2.1 and §5.2, OIDC Core §3.1.2.6, RFC 6750 §3.1,
+//! RFC 7009 §2.2.1). The description is the client-facing hint; details for operators go to
+//! logs via `tracing`, never into the response.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    AccountSelectionRequired,
+    InvalidRequestObject,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    InvalidToken,
+    InsufficientScope,
+    UnsupportedTokenType,
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use OAuthErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            InvalidScope => "invalid_scope",
+            AccessDenied => "access_denied",
+            ServerError => "server_error",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            InteractionRequired => "interaction_required",
+            AccountSelectionRequired => "account_selection_required",
+            InvalidRequestObject => "invalid_request_object",
+            RequestNotSupported => "request_not_supported",
+            RequestUriNotSupported => "request_uri_not_supported",
+            InvalidToken => "invalid_token",
+            InsufficientScope => "insufficient_scope",
+            UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+
+    /// HTTP status at the token, introspection, revocation and userinfo endpoints.
+    pub fn status(self) -> u16 {
+        use OAuthErrorCode::*;
+        match self {
+            InvalidClient | InvalidToken => 401,
+            InsufficientScope => 403,
+            ServerError => 500,
+            TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+macro_rules! ctor {
+    ($($fn:ident => $code:ident),* $(,)?) => {
+        impl OAuthError {
+            $(pub fn $fn(description: impl Into<String>) -> Self {
+                Self { code: OAuthErrorCode::$code, description: description.into() }
+            })*
+        }
+    };
+}
+
+ctor! {
+    invalid_request => InvalidRequest,
+    invalid_client => InvalidClient,
+    invalid_grant => InvalidGrant,
+    unauthorized_client => UnauthorizedClient,
+    unsupported_grant_type => UnsupportedGrantType,
+    unsupported_response_type => UnsupportedResponseType,
+    invalid_scope => InvalidScope,
+    access_denied => AccessDenied,
+    server_error => ServerError,
+    temporarily_unavailable => TemporarilyUnavailable,
+    login_required => LoginRequired,
+    consent_required => ConsentRequired,
+    interaction_required => InteractionRequired,
+    request_not_supported => RequestNotSupported,
+    request_uri_not_supported => RequestUriNotSupported,
+    invalid_token => InvalidToken,
+    insufficient_scope => InsufficientScope,
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error in OAuth flow");
+        match e {
+            crate::store::StoreError::Unavailable(_) => OAuthError::temporarily_unavailable("try again shortly"),
+            _ => OAuthError::server_error("internal error"),
+        }
+    }
+}
+
+impl From<crate::crypto::keys::KeyError> for OAuthError {
+    fn from(e: crate::crypto::keys::KeyError) -> Self {
+        tracing::error!(error = %e, "signing failed");
+        OAuthError::server_error("internal error")
+    }
+}

@@ -1,0 +1,320 @@
+//! Signing keys (RS256, ES256, EdDSA) and the JWKS.
+//!
+//! One file per key in the key directory, `sig-<alg>-<kid>.json` (0600), holding the private
+//! JWK and its life: `active_from` (it signs from then on), `retired_at` (it stops signing then).
+//! Lifecycle, so relying parties never meet a token signed by a key they have not seen:
+//! - `guichet keys rotate --alg A` writes a new key whose `active_from` is
+//!   `keys.publish_delay_secs` away: it is in the JWKS at once, signs only later;
+//!   the current key of that alg gets `retired_at` = that same instant;
+//! - a retired key stays in the JWKS until every token it signed has expired
+//!   (`retired_at` + the longest token lifetime), then leaves it.
+//!
+//! Every node reads the directory at start and every `keys.reload_secs`, so nodes sharing it
+//! share one key set. The `kid` is the RFC 7638 thumbprint of the public key.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwk::alg::ed::EdCurve;
+use josekit::jwk::Jwk;
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::keys::{ensure_dir, KeyError};
+use crate::domain::{Clock, SigningAlg, UnixTime};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KeyFile {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub created_at: UnixTime,
+    pub active_from: UnixTime,
+    pub retired_at: Option<UnixTime>,
+    private_jwk: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What `guichet keys list` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: &'static str,
+    pub created_at: UnixTime,
+    pub active_from: UnixTime,
+    pub retired_at: Option<UnixTime>,
+    pub published_until: Option<UnixTime>,
+}
+
+pub struct LoadedKey {
+    pub file: KeyFile,
+    signer: Box<dyn JwsSigner>,
+    verifier: Box<dyn JwsVerifier>,
+    public_jwk: serde_json::Value,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey").field("kid", &self.file.kid).field("alg", &self.file.alg).finish()
+    }
+}
+
+impl LoadedKey {
+    pub fn kid(&self) -> &str {
+        &self.file.kid
+    }
+    pub fn alg(&self) -> SigningAlg {
+        self.file.alg
+    }
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer.sign(message).map_err(|e| key_err(Path::new(&self.file.kid), e))
+    }
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifier.verify(message, signature).is_ok()
+    }
+}
+
+fn key_err(path: &Path, e: impl std::fmt::Display) -> KeyError {
+    KeyError::File { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+pub struct KeySet {
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    /// Longest lifetime of anything we sign: how long a retired key stays published.
+    max_token_ttl: i64,
+    keys: RwLock<Arc<Vec<Arc<LoadedKey>>>>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl KeySet {
+    /// Loads the key directory, generating a key for each algorithm that has none.
+    pub fn load_or_init(dir: &Path, clock: Arc<dyn Clock>, max_token_ttl: i64) -> Result<Self, KeyError> {
+        ensure_dir(dir)?;
+        let now = clock.now();
+        let existing = read_dir(dir)?;
+        for alg in SigningAlg::ALL {
+            if !existing.iter().any(|k| k.alg == *alg) {
+                write_new(dir, generate(*alg, now, now)?)?;
+            }
+        }
+        let set = Self { dir: dir.to_path_buf(), clock, max_token_ttl, keys: RwLock::new(Arc::new(Vec::new())) };
+        set.reload()?;
+        Ok(set)
+    }
+
+    /// Re-reads the directory (new keys from a rotation on another node or the CLI).
+    pub fn reload(&self) -> Result<(), KeyError> {
+        let mut loaded = Vec::new();
+        for f in read_dir(&self.dir)? {
+            loaded.push(Arc::new(load(f, &self.dir)?));
+        }
+        if let Ok(mut w) = self.keys.write() {
+            *w = Arc::new(loaded);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<LoadedKey>>> {
+        self.keys.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// The key that signs for `alg` now: the most recently activated one that is active.
+    pub fn signing_key(&self, alg: SigningAlg) -> Option<Arc<LoadedKey>> {
+        let now = self.clock.now();
+        self.snapshot()
+            .iter()
+            .filter(|k| k.file.alg == alg && k.file.active_from <= now && k.file.retired_at.is_none_or(|r| r > now))
+            .max_by(|a, b| (a.file.active_from, &a.file.kid).cmp(&(b.file.active_from, &b.file.kid)))
+            .cloned()
+    }
+
+    fn published(&self, k: &LoadedKey, now: UnixTime) -> bool {
+        k.file.retired_at.is_none_or(|r| r.plus_secs(self.max_token_ttl) > now)
+    }
+
+    /// A published key by `kid`, for verifying our own tokens.
+    pub fn verification_key(&self, kid: &str) -> Option<Arc<LoadedKey>> {
+        let now = self.clock.now();
+        self.snapshot().iter().find(|k| k.file.kid == kid && self.published(k, now)).cloned()
+    }
+
+    /// The public JWK Set (RFC 7517 §5): every published key.
+    pub fn jwks(&self) -> serde_json::Value {
+        let now = self.clock.now();
+        let keys: Vec<serde_json::Value> =
+            self.snapshot().iter().filter(|k| self.published(k, now)).map(|k| k.public_jwk.clone()).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    pub fn list(&self) -> Vec<KeyInfo> {
+        let now = self.clock.now();
+        let mut v: Vec<KeyInfo> = self
+            .snapshot()
+            .iter()
+            .map(|k| {
+                let f = &k.file;
+                let state = if !self.published(k, now) {
+                    "expired"
+                } else if f.retired_at.is_some_and(|r| r <= now) {
+                    "retired"
+                } else if f.active_from > now {
+                    "next"
+                } else if self.signing_key(f.alg).is_some_and(|s| s.file.kid == f.kid) {
+                    "active"
+                } else {
+                    "standby"
+                };
+                KeyInfo {
+                    kid: f.kid.clone(),
+                    alg: f.alg,
+                    state,
+                    created_at: f.created_at,
+                    active_from: f.active_from,
+                    retired_at: f.retired_at,
+                    published_until: f.retired_at.map(|r| r.plus_secs(self.max_token_ttl)),
+                }
+            })
+            .collect();
+        v.sort_by_key(|k| (k.alg, k.active_from));
+        v
+    }
+
+    /// Adds a key for `alg` that signs from `now + publish_delay` on, and retires the current
+    /// one(s) of that alg at that instant. Returns the new key's description.
+    pub fn rotate(&self, alg: SigningAlg, publish_delay: i64) -> Result<KeyInfo, KeyError> {
+        let now = self.clock.now();
+        let active_from = now.plus_secs(publish_delay.max(0));
+        for k in self.snapshot().iter() {
+            let f = &k.file;
+            if f.alg == alg && f.retired_at.is_none_or(|r| r > active_from) {
+                let mut f = f.clone();
+                f.retired_at = Some(active_from);
+                write_replace(&self.dir, &f)?;
+            }
+        }
+        let new = generate(alg, now, active_from)?;
+        let kid = new.kid.clone();
+        write_new(&self.dir, new)?;
+        self.reload()?;
+        self.list()
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| key_err(&self.dir, "new key not found after writing it"))
+    }
+}
+
+fn file_name(f: &KeyFile) -> String {
+    format!("sig-{}-{}.json", f.alg.as_str().to_ascii_lowercase(), f.kid)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<KeyFile>, KeyError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| KeyError::Dir { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| KeyError::Dir { path: dir.to_path_buf(), reason: e.to_string() })?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("sig-") && name.ends_with(".json")) {
+            continue;
+        }
+        let path = e.path();
+        let meta = std::fs::metadata(&path).map_err(|err| key_err(&path, err))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(key_err(&path, "is readable by group or others; run chmod 600 on it"));
+        }
+        let raw = std::fs::read(&path).map_err(|err| key_err(&path, err))?;
+        let f: KeyFile =
+            serde_json::from_slice(&raw).map_err(|err| key_err(&path, format!("not a key file: {err}")))?;
+        out.push(f);
+    }
+    Ok(out)
+}
+
+fn load(f: KeyFile, dir: &Path) -> Result<LoadedKey, KeyError> {
+    let path = dir.join(file_name(&f));
+    let jwk = Jwk::from_map(f.private_jwk.clone()).map_err(|e| key_err(&path, e))?;
+    let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match f.alg {
+        SigningAlg::RS256 => (
+            Box::new(RS256.signer_from_jwk(&jwk).map_err(|e| key_err(&path, e))?),
+            Box::new(RS256.verifier_from_jwk(&public_of(&jwk, &path)?).map_err(|e| key_err(&path, e))?),
+        ),
+        SigningAlg::ES256 => (
+            Box::new(ES256.signer_from_jwk(&jwk).map_err(|e| key_err(&path, e))?),
+            Box::new(ES256.verifier_from_jwk(&public_of(&jwk, &path)?).map_err(|e| key_err(&path, e))?),
+        ),
+        SigningAlg::EdDSA => (
+            Box::new(EdDSA.signer_from_jwk(&jwk).map_err(|e| key_err(&path, e))?),
+            Box::new(EdDSA.verifier_from_jwk(&public_of(&jwk, &path)?).map_err(|e| key_err(&path, e))?),
+        ),
+    };
+    let mut public: serde_json::Map<String, serde_json::Value> = public_of(&jwk, &path)?.as_ref().clone();
+    public.insert("kid".into(), f.kid.clone().into());
+    public.insert("alg".into(), f.alg.as_str().into());
+    public.insert("use".into(), "sig".into());
+    Ok(LoadedKey { file: f, signer, verifier, public_jwk: serde_json::Value::Object(public) })
+}
+
+fn public_of(jwk: &Jwk, path: &Path) -> Result<Jwk, KeyError> {
+    let mut p = jwk.to_public_key().map_err(|e| key_err(path, e))?;
+    // Only the members a public key needs (to_public_key keeps kid/alg/use if present).
+    let _ = p.set_parameter("key_ops", None);
+    Ok(p)
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url).
+pub fn thumbprint(public: &serde_json::Map<String, serde_json::Value>) -> String {
+    let members: &[&str] = match public.get("kty").and_then(|v| v.as_str()) {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        _ => &["crv", "kty", "x"],
+    };
+    let canon: BTreeMap<&str, &serde_json::Value> =
+        members.iter().filter_map(|m| public.get(*m).map(|v| (*m, v))).collect();
+    let json = serde_json::to_string(&canon).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
+}
+
+fn generate(alg: SigningAlg, now: UnixTime, active_from: UnixTime) -> Result<KeyFile, KeyError> {
+    let err = |e: josekit::JoseError| KeyError::File { path: PathBuf::from(alg.as_str()), reason: e.to_string() };
+    let jwk = match alg {
+        SigningAlg::RS256 => RS256.generate_key_pair(2048).map_err(err)?.to_jwk_key_pair(),
+        SigningAlg::ES256 => ES256.generate_key_pair().map_err(err)?.to_jwk_key_pair(),
+        SigningAlg::EdDSA => EdDSA.generate_key_pair(EdCurve::Ed25519).map_err(err)?.to_jwk_key_pair(),
+    };
+    let private_jwk: serde_json::Map<String, serde_json::Value> = jwk.as_ref().clone();
+    let public: serde_json::Map<String, serde_json::Value> = jwk.to_public_key().map_err(err)?.as_ref().clone();
+    Ok(KeyFile { kid: thumbprint(&public), alg, created_at: now, active_from, retired_at: None, private_jwk })
+}
+
+fn write_new(dir: &Path, f: KeyFile) -> Result<(), KeyError> {
+    let path = dir.join(file_name(&f));
+    let bytes = serde_json::to_vec_pretty(&f).map_err(|e| key_err(&path, e))?;
+    crate::crypto::keys::load_or_create(&path, || bytes)?;
+    Ok(())
+}
+
+/// Atomic replace (temp file 0600 + rename).
+fn write_replace(dir: &Path, f: &KeyFile) -> Result<(), KeyError> {
+    use std::io::Write;
+    let path = dir.join(file_name(f));
+    let tmp = dir.join(format!(".{}.tmp", file_name(f)));
+    let bytes = serde_json::to_vec_pretty(f).map_err(|e| key_err(&path, e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| key_err(&tmp, e))?;
+    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| key_err(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| key_err(&path, e))
+}

@@ -1,0 +1,159 @@
+//! Ending sessions: RP-Initiated Logout 1.0 (`end_session_endpoint`) and Back-Channel
+//! Logout 1.0. Ending a session revokes its grants (refresh tokens and the access tokens that
+//! carry their grant id) — except `offline_access` grants, which by definition outlive the
+//! session (OIDC Core §11) — and sends a signed logout token to every client that took part
+//! in it and registered a `backchannel_logout_uri`, with retries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::jwt;
+use super::OidcProvider;
+use crate::domain::{Client, ClientId, Grant};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct EndSessionParams {
+    pub id_token_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub logout_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndSessionRequest {
+    pub client: Option<Client>,
+    /// Validated against the client's registration.
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    /// `sid` / `sub` of a valid `id_token_hint`: the relying party proved which session it means.
+    pub hint_sid: Option<String>,
+    pub hint_sub: Option<String>,
+}
+
+impl EndSessionRequest {
+    /// Where to send the browser afterwards (with `state`), if anywhere.
+    pub fn redirect_url(&self) -> Option<String> {
+        let uri = self.post_logout_redirect_uri.as_ref()?;
+        let mut u = url::Url::parse(uri).ok()?;
+        if let Some(s) = &self.state {
+            u.query_pairs_mut().append_pair("state", s);
+        }
+        Some(u.to_string())
+    }
+}
+
+impl OidcProvider {
+    /// Validates an end-session request; errors are shown on a page (never redirected).
+    pub async fn validate_end_session(&self, p: &EndSessionParams) -> Result<EndSessionRequest, String> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let (mut hint_sid, mut hint_sub, mut hint_aud) = (None, None, None);
+        if let Some(h) = nonempty(&p.id_token_hint) {
+            // Expired hints are fine (the RP is logging out); signature and issuer are not optional.
+            let c = jwt::verify_ours(&self.keys, &h, None)
+                .map_err(|_| "The id_token_hint is not a valid ID token from this server.")?;
+            if c.get("iss").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
+                return Err("The id_token_hint was issued by another server.".into());
+            }
+            hint_sid = c.get("sid").and_then(|v| v.as_str()).map(str::to_owned);
+            hint_sub = c.get("sub").and_then(|v| v.as_str()).map(str::to_owned);
+            hint_aud = match c.get("aud") {
+                Some(serde_json::Value::String(a)) => Some(a.clone()),
+                Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+                _ => None,
+            };
+        }
+        let client_id = match (nonempty(&p.client_id), hint_aud) {
+            (Some(c), Some(a)) if c != a => return Err("client_id does not match the id_token_hint.".into()),
+            (Some(c), _) | (None, Some(c)) => Some(c),
+            (None, None) => None,
+        };
+        let client = match &client_id {
+            Some(id) => Some(
+                self.stores
+                    .clients
+                    .client(&ClientId::new(id.as_str()))
+                    .await
+                    .map_err(|_| "The service is temporarily unavailable.")?
+                    .ok_or("Unknown client.")?,
+            ),
+            None => None,
+        };
+        let post_logout_redirect_uri = match nonempty(&p.post_logout_redirect_uri) {
+            None => None,
+            Some(uri) => match &client {
+                Some(c) if c.post_logout_redirect_uri_registered(&uri) => Some(uri),
+                Some(_) => return Err("The post_logout_redirect_uri is not registered for this application.".into()),
+                None => {
+                    return Err(
+                        "A post_logout_redirect_uri needs an id_token_hint or client_id to check it against.".into()
+                    )
+                }
+            },
+        };
+        Ok(EndSessionRequest { client, post_logout_redirect_uri, state: nonempty(&p.state), hint_sid, hint_sub })
+    }
+
+    /// Ends sign-in session `sid`: revokes its non-offline grants and notifies, in the
+    /// background, every participating client that has a back-channel logout URI.
+    pub async fn end_session(self: &Arc<Self>, sid: &str) {
+        let now = self.clock.now();
+        if let Err(e) = self.stores.grants.revoke_session_grants(sid, false, now).await {
+            tracing::error!(error = %e, "could not revoke the session's grants");
+        }
+        let grants = match self.stores.grants.session_grants(sid).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = %e, "could not list the session's clients");
+                return;
+            }
+        };
+        let mut by_client: BTreeMap<String, Grant> = BTreeMap::new();
+        for g in grants {
+            by_client.entry(g.client_id.to_string()).or_insert(g);
+        }
+        for (_, grant) in by_client {
+            let Ok(Some(client)) = self.stores.clients.client(&grant.client_id).await else { continue };
+            if client.backchannel_logout_uri.is_none() {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move { this.send_backchannel_logout(&client, &grant).await });
+        }
+    }
+
+    async fn send_backchannel_logout(&self, client: &Client, grant: &Grant) {
+        let Some(uri) = &client.backchannel_logout_uri else { return };
+        let token = match self.mint_logout_token(client, grant) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, client_id = %client.client_id, "could not sign a logout token");
+                return;
+            }
+        };
+        for attempt in 1..=self.cfg.backchannel_attempts {
+            let res = self.http.post(uri).form(&[("logout_token", token.as_str())]).send().await;
+            match res {
+                Ok(r) if r.status().is_success() => {
+                    tracing::info!(client_id = %client.client_id, attempt, "back-channel logout delivered");
+                    return;
+                }
+                Ok(r) => {
+                    tracing::warn!(client_id = %client.client_id, attempt, status = %r.status(), "back-channel logout refused")
+                }
+                Err(e) => {
+                    tracing::warn!(client_id = %client.client_id, attempt, error = %e, "back-channel logout failed")
+                }
+            }
+            if attempt < self.cfg.backchannel_attempts {
+                tokio::time::sleep(Duration::from_millis(500 * (1u64 << attempt.min(6)))).await;
+            }
+        }
+        tracing::error!(client_id = %client.client_id, "back-channel logout gave up");
+    }
+}

@@ -1,0 +1,95 @@
+//! The OpenID Provider: protocol logic only (no HTTP types; `web::oidc` adapts it).
+//! OIDC Core 1.0, OIDC Discovery 1.0, RFC 6749, RFC 7636, RFC 9700, RFC 8725, RFC 9068,
+//! RFC 7662, RFC 7009, RP-Initiated Logout 1.0, Back-Channel Logout 1.0.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod clients;
+pub mod discovery;
+pub mod error;
+pub mod introspection;
+pub mod jwt;
+pub mod keys;
+pub mod logout;
+pub mod pkce;
+pub mod revocation;
+pub mod token;
+pub mod tokens;
+pub mod types;
+pub mod userinfo;
+
+use std::sync::Arc;
+
+use crate::config::{OidcSettings, Settings};
+use crate::crypto::keys::ServerSecret;
+use crate::domain::Clock;
+use crate::store::Stores;
+
+pub use claims::{ClaimsHook, NoExtraClaims};
+pub use error::{OAuthError, OAuthErrorCode};
+pub use keys::KeySet;
+
+/// Endpoint paths (relative to the issuer). Discovery advertises exactly these.
+pub mod paths {
+    pub const AUTHORIZE: &str = "/authorize";
+    pub const TOKEN: &str = "/token";
+    pub const USERINFO: &str = "/userinfo";
+    pub const JWKS: &str = "/jwks";
+    pub const INTROSPECT: &str = "/introspect";
+    pub const REVOKE: &str = "/revoke";
+    pub const END_SESSION: &str = "/end_session";
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+}
+
+pub struct OidcProvider {
+    pub issuer: String,
+    pub stores: Stores,
+    pub keys: Arc<KeySet>,
+    pub clock: Arc<dyn Clock>,
+    pub cfg: OidcSettings,
+    /// Session lifetime: non-offline grants end with the session.
+    pub session_absolute_secs: i64,
+    pub secret: ServerSecret,
+    pub claims_hook: Arc<dyn ClaimsHook>,
+    /// Outbound HTTP (client jwks_uri, back-channel logout).
+    pub http: reqwest::Client,
+    pub jwks_cache: client_auth::JwksCache,
+}
+
+impl OidcProvider {
+    pub fn new(
+        settings: &Settings,
+        stores: Stores,
+        keys: Arc<KeySet>,
+        clock: Arc<dyn Clock>,
+        secret: ServerSecret,
+        claims_hook: Arc<dyn ClaimsHook>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(settings.oidc.backchannel_timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("guichet/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            issuer: settings.server.issuer.clone(),
+            stores,
+            keys,
+            clock,
+            cfg: settings.oidc.clone(),
+            session_absolute_secs: i64::try_from(settings.session.absolute_timeout_secs).unwrap_or(i64::MAX / 4),
+            secret,
+            claims_hook,
+            http,
+            jwks_cache: client_auth::JwksCache::default(),
+        })
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+pub(crate) fn secs(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX / 4)
+}

@@ -1,0 +1,90 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12, RFC 9700 §4.14.2): every use
+//! rotates the token; presenting a used one again means it leaked, so the whole grant (its
+//! family) is revoked. The requested scope may only narrow; the new refresh token keeps the
+//! original scope (RFC 6749 §6).
+
+use crate::crypto::tokens;
+use crate::domain::{Client, UserStatus};
+use crate::oidc::error::OAuthError;
+use crate::oidc::tokens::TokenResponse;
+use crate::oidc::types::Scope;
+use crate::oidc::OidcProvider;
+use crate::store::Consumed;
+
+use super::TokenParams;
+
+impl OidcProvider {
+    pub(super) async fn grant_refresh_token(
+        &self,
+        client: &Client,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = p
+            .refresh_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let now = self.clock.now();
+        let hash = tokens::digest(presented);
+        // Check ownership before consuming, so another client cannot burn the token.
+        let Some(peek) = self.stores.grants.refresh(&hash).await? else {
+            return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
+        };
+        let grant = self
+            .stores
+            .grants
+            .grant(peek.grant_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("refresh token invalid or expired"))?;
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        }
+        // A bad request must not burn the token: check the scope before consuming it.
+        let token_scope = Scope::parse(&peek.scope).unwrap_or_default();
+        let scope = match p.scope.as_deref().filter(|s| !s.is_empty()) {
+            None => token_scope.clone(),
+            Some(raw) => {
+                let asked = Scope::parse(raw).map_err(OAuthError::invalid_scope)?;
+                if !asked.is_subset(&token_scope) {
+                    return Err(OAuthError::invalid_scope("a refresh can only narrow the scope"));
+                }
+                asked
+            }
+        };
+        match self.stores.grants.use_refresh(&hash, now).await? {
+            Consumed::Fresh(_) => {}
+            Consumed::Replayed(grant_id) => {
+                tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused: revoking its family");
+                self.stores.grants.revoke_grant(grant_id, now).await?;
+                return Err(OAuthError::invalid_grant("refresh token already used; the session's tokens are revoked"));
+            }
+            Consumed::NotFound => return Err(OAuthError::invalid_grant("refresh token invalid or expired")),
+        }
+        if !grant.is_active(now) {
+            return Err(OAuthError::invalid_grant("the authorization was revoked or has expired"));
+        }
+        let user_id = grant.user_id.ok_or_else(|| OAuthError::invalid_grant("authorization has no user"))?;
+        let user = self
+            .stores
+            .users
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+        let access_token = self.mint_access_token(client, &grant, Some(&user), &scope, now)?;
+        let id_token = if scope.contains("openid") {
+            Some(self.mint_id_token(client, &grant, &user, &scope, None, &access_token, now).await?)
+        } else {
+            None
+        };
+        let refresh_token = Some(self.mint_refresh_token(&grant, &token_scope, now).await?);
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.cfg.access_token_ttl_secs,
+            scope: scope.to_string(),
+            id_token,
+            refresh_token,
+        })
+    }
+}

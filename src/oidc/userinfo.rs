@@ -1,0 +1,100 @@
+//! UserInfo endpoint (OIDC Core §5.3) and access-token validation shared with introspection.
+//! Access tokens are checked fully: our key for the header's alg and kid (no `none`, no alg
+//! confusion), `typ` = `at+jwt`, issuer, expiry, not revoked (by jti or through its grant).
+
+use std::time::Duration;
+
+use super::claims::user_claims;
+use super::error::OAuthError;
+use super::jwt::{self, Claims};
+use super::types::Scope;
+use super::OidcProvider;
+use crate::crypto::tokens;
+use crate::domain::{Grant, GrantId, UserId, UserStatus};
+
+#[derive(Debug, Clone)]
+pub struct ValidAccessToken {
+    pub claims: Claims,
+    pub sub: String,
+    pub client_id: String,
+    pub scope: Scope,
+    pub exp: i64,
+    pub grant: Option<Grant>,
+}
+
+fn revoked_key(jti: &str) -> String {
+    format!("atrev:{}", tokens::digest(jti))
+}
+
+impl OidcProvider {
+    pub async fn validate_access_token(&self, token: &str) -> Result<ValidAccessToken, OAuthError> {
+        let bad = |why: &str| OAuthError::invalid_token(why.to_owned());
+        let claims = jwt::verify_ours(&self.keys, token, Some("at+jwt"))
+            .map_err(|e| bad(&format!("access token rejected: {e}")))?;
+        let s = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        if s("iss").as_deref() != Some(self.issuer.as_str()) {
+            return Err(bad("access token from another issuer"));
+        }
+        let now = self.clock.now();
+        let exp = jwt::numeric_date(&claims, "exp").ok_or_else(|| bad("access token has no exp"))?;
+        if exp <= now.0 {
+            return Err(bad("access token expired"));
+        }
+        let jti = s("jti").ok_or_else(|| bad("access token has no jti"))?;
+        if self.stores.ephemeral.get(&revoked_key(&jti)).await?.is_some() {
+            return Err(bad("access token revoked"));
+        }
+        let grant = match s("gid") {
+            None => None,
+            Some(g) => {
+                let id: GrantId = g.parse().map_err(|_| bad("access token malformed"))?;
+                let grant = self.stores.grants.grant(id).await?.filter(|g| g.is_active(now));
+                Some(grant.ok_or_else(|| bad("access token revoked"))?)
+            }
+        };
+        Ok(ValidAccessToken {
+            sub: s("sub").ok_or_else(|| bad("access token has no sub"))?,
+            client_id: s("client_id").ok_or_else(|| bad("access token has no client_id"))?,
+            scope: Scope::parse(&s("scope").unwrap_or_default()).unwrap_or_default(),
+            exp,
+            grant,
+            claims,
+        })
+    }
+
+    /// Revokes one access token until it would have expired anyway.
+    pub async fn revoke_access_token(&self, at: &ValidAccessToken) -> Result<(), OAuthError> {
+        let jti = at.claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
+        let ttl = Duration::from_secs(u64::try_from(at.exp - self.clock.now().0).unwrap_or(0).max(1) + 60);
+        self.stores.ephemeral.put(&revoked_key(jti), b"1", ttl).await?;
+        Ok(())
+    }
+
+    pub async fn userinfo(&self, token: &str) -> Result<Claims, OAuthError> {
+        let at = self.validate_access_token(token).await?;
+        if !at.scope.contains("openid") {
+            return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
+        }
+        let grant = at.grant.as_ref().ok_or_else(|| OAuthError::invalid_token("not a user's access token"))?;
+        let user_id: UserId = at.sub.parse().map_err(|_| OAuthError::invalid_token("access token malformed"))?;
+        let user = self
+            .stores
+            .users
+            .user_by_id(user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| OAuthError::invalid_token("the user can no longer sign in"))?;
+        let client = self
+            .stores
+            .clients
+            .client(&grant.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
+        let mut out = user_claims(&user, &at.scope, grant.claims.as_ref(), "userinfo");
+        for (k, v) in self.claims_hook.extra_claims(&user, &client, &at.scope).await {
+            out.insert(k, v);
+        }
+        out.insert("sub".into(), serde_json::json!(user.id.to_string()));
+        Ok(out)
+    }
+}

@@ -1,0 +1,227 @@
+//! HTTP adapter of the OpenID Provider's back-channel endpoints: discovery, JWKS, token,
+//! userinfo, introspection, revocation. Errors are RFC 6749 §5.2 JSON with `no-store`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+
+use super::state::AppState;
+use crate::oidc::client_auth::PresentedCredentials;
+use crate::oidc::token::TokenParams;
+use crate::oidc::{paths, OAuthError, OAuthErrorCode};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::DISCOVERY, get(discovery))
+        .route(paths::JWKS, get(jwks))
+        .route(paths::TOKEN, post(token))
+        .route(paths::USERINFO, get(userinfo).post(userinfo))
+        .route(paths::INTROSPECT, post(introspect))
+        .route(paths::REVOKE, post(revoke))
+}
+
+/// An OAuth error as JSON (RFC 6749 §5.2), with the right status and challenge header.
+pub struct OAuthResponse {
+    pub error: OAuthError,
+    /// `Basic` for token-endpoint client errors, `Bearer` for resource errors.
+    pub challenge: Option<&'static str>,
+}
+
+impl From<OAuthError> for OAuthResponse {
+    fn from(error: OAuthError) -> Self {
+        Self { error, challenge: None }
+    }
+}
+
+impl IntoResponse for OAuthResponse {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        if status.is_server_error() {
+            tracing::error!(error = %self.error, "OAuth endpoint failed");
+        }
+        let body =
+            serde_json::json!({ "error": self.error.code.as_str(), "error_description": self.error.description });
+        let mut res = (status, no_store(), Json(body)).into_response();
+        if let Some(scheme) = self.challenge {
+            let v = if scheme == "Bearer" && self.error.code != OAuthErrorCode::InvalidRequest {
+                format!(
+                    "Bearer error=\"{}\", error_description=\"{}\"",
+                    self.error.code.as_str(),
+                    self.error.description.replace(['"', '\\'], "'")
+                )
+            } else if scheme == "Bearer" {
+                "Bearer".to_owned()
+            } else {
+                "Basic realm=\"guichet\"".to_owned()
+            };
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        res
+    }
+}
+
+fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+fn cacheable(max_age: u32) -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                .unwrap_or(HeaderValue::from_static("no-cache")),
+        ),
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+    ]
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    (cacheable(3600), Json(state.oidc.discovery())).into_response()
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    // Short max-age: a newly published key must reach caches well before it signs
+    // (keys.publish_delay_secs).
+    let mut res = (cacheable(300), Json(state.oidc.keys.jwks())).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    res
+}
+
+/// `Authorization: Basic` client credentials (RFC 6749 §2.3.1: each part form-urlencoded).
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let v = v.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let Some(b64) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else { return Ok(None) };
+    let raw = STANDARD.decode(b64.trim()).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let text = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let (id, secret) = text.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    let decode = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    };
+    Ok(Some((decode(id), decode(secret))))
+}
+
+fn form_error(r: FormRejection) -> OAuthError {
+    match r {
+        FormRejection::InvalidFormContentType(_) => {
+            OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
+        }
+        other => OAuthError::invalid_request(format!("malformed form: {}", other.body_text())),
+    }
+}
+
+/// Client errors at the token endpoint: 401 + `WWW-Authenticate: Basic` when Basic was used.
+fn client_error(e: OAuthError, used_basic: bool) -> OAuthResponse {
+    let challenge = (e.code == OAuthErrorCode::InvalidClient && used_basic).then_some("Basic");
+    OAuthResponse { error: e, challenge }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenParams>, FormRejection>,
+) -> Result<Response, OAuthResponse> {
+    let Form(p) = form.map_err(form_error)?;
+    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
+    let used_basic = basic.is_some();
+    let creds = p.credentials(basic);
+    let res = state.oidc.token(&p, creds).await.map_err(|e| client_error(e, used_basic))?;
+    Ok((no_store(), Json(res)).into_response())
+}
+
+async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthResponse> {
+    let bearer = |e: OAuthError| OAuthResponse { error: e, challenge: Some("Bearer") };
+    let header_token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") => Some(v[7..].trim().to_owned()),
+        Some(_) => return Err(bearer(OAuthError::invalid_request("use the Bearer scheme"))),
+        None => None,
+    };
+    // RFC 6750 §2.2: a form-encoded POST body may carry the token (never the query string).
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body_token = (method == Method::POST && is_form)
+        .then(|| url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned()))
+        .flatten()
+        .filter(|t| !t.is_empty());
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => return Err(bearer(OAuthError::invalid_request("send the access token one way only"))),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(bearer(OAuthError::invalid_request("access token required"))),
+    };
+    let claims = state.oidc.userinfo(&token).await.map_err(bearer)?;
+    Ok((no_store(), Json(claims)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TokenTypeParams {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+}
+
+impl TokenTypeParams {
+    fn credentials(&self, basic: Option<(String, String)>) -> PresentedCredentials {
+        PresentedCredentials {
+            basic,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            client_assertion_type: self.client_assertion_type.clone(),
+            client_assertion: self.client_assertion.clone(),
+        }
+    }
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenTypeParams>, FormRejection>,
+) -> Result<Response, OAuthResponse> {
+    let Form(p) = form.map_err(form_error)?;
+    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
+    let used_basic = basic.is_some();
+    let out = state
+        .oidc
+        .introspect(p.credentials(basic), p.token.as_deref(), p.token_type_hint.as_deref())
+        .await
+        .map_err(|e| client_error(e, used_basic))?;
+    Ok((no_store(), Json(out)).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenTypeParams>, FormRejection>,
+) -> Result<Response, OAuthResponse> {
+    let Form(p) = form.map_err(form_error)?;
+    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
+    let used_basic = basic.is_some();
+    state
+        .oidc
+        .revoke(p.credentials(basic), p.token.as_deref(), p.token_type_hint.as_deref())
+        .await
+        .map_err(|e| client_error(e, used_basic))?;
+    Ok((StatusCode::OK, no_store()).into_response())
+}

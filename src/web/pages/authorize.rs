@@ -1,0 +1,306 @@
+//! The browser side of the authorization endpoint: `/authorize` (GET and POST), and the
+//! interaction steps it may need — sign-in (the login page, resumed at `/authorize/resume`),
+//! account selection, consent — kept server-side as an *interaction* in the ephemeral store.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::tokens;
+use crate::oidc::authorize::{
+    AuthorizationRequest, AuthorizationResponse, AuthorizeError, AuthorizeParams, Next, Progress, SessionInfo,
+};
+use crate::oidc::types::ResponseMode;
+use crate::oidc::OAuthError;
+use crate::web::error::WebError;
+use crate::web::session::{check_csrf, Session};
+use crate::web::state::AppState;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Interaction {
+    request: AuthorizationRequest,
+    /// `sid` of the session when the interaction began (None: no session).
+    started_sid: Option<String>,
+    consented: bool,
+    account_selected: bool,
+}
+
+fn interaction_key(id: &str) -> String {
+    format!("ia:{}", tokens::digest(id))
+}
+
+#[derive(Serialize)]
+struct FormPostCtx<'a> {
+    title: &'static str,
+    action: &'a str,
+    params: &'a [(String, String)],
+}
+
+#[derive(Serialize)]
+struct ConsentCtx {
+    title: &'static str,
+    client_name: String,
+    email: String,
+    scopes: Vec<&'static str>,
+    csrf_token: String,
+    interaction: String,
+}
+
+#[derive(Serialize)]
+struct SelectCtx {
+    title: &'static str,
+    client_name: String,
+    email: String,
+    csrf_token: String,
+    interaction: String,
+}
+
+/// Sends the authorization response (success or error) to the client.
+fn respond(state: &AppState, r: AuthorizationResponse) -> Result<Response, WebError> {
+    match r.response_mode {
+        ResponseMode::Query => Ok(Redirect::to(&r.query_url()).into_response()),
+        ResponseMode::FormPost => {
+            let ctx = FormPostCtx { title: "Continue", action: &r.redirect_uri, params: &r.params };
+            Ok(Html(state.templates.render("form_post.html", &ctx)?).into_response())
+        }
+    }
+}
+
+fn session_info(s: Option<&Session>) -> Option<SessionInfo> {
+    let u = s?.data.user.as_ref()?;
+    Some(SessionInfo {
+        user_id: u.id,
+        auth_time: u.auth_time,
+        sid: u.sid.clone(),
+        amr: u
+            .amr
+            .iter()
+            .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+            .collect(),
+    })
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<AuthorizeParams>,
+    RawForm(body): RawForm,
+) -> Result<Response, WebError> {
+    // GET: the query; POST: the form body (OIDC Core §3.1.2.1).
+    let params: AuthorizeParams = if method == Method::POST {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let v = serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
+        serde_json::from_value(v).map_err(|e| WebError::BadRequest(format!("invalid form: {e}")))?
+    } else {
+        query
+    };
+    let (client, req) = match state.oidc.validate_authorize(&params).await {
+        Ok(x) => x,
+        Err(AuthorizeError::Page(m)) => return Err(WebError::BadRequest(m)),
+        Err(AuthorizeError::Redirect(r)) => return respond(&state, r),
+    };
+    let session = state.sessions.load(&headers).await?;
+    let interaction = Interaction {
+        request: req,
+        started_sid: session.as_ref().and_then(|s| s.data.user.as_ref()).map(|u| u.sid.clone()),
+        consented: false,
+        account_selected: false,
+    };
+    run(&state, &client, interaction, None, session.as_ref()).await
+}
+
+/// Evaluates the interaction against the current session and takes the next step.
+async fn run(
+    state: &AppState,
+    client: &crate::domain::Client,
+    ia: Interaction,
+    id: Option<String>,
+    session: Option<&Session>,
+) -> Result<Response, WebError> {
+    let info = session_info(session);
+    let progress = Progress {
+        fresh_login: info.as_ref().is_some_and(|s| Some(&s.sid) != ia.started_sid.as_ref()),
+        consented: ia.consented,
+        account_selected: ia.account_selected,
+    };
+    let next = state.oidc.next_step(client, &ia.request, info.as_ref(), progress).await;
+    let save = |ia: &Interaction| {
+        let id = id.clone().unwrap_or_else(tokens::random_token);
+        let raw = serde_json::to_vec(ia).unwrap_or_default();
+        let ttl = std::time::Duration::from_secs(state.settings.oidc.interaction_ttl_secs);
+        let store = state.stores.ephemeral.clone();
+        async move {
+            store.put(&interaction_key(&id), &raw, ttl).await?;
+            Ok::<String, crate::store::StoreError>(id)
+        }
+    };
+    match next {
+        Err(resp) | Ok(Next::Respond(resp)) => {
+            if let Some(id) = &id {
+                state.stores.ephemeral.delete(&interaction_key(id)).await?;
+            }
+            respond(state, resp)
+        }
+        Ok(Next::Login) => {
+            let id = save(&ia).await?;
+            let resume = format!("/authorize/resume?interaction={id}");
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("return_to", &resume);
+            // Show the form even to a signed-in user: this step wants a new sign-in.
+            q.append_pair("prompt", "login");
+            if let Some(h) = &ia.request.login_hint {
+                q.append_pair("login_hint", h);
+            }
+            Ok(Redirect::to(&format!("/login?{}", q.finish())).into_response())
+        }
+        Ok(Next::SelectAccount) => {
+            let id = save(&ia).await?;
+            let (s, u) = signed_in(session)?;
+            let ctx = SelectCtx {
+                title: "Choose an account",
+                client_name: client.name.clone(),
+                email: u.email.clone(),
+                csrf_token: s.data.csrf.clone(),
+                interaction: id,
+            };
+            Ok(Html(state.templates.render("select_account.html", &ctx)?).into_response())
+        }
+        Ok(Next::Consent) => {
+            let id = save(&ia).await?;
+            let (s, u) = signed_in(session)?;
+            let scope = ia.request.scope();
+            let mut scopes = Vec::new();
+            for (name, text) in [
+                ("profile", "your name and profile"),
+                ("email", "your email address"),
+                ("phone", "your phone number"),
+                ("address", "your postal address"),
+                ("offline_access", "access while you are signed out (offline access)"),
+            ] {
+                if scope.contains(name) {
+                    scopes.push(text);
+                }
+            }
+            if scope.contains("openid") {
+                scopes.insert(0, "your identity (who you are)");
+            }
+            let ctx = ConsentCtx {
+                title: "Allow access",
+                client_name: client.name.clone(),
+                email: u.email.clone(),
+                scopes,
+                csrf_token: s.data.csrf.clone(),
+                interaction: id,
+            };
+            Ok(Html(state.templates.render("consent.html", &ctx)?).into_response())
+        }
+    }
+}
+
+fn signed_in(session: Option<&Session>) -> Result<(&Session, &crate::web::session::SessionUser), WebError> {
+    let s = session.ok_or_else(|| WebError::Internal(anyhow::anyhow!("interaction step without a session")))?;
+    let u =
+        s.data.user.as_ref().ok_or_else(|| WebError::Internal(anyhow::anyhow!("interaction step without a user")))?;
+    Ok((s, u))
+}
+
+async fn load_interaction(state: &AppState, id: &str) -> Result<(Interaction, crate::domain::Client), WebError> {
+    let expired =
+        || WebError::BadRequest("This sign-in request has expired. Go back to the application and start again.".into());
+    if id.is_empty() || id.len() > 64 {
+        return Err(expired());
+    }
+    let raw = state.stores.ephemeral.get(&interaction_key(id)).await?.ok_or_else(expired)?;
+    let ia: Interaction = serde_json::from_slice(&raw).map_err(|_| expired())?;
+    let client = state.stores.clients.client(&ia.request.client_id).await?.ok_or_else(expired)?;
+    Ok((ia, client))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ResumeQuery {
+    interaction: String,
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ResumeQuery>,
+) -> Result<Response, WebError> {
+    let (ia, client) = load_interaction(&state, &q.interaction).await?;
+    let session = state.sessions.load(&headers).await?;
+    if session_info(session.as_ref()).is_none() {
+        // Came back without signing in (e.g. opened the link elsewhere): sign in first.
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        ser.append_pair("return_to", &format!("/authorize/resume?interaction={}", q.interaction));
+        return Ok(Redirect::to(&format!("/login?{}", ser.finish())).into_response());
+    }
+    run(&state, &client, ia, Some(q.interaction), session.as_ref()).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DecisionForm {
+    csrf_token: String,
+    interaction: String,
+    decision: String,
+}
+
+pub async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let session = state.sessions.load(&headers).await?;
+    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
+    let (mut ia, client) = load_interaction(&state, &f.interaction).await?;
+    let Some(info) = session_info(session.as_ref()) else { return Err(WebError::csrf()) };
+    match f.decision.as_str() {
+        "allow" => {
+            state.oidc.record_consent(info.user_id, &ia.request).await.map_err(oauth_internal)?;
+            ia.consented = true;
+            run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
+        }
+        "deny" => {
+            state.stores.ephemeral.delete(&interaction_key(&f.interaction)).await?;
+            let r = state.oidc.error_response(&ia.request, OAuthError::access_denied("the user denied access"));
+            respond(&state, r)
+        }
+        _ => Err(WebError::BadRequest("decision must be allow or deny".into())),
+    }
+}
+
+pub async fn select_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let session = state.sessions.load(&headers).await?;
+    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
+    let (mut ia, client) = load_interaction(&state, &f.interaction).await?;
+    match f.decision.as_str() {
+        "continue" => {
+            ia.account_selected = true;
+            run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
+        }
+        "switch" => {
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            ser.append_pair("return_to", &format!("/authorize/resume?interaction={}", f.interaction));
+            ser.append_pair("prompt", "login");
+            let _ = client;
+            Ok((StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, format!("/login?{}", ser.finish()))])
+                .into_response())
+        }
+        _ => Err(WebError::BadRequest("decision must be continue or switch".into())),
+    }
+}
+
+fn oauth_internal(e: OAuthError) -> WebError {
+    WebError::Internal(anyhow::anyhow!(e.to_string()))
+}

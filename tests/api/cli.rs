@@ -162,3 +162,135 @@ async fn every_command_has_help() {
     let out = cli.run(&["user", "create"], None);
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn client_commands() {
+    let cli = Cli::new().await;
+    let out = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Orders",
+            "--redirect-uri",
+            "https://orders.example.com/cb",
+            "--post-logout-redirect-uri",
+            "https://orders.example.com/",
+            "--backchannel-logout-uri",
+            "https://orders.example.com/bc",
+            "--id-token-signed-response-alg",
+            "ES256",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    let secret = c["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256-bit secret, base64url");
+    assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(c["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
+    assert_eq!(c["id_token_signed_response_alg"], "ES256");
+
+    let out = cli.run(
+        &["client", "create", "--name", "SPA", "--public", "--redirect-uri", "http://localhost:5173/cb", "--json"],
+        None,
+    );
+    let spa: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(spa["token_endpoint_auth_method"], "none");
+    assert!(spa.get("client_secret").is_none());
+
+    let out = cli.run(&["client", "show", &id, "--json"], None);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(shown.get("client_secret").is_none(), "the secret is shown once only");
+    let out = cli.run(&["client", "list", "--json"], None);
+    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap().len(), 2);
+    let out = cli.run(&["client", "rotate-secret", &id, "--json"], None);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(r["client_secret"].as_str().unwrap(), secret);
+    let out = cli.run(&["client", "delete", &id, "--json"], None);
+    assert!(out.status.success());
+    let out = cli.run(&["client", "show", &id], None);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("no client"));
+
+    // Bad registrations: one clear line each.
+    for (args, expected) in [
+        (vec!["client", "create", "--name", "X", "--redirect-uri", "http://app.example.com/cb"], "https"),
+        (vec!["client", "create", "--name", "X", "--redirect-uri", "https://a.example.com/cb#frag"], "fragment"),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+                "--auth-method",
+                "private_key_jwt",
+            ],
+            "jwks",
+        ),
+        (vec!["client", "create", "--name", "X", "--public", "--grant", "client_credentials"], "public clients"),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+                "--id-token-signed-response-alg",
+                "none",
+            ],
+            "none",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "X",
+                "--public",
+                "--auth-method",
+                "client_secret_post",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+            ],
+            "conflicts",
+        ),
+    ] {
+        let out = cli.run(&args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn keys_list_and_rotate() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["keys", "list", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| k["state"] == "active"));
+    let out = cli.run(&["keys", "rotate", "--alg", "EdDSA", "--json"], None);
+    let new: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["state"], "next");
+    assert_eq!(new[0]["alg"], "EdDSA");
+    let out = cli.run(&["keys", "list", "--json"], None);
+    let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys.len(), 4);
+    // Key files are private.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cli.env.iter().find(|(k, _)| k == "GUICHET_KEYS__DIR").unwrap().1.clone();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let out = cli.run(&["keys", "rotate", "--alg", "HS256"], None);
+    assert!(!out.status.success());
+}

@@ -65,23 +65,26 @@ impl TestApp {
         let mut s = fresh_store_settings(dir.path()).await;
         test_defaults(&mut s);
         customize(&mut s);
-        Self::start(s, dir, OffsetClock::new()).await
+        Self::start(s, dir, OffsetClock::new(), false).await
     }
 
-    /// A second node of the same service: same database, same Redis prefix, same keys, same clock.
+    /// A second node of the same service: same database, same Redis prefix, same keys, same
+    /// clock, same issuer (as behind one load balancer).
     pub async fn spawn_sibling(&self) -> Self {
-        Self::start(self.settings.clone(), self._dir.clone(), self.clock.clone()).await
+        Self::start(self.settings.clone(), self._dir.clone(), self.clock.clone(), true).await
     }
 
     /// A sibling node with other settings (same database and clock).
     pub async fn spawn_sibling_with(&self, settings: Settings) -> Self {
-        Self::start(settings, self._dir.clone(), self.clock.clone()).await
+        Self::start(settings, self._dir.clone(), self.clock.clone(), true).await
     }
 
-    async fn start(mut s: Settings, dir: Arc<tempfile::TempDir>, clock: OffsetClock) -> Self {
+    async fn start(mut s: Settings, dir: Arc<tempfile::TempDir>, clock: OffsetClock, keep_issuer: bool) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        s.server.issuer = format!("http://127.0.0.1:{}", addr.port());
+        if !keep_issuer {
+            s.server.issuer = format!("http://127.0.0.1:{}", addr.port());
+        }
         let app = App::build(s.clone(), Some(listener), Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

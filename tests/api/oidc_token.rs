@@ -77,7 +77,8 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
 async fn code_is_bound_to_redirect_uri_pkce_client_and_lifetime() {
     let (app, rp, b) = setup().await;
     let other = app.register(registration("Other")).await;
-    let cases: Vec<(Box<dyn Fn(&str, &str) -> Vec<(String, String)>>, &Rp)> = vec![
+    type MakeForm = Box<dyn Fn(&str, &str) -> Vec<(String, String)>>;
+    let cases: Vec<(MakeForm, &Rp)> = vec![
         (
             Box::new(|c, v| {
                 form(&[("code", c), ("redirect_uri", "https://rp.example.com/other"), ("code_verifier", v)])

@@ -481,8 +481,9 @@ class CLI:
         grants: tuple[str, ...] = ("authorization_code", "refresh_token"),
         post_logout: bool = False,
         redirect: bool = True,
+        redirect_query: str = "",
     ) -> RP:
-        redirect_uri = f"{RP_HOST}/rp/{label}/callback" if redirect else ""
+        redirect_uri = f"{RP_HOST}/rp/{label}/callback{redirect_query}" if redirect else ""
         plru = f"{RP_HOST}/rp/{label}/signed-out" if post_logout else None
         args = ["client", "create", "--name", f"Conformance {label}", "--json"]
         if redirect:
@@ -496,6 +497,13 @@ class CLI:
             args += ["--post-logout-redirect-uri", plru]
         out = self.run(*args)
         return RP(label, out["client_id"], out.get("client_secret"), auth_method, redirect_uri, alg, plru)
+
+    def user(self, email: str, name: str, password: str) -> dict:
+        p = subprocess.run([self.binary, "user", "create", "--email", email, "--name", name, "--password-stdin", "--json"],
+                           input=password, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"guichet user create failed ({p.returncode}): {p.stderr.strip()}")
+        return json.loads(p.stdout)
 
 
 @dataclass
@@ -583,18 +591,21 @@ class Suite:
         self.main: Browser | None = None  # signed in by oidcc-server
         self.main_id: IdToken | None = None  # its first ID token
         self.reuse30: dict | None = None
+        self.bob: Login | None = None  # a second user, created by the 'second user' scenario
+        self.bob_id: IdToken | None = None
 
     # ---- helpers
 
     def flow(self, browser: Browser, rp: RP, *, scope="openid", nonce: bool | str = True, user=None, pkce=True,
-             consent: str | None = "allow", method="GET", **params) -> tuple[AuthRequest, Flow]:
+             consent: str | None = "allow", select: str | None = "continue", method="GET",
+             **params) -> tuple[AuthRequest, Flow]:
         n = (nonce if isinstance(nonce, str) else generate_token(16)) if nonce else None
         req = AuthRequest(self.op, rp, scope, n, params, pkce)
         if method == "POST":
             u = urlparse(req.url)
-            f = drive(browser, u._replace(query="").geturl(), user, consent=consent, post=req.query())
+            f = drive(browser, u._replace(query="").geturl(), user, consent=consent, select=select, post=req.query())
         else:
-            f = drive(browser, req.url, user, consent=consent)
+            f = drive(browser, req.url, user, consent=consent, select=select)
         return req, f
 
     def expect_code(self, name: str, req: AuthRequest, f: Flow, *, pages: list[str] | None = None) -> None:
@@ -733,6 +744,7 @@ class Suite:
             "third-none": dict(first_party=False),
             "logout": dict(post_logout=True),
             "service": dict(grants=("client_credentials",), redirect=False),
+            "query": dict(redirect_query="?tenant=a"),
         }
         for label, kw in specs.items():
             try:
@@ -863,6 +875,9 @@ class Suite:
                     step.params.get("state") == state and step.params.get("iss") == self.op.issuer, repr(step.params))
         else:
             c.check("oidcc-response-type-missing: error page shown (4xx)", step.kind == "error", step.summary())
+        for rt in ("token", "code id_token"):
+            req, f = self.flow(b, rp, response_type=rt)
+            self.expect_error(f"response_type={rt!r} (not supported)", req, f, ("unsupported_response_type",))
 
     def userinfo_endpoints(self):
         c = self.c
@@ -886,7 +901,7 @@ class Suite:
         c.check("userinfo: a tampered access token -> 401 + WWW-Authenticate Bearer error=invalid_token",
                 self.rejected_token(r), describe(r) + f" WWW-Authenticate: {r.headers.get('WWW-Authenticate')!r}")
         r = requests.get(self.op.ep("userinfo_endpoint"), timeout=TIMEOUT)
-        c.check("userinfo: no access token -> 401 with a Bearer challenge",
+        c.check("userinfo: request without any access token -> 401 + WWW-Authenticate: Bearer (RFC 6750 §3)",
                 r.status_code == 401 and r.headers.get("WWW-Authenticate", "").startswith("Bearer"),
                 describe(r) + f" WWW-Authenticate: {r.headers.get('WWW-Authenticate')!r}")
 
@@ -1297,6 +1312,161 @@ class Suite:
         req3, f3 = self.flow(b, rp, prompt="none")
         self.expect_error("rp-initiated-logout: afterwards prompt=none", req3, f3, ("login_required",))
 
+    def state_roundtrip(self):
+        rp = self.rps["basic"]
+        state = "a b+c&d=e/f?g#h%20é"
+        req, f = self.flow(self.main, rp, state=state)
+        self.c.check("state: a value with reserved characters is sent", req.state == state, repr(req.state))
+        self.tokens("state: reserved characters (a b+c&d=e/f?g#h%20é)", req, f, pages=[])
+
+    def redirect_uri_query(self):
+        c, rp = self.c, self.rps["query"]
+        req, f = self.flow(self.main, rp)
+        self.tokens("oidcc-redirect-uri-query-OK", req, f, pages=[])
+        c.check("oidcc-redirect-uri-query-OK: the redirect keeps the registered query (tenant=a)",
+                f.params.get("tenant") == "a", f.summary())
+        b = Browser(self.op, "redirect-query")
+        for module, redirect in (
+            ("oidcc-redirect-uri-query-mismatch", rp.redirect_uri.replace("tenant=a", "tenant=b")),
+            ("oidcc-redirect-uri-query-added", self.rps["basic"].redirect_uri + "?tenant=a"),
+        ):
+            client = rp if "mismatch" in module else self.rps["basic"]
+            q = {"client_id": client.client_id, "redirect_uri": redirect, "response_type": "code", "scope": "openid",
+                 "state": "s", "nonce": "n"}
+            step = b.get(self.op.ep("authorization_endpoint") + "?" + urlencode(q))
+            c.check(f"{module}: error page (400), no redirect", step.kind == "error" and step.resp.status_code == 400,
+                    step.summary())
+
+    def duplicate_params(self):
+        """RFC 6749 §3.1: parameters MUST NOT be sent more than once; §4.1.2.1 makes that an
+        invalid_request (shown or redirected, but no code)."""
+        c, rp = self.c, self.rps["basic"]
+        for method in ("GET", "POST"):
+            req = AuthRequest(self.op, rp, "openid", generate_token(16))
+            pairs = parse_qsl(urlparse(req.url).query) + [("state", "second-state")]
+            if method == "GET":
+                step = self.main.get(self.op.ep("authorization_endpoint") + "?" + urlencode(pairs))
+            else:
+                step = self.main.post(self.op.ep("authorization_endpoint"), pairs)
+            refused = step.kind == "error" or (step.kind == "redirect" and step.params.get("error") == "invalid_request")
+            c.check(f"authorize ({method}): a parameter sent twice (state) is refused, no code", refused
+                    and "code" not in step.params, step.summary())
+        req, f = self.flow(self.main, rp)
+        self.expect_code("token: a parameter sent twice", req, f, pages=[])
+        r = requests.post(self.op.ep("token_endpoint"), auth=(rp.client_id, rp.client_secret), timeout=TIMEOUT, data=[
+            ("grant_type", "authorization_code"), ("code", f.params["code"]), ("code", f.params["code"]),
+            ("redirect_uri", rp.redirect_uri), ("code_verifier", req.verifier)])
+        c.check("token: a parameter sent twice (code) -> 400 invalid_request",
+                r.status_code == 400 and r.json().get("error") == "invalid_request", describe(r))
+
+    def code_binding(self):
+        """RFC 6749 §4.1.3: the code is bound to its client and redirect_uri."""
+        c = self.c
+        rp, other = self.rps["basic"], self.rps["post"]
+        req, f = self.flow(self.main, rp)
+        self.expect_code("code binding: another client", req, f, pages=[])
+        r = self.token_post(other, {"grant_type": "authorization_code", "code": f.params["code"],
+                                    "redirect_uri": rp.redirect_uri, "code_verifier": req.verifier})
+        c.check("code binding: code redeemed by another client -> invalid_grant",
+                r.status_code == 400 and r.json().get("error") == "invalid_grant", describe(r))
+        req, f = self.flow(self.main, rp)
+        self.expect_code("code binding: redirect_uri", req, f, pages=[])
+        r = self.token_post(rp, {"grant_type": "authorization_code", "code": f.params["code"],
+                                 "redirect_uri": rp.redirect_uri + "/other", "code_verifier": req.verifier})
+        c.check("code binding: token request with another redirect_uri -> invalid_grant",
+                r.status_code == 400 and r.json().get("error") == "invalid_grant", describe(r))
+        req, f = self.flow(self.main, rp)
+        self.expect_code("code binding: redirect_uri omitted", req, f, pages=[])
+        r = self.token_post(rp, {"grant_type": "authorization_code", "code": f.params["code"],
+                                 "code_verifier": req.verifier})
+        c.check("code binding: token request without the redirect_uri it was issued for -> invalid_grant",
+                r.status_code == 400 and r.json().get("error") == "invalid_grant", describe(r))
+
+    def max_age_zero(self):
+        """Core §3.1.2.1 (errata set 2): "max_age=0 is equivalent to prompt=login"."""
+        c, rp = self.c, self.rps["basic"]
+        b = Browser(self.op, "max-age-0")
+        req, f = self.flow(b, rp, user=None)
+        c.require("max-age-0: sign-in page for a new browser", f.seen == ["login"], f.summary())
+        # Sign in at the start of a second, then ask again at once: the sign-in is 0 s old.
+        time.sleep(1.02 - (time.time() % 1))
+        step = b.submit(f.end, {"email": self.user.email, "password": self.user.password})
+        tok, idt = self.tokens("max-age-0: sign-in", req, Flow(["login"], step))
+        req, f = self.flow(b, rp, user=None, max_age="0")
+        elapsed = time.time() - idt.claims["auth_time"]
+        c.check("max-age-0: max_age=0 right after signing in shows the login form (same as prompt=login)",
+                f.seen == ["login"], f"{f.summary()} ({elapsed:.2f} s after auth_time {idt.claims['auth_time']})")
+
+    def second_user(self):
+        c = self.c
+        password = "conformance-" + secrets.token_hex(8)
+        email = f"bob-{secrets.token_hex(3)}@example.com"
+        user = self.cli.user(email, "Bob", password)
+        c.require("second user: CLI creates Bob", user.get("email") == email, repr(user))
+        self.bob = Login(email, password)
+        b = Browser(self.op, "bob")
+        req, f = self.flow(b, self.rps["basic"], user=self.bob)
+        tok, idt = self.tokens("second user: Bob signs in", req, f, pages=["login"])
+        c.check("second user: Bob's sub differs from Alice's", idt.claims["sub"] != self.main_id.claims["sub"],
+                repr(idt.claims["sub"]))
+        self.bob_id = idt
+        self.bob_token = tok
+        self.bob_browser = b
+
+    def id_token_hint_other_user(self):
+        c, rp = self.c, self.rps["basic"]
+        req, f = self.flow(self.main, rp, prompt="none", id_token_hint=self.bob_token["id_token"])
+        self.expect_error("oidcc-id-token-hint (hint names another user), prompt=none", req, f, ("login_required",))
+        req, f = self.flow(self.main, rp, id_token_hint=self.bob_token["id_token"])
+        c.check("oidcc-id-token-hint (hint names another user): the login form is shown", f.seen == ["login"], f.summary())
+
+    def select_account(self):
+        c, rp = self.c, self.rps["basic"]
+        b = Browser(self.op, "select-account")
+        req, f = self.flow(b, rp, user=self.user)
+        tok, alice = self.tokens("prompt-select-account: Alice signs in", req, f, pages=["login"])
+        req, f = self.flow(b, rp, prompt="select_account", user=None, select=None)
+        c.require("prompt-select-account: account chooser shown", f.seen == ["select"], f.summary())
+        form = f.end.form
+        c.check("prompt-select-account: chooser has csrf_token, interaction and continue/switch buttons",
+                {"csrf_token", "interaction"} <= set(form.hidden_fields())
+                and {"continue", "switch"} <= set(form.submit_values("decision")), f"{form}")
+        step = b.submit(f.end, {"decision": "continue"})
+        tok, idt = self.tokens("prompt-select-account: continue", req, Flow(["select"], step))
+        c.check("prompt-select-account: continue keeps Alice", idt.claims["sub"] == alice.claims["sub"], repr(idt.claims))
+        req, f = self.flow(b, rp, prompt="select_account", user=None, select=None)
+        c.require("prompt-select-account: chooser shown again", f.seen == ["select"], f.summary())
+        step = b.submit(f.end, {"decision": "switch"})
+        c.require("prompt-select-account: switch shows the login form", step.kind == "login", step.summary())
+        step = b.submit(step, {"email": self.bob.email, "password": self.bob.password})
+        tok, idt = self.tokens("prompt-select-account: switch to Bob", req, Flow(["select", "login"], step))
+        c.check("prompt-select-account: the code is now Bob's", idt.claims["sub"] == self.bob_id.claims["sub"],
+                f"sub {idt.claims.get('sub')!r}, Bob is {self.bob_id.claims['sub']!r}")
+
+    def consent_per_user(self):
+        req, f = self.flow(self.bob_browser, self.rps["third"], scope="openid email", consent=None)
+        self.c.check("consent: Alice's consent does not cover Bob (consent page shown to Bob)", f.seen == ["consent"],
+                     f.summary())
+
+    def foreign_revocation(self):
+        c, op = self.c, self.op
+        rp, other = self.rps["basic"], self.rps["post"]
+        req, f = self.flow(self.main, rp)
+        tok, _ = self.tokens("revocation: by another client", req, f, pages=[])
+        r = other.oauth().revoke_token(op.ep("revocation_endpoint"), token=tok["refresh_token"])
+        c.check("revocation: another client revoking a refresh token -> 200 or 4xx", r.status_code in (200, 400, 401),
+                describe(r))
+        r = rp.oauth().introspect_token(op.ep("introspection_endpoint"), token=tok["refresh_token"])
+        c.check("revocation: another client cannot revoke it (still active for its owner)",
+                r.status_code == 200 and r.json().get("active") is True, describe(r))
+        r = other.oauth().introspect_token(op.ep("introspection_endpoint"), token=tok["refresh_token"])
+        c.check("introspection: a refresh token is not described to another client (active false)",
+                r.status_code == 200 and r.json() == {"active": False}, describe(r))
+        r = self.token_post(rp, {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
+                                 "scope": "openid profile email"})
+        c.check("oidcc-refresh-token: asking for a scope not originally granted -> invalid_scope (RFC 6749 §6)",
+                r.status_code == 400 and r.json().get("error") == "invalid_scope", describe(r))
+
     def rotate_keys(self):
         c, op = self.c, self.op
         out = self.cli.run("keys", "rotate", "--alg", "RS256", "--activate-in", "0", "--json")
@@ -1356,7 +1526,7 @@ def main() -> int:
         print(f"{c.passed} passed, {c.failed} failed")
         return 1
     c.scenario("client registration (CLI)", s.register_clients)
-    if len(s.rps) < 9:
+    if len(s.rps) < 10:
         print(f"{c.passed} passed, {c.failed} failed")
         return 1
     c.scenario("oidcc-server", s.oidcc_server)
@@ -1382,12 +1552,22 @@ def main() -> int:
     c.scenario("oidcc-max-age-*", s.max_age)
     c.scenario("oidcc-id-token-hint", s.id_token_hint)
     c.scenario("oidcc-login-hint", s.login_hint)
+    c.scenario("max_age=0", s.max_age_zero)
+    c.scenario("state round trip", s.state_roundtrip)
+    c.scenario("oidcc-redirect-uri-query-*", s.redirect_uri_query)
+    c.scenario("authorization code binding", s.code_binding)
+    c.scenario("duplicate parameters", s.duplicate_params)
     c.scenario("oidcc-codereuse", s.codereuse)
     c.scenario("oidcc-refresh-token", s.refresh)
     c.scenario("ES256 and EdDSA clients", s.algs)
     c.scenario("consent (third-party client)", s.consent)
+    if c.scenario("second user", s.second_user) is None and s.bob_id is not None:
+        c.scenario("oidcc-id-token-hint (another user)", s.id_token_hint_other_user)
+        c.scenario("prompt=select_account", s.select_account)
+        c.scenario("consent is per user", s.consent_per_user)
     c.scenario("client_credentials", s.client_credentials)
     c.scenario("introspection and revocation", s.introspection)
+    c.scenario("revocation by another client", s.foreign_revocation)
     c.scenario("RP-initiated logout", s.logout)
     c.scenario("oidcc-codereuse-30seconds (replay)", s.codereuse_30s_finish)
     if not args.no_key_rotation:

@@ -11,6 +11,7 @@ use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
+use tower_http::cors::{Any, CorsLayer};
 
 use super::state::AppState;
 use crate::oidc::client_auth::PresentedCredentials;
@@ -18,6 +19,14 @@ use crate::oidc::token::TokenParams;
 use crate::oidc::{paths, OAuthError, OAuthErrorCode};
 
 pub fn router() -> Router<AppState> {
+    // Browser-based clients (SPAs) call these cross-origin. They never use cookies (clients
+    // authenticate by secret, assertion, PKCE or bearer token), so any origin may call them
+    // without credentials: there is no ambient authority to abuse.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route(paths::DISCOVERY, get(discovery))
         .route(paths::JWKS, get(jwks))
@@ -25,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::INTROSPECT, post(introspect))
         .route(paths::REVOKE, post(revoke))
+        .layer(cors)
 }
 
 /// An OAuth error as JSON (RFC 6749 §5.2), with the right status and challenge header.
@@ -83,7 +93,7 @@ fn cacheable(max_age: u32) -> [(header::HeaderName, HeaderValue); 2] {
             HeaderValue::from_str(&format!("public, max-age={max_age}"))
                 .unwrap_or(HeaderValue::from_static("no-cache")),
         ),
-        (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+        (header::VARY, HeaderValue::from_static("Origin")),
     ]
 }
 

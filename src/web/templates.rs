@@ -61,3 +61,29 @@ impl Templates {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page renders with a fixture context, and values are escaped.
+    #[test]
+    fn every_template_renders_and_escapes() {
+        let t = Templates::new().unwrap();
+        let ctx = serde_json::json!({
+            "title": "T", "csrf_token": "c", "email": "<script>x</script>", "return_to": "/", "error": "e",
+            "client_name": "Orders", "name": "N", "apps": [{"client_id": "id", "name": "App", "scope": "openid"}],
+            "status": 400, "message": "m", "error_id": "abc", "scopes": ["your email address"], "interaction": "i",
+            "action": "https://rp.example.com/cb", "params": [["code", "x"], ["state", "y"]],
+            "post_logout_redirect_uri": "", "state": "", "client_id": "id",
+        });
+        for (name, _) in ALL {
+            if *name == "base.html" {
+                continue;
+            }
+            let html = t.render(name, &ctx).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert!(!html.contains("<script>x</script>"), "{name} does not escape");
+            assert!(html.contains("/static/guichet.css"), "{name} extends base.html");
+        }
+    }
+}

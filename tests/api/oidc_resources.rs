@@ -173,3 +173,27 @@ async fn tokens_verify_on_every_node_sharing_the_stores() {
     let b = a.spawn_sibling().await;
     assert_eq!(userinfo_status(&b, t["access_token"].as_str().unwrap()).await, 200);
 }
+
+#[tokio::test]
+async fn browser_clients_may_call_token_and_userinfo_cross_origin_without_cookies() {
+    let app = TestApp::spawn().await;
+    let c = reqwest::Client::new();
+    let res = c
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("origin", "https://spa.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(res.headers().get("access-control-allow-credentials").is_none());
+    for path in ["/userinfo", "/.well-known/openid-configuration", "/jwks"] {
+        let res = c.get(app.url(path)).header("origin", "https://spa.example.com").send().await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    // Pages are not opened to other origins.
+    let res = c.get(app.url("/login")).header("origin", "https://spa.example.com").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}

@@ -304,3 +304,10 @@ pub async fn select_account(
 fn oauth_internal(e: OAuthError) -> WebError {
     WebError::Internal(anyhow::anyhow!(e.to_string()))
 }
+
+/// The client a sign-in is for, when `return_to` resumes an interaction (for the login page).
+pub async fn client_name_for(state: &AppState, return_to: &str) -> Option<String> {
+    let id = return_to.strip_prefix("/authorize/resume?interaction=")?;
+    let (_, client) = load_interaction(state, id).await.ok()?;
+    Some(client.name)
+}

@@ -30,6 +30,8 @@ pub struct LoginCtx {
     pub email: String,
     pub return_to: String,
     pub error: Option<String>,
+    /// "to continue to <client>" when signing in for an application.
+    pub client_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -59,12 +61,14 @@ pub async fn show(
     if session.data.user.is_some() && q.prompt.as_deref() != Some("login") {
         return Ok(Redirect::to(&return_to).into_response());
     }
+    let client_name = super::authorize::client_name_for(&state, &return_to).await;
     let ctx = LoginCtx {
         title: "Sign in",
         csrf_token: session.data.csrf.clone(),
         email: q.login_hint.unwrap_or_default(),
         return_to,
         error: None,
+        client_name,
     };
     let mut res = Html(state.templates.render("login.html", &ctx)?).into_response();
     if created {
@@ -84,6 +88,7 @@ pub async fn submit(
     check_csrf(session.as_ref(), &form.csrf_token, &headers)?;
     let Some(session) = session else { return Err(WebError::csrf()) };
     let return_to = safe_return_to(form.return_to.as_deref());
+    let client_name = super::authorize::client_name_for(&state, &return_to).await;
     let again = |status: StatusCode, error: String| -> Result<Response, WebError> {
         let ctx = LoginCtx {
             title: "Sign in",
@@ -91,6 +96,7 @@ pub async fn submit(
             email: form.email.trim().to_owned(),
             return_to: return_to.clone(),
             error: Some(error),
+            client_name: client_name.clone(),
         };
         Ok((status, Html(state.templates.render("login.html", &ctx)?)).into_response())
     };

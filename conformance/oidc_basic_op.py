@@ -11,9 +11,15 @@ verifies ID tokens and access tokens against the published JWKS, and requests
 login and consent forms. Redirect URIs point at a host nothing listens on:
 the redirect to them is read from the Location header, never followed.
 
-Clients are registered with the CLI (--bin, same environment as the server:
-DATABASE_URL, GUICHET_KEYS__DIR). The user given by --email/--password must
-exist and have no phone number and no address.
+Clients, and a second user (for id_token_hint / select_account / per-user
+consent), are created with the CLI (--bin, run in the server's environment:
+DATABASE_URL, GUICHET_KEYS__DIR); oidcc-server-rotate-keys runs
+`guichet keys rotate --alg RS256 --activate-in 0` at the very end and waits up
+to --key-reload-wait seconds for the server to re-read its key directory (run
+the server with a small keys.reload_secs, e.g. GUICHET_KEYS__RELOAD_SECS=2, or
+pass --no-key-rotation). The user given by --email/--password must exist and
+have no phone number and no address. Takes about 35 s, most of it the
+oidcc-codereuse-30seconds wait (--codereuse-wait).
 
 Prints one PASS/FAIL line per check, then `N passed, M failed`; exits 1 if
 any check failed.
@@ -24,7 +30,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import html
 import json
 import secrets
 import subprocess
@@ -984,7 +989,7 @@ class Suite:
                 r.status_code == 200 and "name" in r.json(), describe(r))
 
     def request_objects(self):
-        c, rp = self.c, self.rps["basic"]
+        rp = self.rps["basic"]
         unsigned = (base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode() + "." + base64.urlsafe_b64encode(
             json.dumps({"client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "response_type": "code",
                         "scope": "openid"}).encode()).rstrip(b"=").decode() + ".")

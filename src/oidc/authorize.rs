@@ -273,7 +273,9 @@ impl OidcProvider {
             None => return Ok(Next::Login),
         };
         if !progress.fresh_login {
-            let too_old = req.max_age.is_some_and(|m| s.auth_time.secs_until(now) > m);
+            // max_age=0 means "sign in again now" (OIDC Core §3.1.2.1 errata: like prompt=login);
+            // otherwise, elapsed seconds greater than max_age.
+            let too_old = req.max_age.is_some_and(|m| m == 0 || s.auth_time.secs_until(now) > m);
             let other_user = req.hint_sub.as_ref().is_some_and(|h| *h != s.user_id.to_string());
             if none && (too_old || other_user) {
                 return Err(fail(OAuthError::login_required(if other_user {

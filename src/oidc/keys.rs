@@ -193,17 +193,20 @@ impl KeySet {
     pub fn rotate(&self, alg: SigningAlg, publish_delay: i64) -> Result<KeyInfo, KeyError> {
         let now = self.clock.now();
         let active_from = now.plus_secs(publish_delay.max(0));
+        // Order matters for nodes reloading meanwhile: the new key exists before the old one
+        // is told to retire, so there is never an instant without a signing key.
+        self.reload()?;
+        let new = generate(alg, now, active_from)?;
+        let kid = new.kid.clone();
+        write_new(&self.dir, new)?;
         for k in self.snapshot().iter() {
             let f = &k.file;
-            if f.alg == alg && f.retired_at.is_none_or(|r| r > active_from) {
+            if f.alg == alg && f.kid != kid && f.retired_at.is_none_or(|r| r > active_from) {
                 let mut f = f.clone();
                 f.retired_at = Some(active_from);
                 write_replace(&self.dir, &f)?;
             }
         }
-        let new = generate(alg, now, active_from)?;
-        let kid = new.kid.clone();
-        write_new(&self.dir, new)?;
         self.reload()?;
         self.list()
             .into_iter()
@@ -317,4 +320,50 @@ fn write_replace(dir: &Path, f: &KeyFile) -> Result<(), KeyError> {
         .map_err(|e| key_err(&tmp, e))?;
     file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| key_err(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| key_err(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SystemClock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A node reloading while another rotates never finds itself without a signing key.
+    #[test]
+    fn rotation_never_leaves_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let a = KeySet::load_or_init(dir.path(), clock.clone(), 600).unwrap();
+        let b = Arc::new(KeySet::load_or_init(dir.path(), clock, 600).unwrap());
+        let done = Arc::new(AtomicBool::new(false));
+        let (b2, done2) = (b.clone(), done.clone());
+        let watcher = std::thread::spawn(move || {
+            let mut gaps = 0;
+            while !done2.load(Ordering::SeqCst) {
+                b2.reload().unwrap();
+                if b2.signing_key(SigningAlg::ES256).is_none() {
+                    gaps += 1;
+                }
+            }
+            gaps
+        });
+        for _ in 0..20 {
+            a.rotate(SigningAlg::ES256, 0).unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(watcher.join().unwrap(), 0);
+        // Exactly one ES256 key signs; the others are retired.
+        let active: Vec<_> =
+            a.list().into_iter().filter(|k| k.alg == SigningAlg::ES256 && k.state == "active").collect();
+        assert_eq!(active.len(), 1);
+    }
+
+    #[test]
+    fn thumbprint_matches_rfc7638_example() {
+        let jwk: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
+        )
+        .unwrap();
+        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
 }

@@ -44,6 +44,14 @@ pub struct OAuthResponse {
     pub challenge: Option<&'static str>,
 }
 
+impl OAuthResponse {
+    /// No credentials at a protected resource: 401 with a bare `Bearer` challenge, no error
+    /// code in the header (RFC 6750 §3.1).
+    pub fn bearer_challenge(description: &str) -> Self {
+        Self { error: OAuthError::invalid_token(description), challenge: Some("Bearer-bare") }
+    }
+}
+
 impl From<OAuthError> for OAuthResponse {
     fn from(error: OAuthError) -> Self {
         Self { error, challenge: None }
@@ -60,14 +68,16 @@ impl IntoResponse for OAuthResponse {
             serde_json::json!({ "error": self.error.code.as_str(), "error_description": self.error.description });
         let mut res = (status, no_store(), Json(body)).into_response();
         if let Some(scheme) = self.challenge {
-            let v = if scheme == "Bearer" && self.error.code != OAuthErrorCode::InvalidRequest {
+            let v = if scheme == "Bearer-bare" {
+                "Bearer realm=\"guichet\"".to_owned()
+            } else if scheme == "Bearer" && self.error.code != OAuthErrorCode::InvalidRequest {
                 format!(
                     "Bearer error=\"{}\", error_description=\"{}\"",
                     self.error.code.as_str(),
                     self.error.description.replace(['"', '\\'], "'")
                 )
             } else if scheme == "Bearer" {
-                "Bearer".to_owned()
+                "Bearer realm=\"guichet\"".to_owned()
             } else {
                 "Basic realm=\"guichet\"".to_owned()
             };
@@ -160,7 +170,8 @@ async fn userinfo(
     let bearer = |e: OAuthError| OAuthResponse { error: e, challenge: Some("Bearer") };
     let header_token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         Some(v) if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") => Some(v[7..].trim().to_owned()),
-        Some(_) => return Err(bearer(OAuthError::invalid_request("use the Bearer scheme"))),
+        // Not Bearer: as if no credentials were sent (RFC 6750 §3.1).
+        Some(_) => return Err(OAuthResponse::bearer_challenge("use Authorization: Bearer <access token>")),
         None => None,
     };
     // RFC 6750 §2.2: a form-encoded POST body may carry the token (never the query string).
@@ -175,7 +186,7 @@ async fn userinfo(
     let token = match (header_token, body_token) {
         (Some(_), Some(_)) => return Err(bearer(OAuthError::invalid_request("send the access token one way only"))),
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return Err(bearer(OAuthError::invalid_request("access token required"))),
+        (None, None) => return Err(OAuthResponse::bearer_challenge("access token required")),
     };
     let claims = state.oidc.userinfo(&token).await.map_err(bearer)?;
     Ok((no_store(), Json(claims)).into_response())

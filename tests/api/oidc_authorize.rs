@@ -282,3 +282,42 @@ async fn unknown_scopes_are_dropped_and_claims_follow_scope() {
     let idt = crate::oidc_helpers::claims(exchange(&app, &rp, &code, &v).await["id_token"].as_str().unwrap());
     assert_eq!(idt["email"], "ana@example.com");
 }
+
+#[tokio::test]
+async fn max_age_zero_always_asks_again_and_duplicate_parameters_are_refused() {
+    let (app, rp) = setup().await;
+    let b = app.browser();
+    get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let (url, _) = auth_url(&app, &rp, &[("max_age", "0")]);
+    let res = app.follow(&b, b.get(url).send().await.unwrap()).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(r#"action="/login""#), "max_age=0 is prompt=login");
+    let (url, _) = auth_url(&app, &rp, &[("max_age", "0"), ("prompt", "none")]);
+    assert_eq!(redirect_params(&b.get(url).send().await.unwrap())["error"], "login_required");
+    // A parameter twice, by GET or POST: refused (RFC 6749 §3.1), never a code.
+    let (url, _) = auth_url(&app, &rp, &[]);
+    let dup = format!("{url}&state=again");
+    let res = b.get(&dup).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body = url::Url::parse(&dup).unwrap().query().unwrap().to_owned();
+    let res = b
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    // POST without duplicates works like GET.
+    let (url, _) = auth_url(&app, &rp, &[]);
+    let body = url::Url::parse(&url).unwrap().query().unwrap().to_owned();
+    let res = b
+        .post(app.url("/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect_params(&res).contains_key("code"));
+}

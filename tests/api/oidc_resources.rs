@@ -34,10 +34,13 @@ async fn userinfo_by_header_get_post_and_body() {
         assert_eq!(v["email"], "uma@example.com");
         assert!(v["sub"].is_string() && v.get("updated_at").is_some());
     }
-    // Query-string tokens are not accepted; two ways at once is an error; none is a challenge.
+    // Query-string tokens are not accepted (as if none were sent: 401 with a bare challenge);
+    // two ways at once is an error.
     let res = c.get(app.url("/userinfo")).query(&[("access_token", at)]).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"guichet\"");
+    let res = c.get(app.url("/userinfo")).basic_auth("a", Some("b")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
     let res = c.post(app.url("/userinfo")).bearer_auth(at).form(&[("access_token", at)]).send().await.unwrap();
     assert_eq!(res.status(), 400);
 }

@@ -3,7 +3,7 @@
 //! account selection, consent — kept server-side as an *interaction* in the ephemeral store.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{Query, RawForm, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -87,17 +87,11 @@ pub async fn authorize(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Query(query): Query<AuthorizeParams>,
+    RawQuery(query): RawQuery,
     RawForm(body): RawForm,
 ) -> Result<Response, WebError> {
     // GET: the query; POST: the form body (OIDC Core §3.1.2.1).
-    let params: AuthorizeParams = if method == Method::POST {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-        let v = serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
-        serde_json::from_value(v).map_err(|e| WebError::BadRequest(format!("invalid form: {e}")))?
-    } else {
-        query
-    };
+    let params: AuthorizeParams = super::request_params(&method, query.as_deref(), &body)?;
     let (client, req) = match state.oidc.validate_authorize(&params).await {
         Ok(x) => x,
         Err(AuthorizeError::Page(m)) => return Err(WebError::BadRequest(m)),

@@ -4,7 +4,7 @@
 //! the client's registered `post_logout_redirect_uri` (with `state`), or to a signed-out page.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -35,16 +35,10 @@ pub async fn end_session(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Query(query): Query<EndSessionParams>,
+    RawQuery(query): RawQuery,
     RawForm(body): RawForm,
 ) -> Result<Response, WebError> {
-    let params: EndSessionParams = if method == Method::POST {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-        let v = serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect());
-        serde_json::from_value(v).map_err(|e| WebError::BadRequest(format!("invalid form: {e}")))?
-    } else {
-        query
-    };
+    let params: EndSessionParams = super::request_params(&method, query.as_deref(), &body)?;
     let req = state.oidc.validate_end_session(&params).await.map_err(WebError::BadRequest)?;
     let session = state.sessions.load(&headers).await?;
     let Some(user) = session.as_ref().and_then(|s| s.data.user.clone()) else {

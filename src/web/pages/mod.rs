@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::error::WebError;
 use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -52,6 +53,32 @@ async fn form_post_script() -> Response {
         FORM_POST_JS,
     )
         .into_response()
+}
+
+/// Request parameters from a query string or form body, refusing any parameter sent twice
+/// (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once").
+pub fn unique_params<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, WebError> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw).into_owned() {
+        if map.insert(k.clone(), serde_json::Value::String(v)).is_some() {
+            return Err(WebError::BadRequest(format!("The parameter {k:?} is sent more than once.")));
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| WebError::BadRequest(format!("Invalid parameters: {e}")))
+}
+
+/// The parameters of a GET (query) or POST (form body) request.
+pub fn request_params<T: serde::de::DeserializeOwned>(
+    method: &axum::http::Method,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<T, WebError> {
+    if method == axum::http::Method::POST {
+        unique_params(body)
+    } else {
+        unique_params(query.unwrap_or("").as_bytes())
+    }
 }
 
 /// A `return_to` we may redirect to after sign-in: a local path only (no scheme, no host, no

@@ -10,7 +10,7 @@ use super::jwt::{self, Claims};
 use super::types::Scope;
 use super::OidcProvider;
 use crate::crypto::tokens;
-use crate::domain::{Grant, GrantId, UserId, UserStatus};
+use crate::domain::{Grant, GrantId};
 
 #[derive(Debug, Clone)]
 pub struct ValidAccessToken {
@@ -76,14 +76,10 @@ impl OidcProvider {
             return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
         }
         let grant = at.grant.as_ref().ok_or_else(|| OAuthError::invalid_token("not a user's access token"))?;
-        let user_id: UserId = at.sub.parse().map_err(|_| OAuthError::invalid_token("access token malformed"))?;
-        let user = self
-            .stores
-            .users
-            .user_by_id(user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| OAuthError::invalid_token("the user can no longer sign in"))?;
+        let user = self.active_user(grant.user_id, OAuthError::invalid_token).await?;
+        if user.id.to_string() != at.sub {
+            return Err(OAuthError::invalid_token("access token malformed"));
+        }
         let client = self
             .stores
             .clients

@@ -3,7 +3,7 @@
 //! token issued from the code (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 
 use crate::crypto::tokens;
-use crate::domain::{Client, UserStatus};
+use crate::domain::{Client, GrantType};
 use crate::oidc::error::OAuthError;
 use crate::oidc::pkce;
 use crate::oidc::tokens::TokenResponse;
@@ -11,7 +11,7 @@ use crate::oidc::types::Scope;
 use crate::oidc::OidcProvider;
 use crate::store::Consumed;
 
-use super::TokenParams;
+use super::{TokenParams, UserTokens};
 
 impl OidcProvider {
     pub(super) async fn grant_authorization_code(
@@ -56,33 +56,18 @@ impl OidcProvider {
         if !grant.is_active(now) {
             return Err(OAuthError::invalid_grant("the authorization was revoked"));
         }
-        let user_id = grant.user_id.ok_or_else(|| OAuthError::invalid_grant("authorization has no user"))?;
-        let user = self
-            .stores
-            .users
-            .user_by_id(user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+        let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
         let scope = Scope::parse(&grant.scope).unwrap_or_default();
-        let access_token = self.mint_access_token(client, &grant, Some(&user), &scope, now)?;
-        let id_token = if scope.contains("openid") {
-            Some(self.mint_id_token(client, &grant, &user, &scope, rec.nonce.as_deref(), &access_token, now).await?)
-        } else {
-            None
-        };
-        let refresh_token = if client.allows(crate::domain::GrantType::RefreshToken) {
-            Some(self.mint_refresh_token(&grant, &scope, now).await?)
-        } else {
-            None
-        };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.cfg.access_token_ttl_secs,
-            scope: scope.to_string(),
-            id_token,
-            refresh_token,
+        let refresh = client.allows(GrantType::RefreshToken).then_some(&scope);
+        self.user_token_response(UserTokens {
+            client,
+            grant: &grant,
+            user: &user,
+            scope: &scope,
+            nonce: rec.nonce.as_deref(),
+            refresh_scope: refresh,
+            now,
         })
+        .await
     }
 }

@@ -11,7 +11,8 @@ use super::client_auth::PresentedCredentials;
 use super::error::OAuthError;
 use super::tokens::TokenResponse;
 use super::OidcProvider;
-use crate::domain::GrantType;
+use crate::domain::{Client, Grant, GrantType, UnixTime, User, UserId, UserStatus};
+use crate::oidc::types::Scope;
 
 /// Token request parameters (all grants), as posted.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -58,5 +59,56 @@ impl OidcProvider {
             GrantType::RefreshToken => self.grant_refresh_token(&client, p).await,
             GrantType::ClientCredentials => self.grant_client_credentials(&client, p).await,
         }
+    }
+}
+
+/// What a user grant (code or refresh) answers with.
+pub(super) struct UserTokens<'a> {
+    pub client: &'a Client,
+    pub grant: &'a Grant,
+    pub user: &'a User,
+    /// Scope of this access token (may be narrower than the grant's on refresh).
+    pub scope: &'a Scope,
+    pub nonce: Option<&'a str>,
+    /// Scope the new refresh token carries, if one is issued.
+    pub refresh_scope: Option<&'a Scope>,
+    pub now: UnixTime,
+}
+
+impl OidcProvider {
+    /// The user behind a grant, if they may still sign in (suspended users get invalid_grant).
+    pub(crate) async fn active_user(
+        &self,
+        user_id: Option<UserId>,
+        err: fn(String) -> OAuthError,
+    ) -> Result<User, OAuthError> {
+        let id = user_id.ok_or_else(|| err("this authorization has no user".into()))?;
+        self.stores
+            .users
+            .user_by_id(id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| err("the user can no longer sign in".into()))
+    }
+
+    pub(super) async fn user_token_response(&self, t: UserTokens<'_>) -> Result<TokenResponse, OAuthError> {
+        let access_token = self.mint_access_token(t.client, t.grant, Some(t.user), t.scope, t.now)?;
+        let id_token = if t.scope.contains("openid") {
+            Some(self.mint_id_token(t.client, t.grant, t.user, t.scope, t.nonce, &access_token, t.now).await?)
+        } else {
+            None
+        };
+        let refresh_token = match t.refresh_scope {
+            Some(rs) => Some(self.mint_refresh_token(t.grant, rs, t.now).await?),
+            None => None,
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.cfg.access_token_ttl_secs,
+            scope: t.scope.to_string(),
+            id_token,
+            refresh_token,
+        })
     }
 }

@@ -4,14 +4,14 @@
 //! original scope (RFC 6749 §6).
 
 use crate::crypto::tokens;
-use crate::domain::{Client, UserStatus};
+use crate::domain::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::tokens::TokenResponse;
 use crate::oidc::types::Scope;
 use crate::oidc::OidcProvider;
 use crate::store::Consumed;
 
-use super::TokenParams;
+use super::{TokenParams, UserTokens};
 
 impl OidcProvider {
     pub(super) async fn grant_refresh_token(
@@ -63,28 +63,16 @@ impl OidcProvider {
         if !grant.is_active(now) {
             return Err(OAuthError::invalid_grant("the authorization was revoked or has expired"));
         }
-        let user_id = grant.user_id.ok_or_else(|| OAuthError::invalid_grant("authorization has no user"))?;
-        let user = self
-            .stores
-            .users
-            .user_by_id(user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
-        let access_token = self.mint_access_token(client, &grant, Some(&user), &scope, now)?;
-        let id_token = if scope.contains("openid") {
-            Some(self.mint_id_token(client, &grant, &user, &scope, None, &access_token, now).await?)
-        } else {
-            None
-        };
-        let refresh_token = Some(self.mint_refresh_token(&grant, &token_scope, now).await?);
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.cfg.access_token_ttl_secs,
-            scope: scope.to_string(),
-            id_token,
-            refresh_token,
+        let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
+        self.user_token_response(UserTokens {
+            client,
+            grant: &grant,
+            user: &user,
+            scope: &scope,
+            nonce: None,
+            refresh_scope: Some(&token_scope),
+            now,
         })
+        .await
     }
 }

@@ -46,22 +46,42 @@ pub enum ClientCommand {
     },
     /// Show one client.
     Show {
-        client_id: String,
+        #[command(flatten)]
+        id: ClientIdArg,
         #[arg(long)]
         json: bool,
     },
     /// Delete a client and everything issued to it.
     Delete {
-        client_id: String,
+        #[command(flatten)]
+        id: ClientIdArg,
         #[arg(long)]
         json: bool,
     },
     /// Replace a client's secret (the old one stops working at once). Prints the new one once.
     RotateSecret {
-        client_id: String,
+        #[command(flatten)]
+        id: ClientIdArg,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A client id, as a positional argument or `--client-id`.
+#[derive(Debug, Args)]
+pub struct ClientIdArg {
+    /// The client_id.
+    #[arg(value_name = "CLIENT_ID", required_unless_present = "flag", conflicts_with = "flag")]
+    positional: Option<String>,
+    /// The client_id (same as the positional argument).
+    #[arg(long = "client-id", id = "flag", value_name = "CLIENT_ID")]
+    flag: Option<String>,
+}
+
+impl ClientIdArg {
+    fn get(self) -> String {
+        self.positional.or(self.flag).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +89,8 @@ pub struct CreateClient {
     /// Display name (shown on the consent screen).
     #[arg(long)]
     pub name: String,
-    /// Redirect URI, exact match (repeat for several).
-    #[arg(long = "redirect-uri", value_name = "URI")]
+    /// Redirect URI, exact match (repeat the flag, or give several values).
+    #[arg(long = "redirect-uri", alias = "redirect-uris", value_name = "URI", num_args = 1..)]
     pub redirect_uris: Vec<String>,
     /// Public client (no secret; PKCE required). Same as --auth-method none.
     #[arg(long)]
@@ -93,12 +113,13 @@ pub struct CreateClient {
     /// Back-Channel Logout 1.0 endpoint of the client.
     #[arg(long, value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
-    /// Allowed post_logout_redirect_uri (repeat for several).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    /// Allowed post_logout_redirect_uri (repeat the flag, or give several values).
+    #[arg(long = "post-logout-redirect-uri", alias = "post-logout-redirect-uris", value_name = "URI", num_args = 1..)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// Grant types (repeat): authorization_code, refresh_token, client_credentials.
-    /// Default: authorization_code + refresh_token with redirect URIs, else client_credentials.
-    #[arg(long = "grant", value_name = "GRANT")]
+    /// Grant types: authorization_code, refresh_token, client_credentials (repeat the flag, give
+    /// several values, or separate with commas). Default: authorization_code + refresh_token
+    /// with redirect URIs, else client_credentials.
+    #[arg(long = "grant", alias = "grant-type", value_name = "GRANT", num_args = 1.., value_delimiter = ',')]
     pub grants: Vec<GrantType>,
     /// ID token (and access token) signing alg: RS256 (default), ES256, EdDSA.
     #[arg(long, default_value = "RS256")]
@@ -250,12 +271,14 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
             }
             Ok(())
         }
-        ClientCommand::Show { client_id, json } => {
+        ClientCommand::Show { id, json } => {
+            let client_id = id.get();
             let c = p.stores.clients.client(&ClientId::new(client_id.as_str())).await?;
             let c = c.ok_or_else(|| anyhow::anyhow!("no client {client_id}"))?;
             print_client(&c, None, json)
         }
-        ClientCommand::Delete { client_id, json } => {
+        ClientCommand::Delete { id, json } => {
+            let client_id = id.get();
             p.stores
                 .clients
                 .delete_client(&ClientId::new(client_id.as_str()))
@@ -268,7 +291,8 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
             }
             Ok(())
         }
-        ClientCommand::RotateSecret { client_id, json } => {
+        ClientCommand::RotateSecret { id, json } => {
+            let client_id = id.get();
             let secret = p
                 .rotate_client_secret(&ClientId::new(client_id.as_str()))
                 .await

@@ -201,6 +201,14 @@ async fn client_commands() {
     assert_eq!(spa["token_endpoint_auth_method"], "none");
     assert!(spa.get("client_secret").is_none());
 
+    let out = cli.run(&["client", "create", "--name", "Multi", "--redirect-uri", "https://m.example.com/a", "https://m.example.com/b",
+        "--grant", "authorization_code,refresh_token", "--grant", "client_credentials", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["redirect_uris"].as_array().unwrap().len(), 2);
+    assert_eq!(m["grant_types"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]));
+    let out = cli.run(&["client", "delete", "--client-id", m["client_id"].as_str().unwrap()], None);
+    assert!(out.status.success());
     let out = cli.run(&["client", "show", &id, "--json"], None);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(shown.get("client_secret").is_none(), "the secret is shown once only");

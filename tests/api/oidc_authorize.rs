@@ -321,3 +321,24 @@ async fn max_age_zero_always_asks_again_and_duplicate_parameters_are_refused() {
         .unwrap();
     assert!(redirect_params(&res).contains_key("code"));
 }
+
+#[tokio::test]
+async fn a_user_suspended_after_sign_in_gets_no_more_codes() {
+    let (app, rp) = setup().await;
+    let b = app.browser();
+    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let t = exchange(&app, &rp, &code, &v).await;
+    let user = app.state.stores.users.credentials_by_email("ana@example.com").await.unwrap().unwrap().user;
+    app.state.stores.users.set_status(user.id, guichet::domain::UserStatus::Suspended).await.unwrap();
+    let (url, _) = auth_url(&app, &rp, &[("prompt", "none")]);
+    assert_eq!(redirect_params(&b.get(url).send().await.unwrap())["error"], "login_required");
+    let (url, _) = auth_url(&app, &rp, &[]);
+    let res = app.follow(&b, b.get(url).send().await.unwrap()).await;
+    assert!(res.text().await.unwrap().contains(r#"action="/login""#), "asked to sign in again");
+    // Existing tokens stop working too.
+    assert_eq!(crate::oidc_helpers::userinfo_status(&app, t["access_token"].as_str().unwrap()).await, 401);
+    let res = app
+        .token_request(&rp, &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())])
+        .await;
+    assert_eq!(res.status(), 400);
+}

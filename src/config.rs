@@ -460,7 +460,10 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
         } else if name == "REDIS_URL" {
             vec!["redis".into(), "url".into()]
         } else if let Some(rest) = name.strip_prefix("GUICHET_") {
-            if rest == "CONFIG" {
+            // Overrides are GUICHET_<SECTION>__<KEY>; other GUICHET_* variables (GUICHET_CONFIG,
+            // tooling's own) are not ours to judge. A misspelt section or key with `__` still
+            // fails loudly (deny_unknown_fields).
+            if !rest.contains("__") {
                 continue;
             }
             rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
@@ -554,6 +557,10 @@ mod tests {
         assert!(e.to_string().contains("server.listen"), "{e}");
         let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__LISTN", "x")])).unwrap_err();
         assert!(e.to_string().contains("unknown field `listn`"), "{e}");
+        let e = Settings::load(nofile(), &env(&[("GUICHET_SERVR__LISTEN", "x")])).unwrap_err();
+        assert!(e.to_string().contains("unknown field `servr`"), "{e}");
+        // Variables that are not overrides are left alone.
+        assert!(Settings::load(nofile(), &env(&[("GUICHET_VENV", "/tmp/venv")])).is_ok());
         let e = Settings::load(nofile(), &env(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(e.to_string().contains("database.url"), "{e}");
         let e = Settings::load(nofile(), &env(&[("GUICHET_SERVER__ISSUER", "https://idp.example.com/")])).unwrap_err();

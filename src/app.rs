@@ -23,11 +23,11 @@ use crate::web::session::Sessions;
 use crate::web::state::AppState;
 use crate::web::templates::Templates;
 
-/// Stores plus the background task that purges expired SQL ephemeral rows (if any).
+/// Stores, what the background purge cleans, and the migrations this start applied.
 pub struct OpenedStores {
     pub stores: Stores,
     /// What the background purge cleans (expired ephemeral rows, spent codes, dead grants).
-    pub purge: Option<PurgeFn>,
+    pub purge: PurgeFn,
     pub applied_migrations: Vec<i64>,
 }
 
@@ -99,7 +99,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             backend,
             ephemeral_backend,
         },
-        purge: Some(purge_target),
+        purge: purge_target,
         applied_migrations: applied,
     })
 }
@@ -196,8 +196,10 @@ impl App {
             clock,
         };
         let router = crate::web::router(state.clone());
-        let mut tasks: Vec<JoinHandle<()>> = opened.purge.map(spawn_purge).into_iter().collect();
-        tasks.push(spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)));
+        let tasks = vec![
+            spawn_purge(opened.purge),
+            spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
+        ];
         Ok(Self { listener, router, limits, tasks, state })
     }
 

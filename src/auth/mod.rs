@@ -46,6 +46,15 @@ pub enum Amr {
     Pwd,
 }
 
+impl Amr {
+    /// The RFC 8176 value, as it appears in the `amr` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Amr::Pwd => "pwd",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,

@@ -23,7 +23,8 @@ use crate::crypto::tokens;
 use crate::domain::Clock;
 use crate::store::{EphemeralStore, StoreResult};
 
-const DEVICE_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
+/// How long a device cookie (and its binding to the account) lives.
+pub const DEVICE_TTL: Duration = Duration::from_secs(180 * 24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceTrust {

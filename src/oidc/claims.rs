@@ -114,7 +114,7 @@ pub fn parse_claims_request(raw: &str) -> Result<Value, String> {
 
 /// The names all scopes can release, for discovery's `claims_supported`.
 pub fn supported_claim_names() -> Vec<&'static str> {
-    let mut v = vec![
+    vec![
         "sub",
         "iss",
         "aud",
@@ -134,7 +134,5 @@ pub fn supported_claim_names() -> Vec<&'static str> {
         "phone_number",
         "phone_number_verified",
         "address",
-    ];
-    v.dedup();
-    v
+    ]
 }

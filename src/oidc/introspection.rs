@@ -10,20 +10,14 @@ use super::OidcProvider;
 use crate::crypto::tokens;
 
 impl OidcProvider {
-    pub async fn introspect(
-        &self,
-        creds: PresentedCredentials,
-        token: Option<&str>,
-        hint: Option<&str>,
-    ) -> Result<Value, OAuthError> {
+    pub async fn introspect(&self, creds: PresentedCredentials, token: Option<&str>) -> Result<Value, OAuthError> {
         let client = self.authenticate_client(&creds).await?;
         if client.is_public() {
             return Err(OAuthError::invalid_client("public clients cannot introspect tokens"));
         }
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let inactive = json!({ "active": false });
-        // The token's shape tells its kind; token_type_hint (§2.1) only optimises look-ups.
-        let _ = hint;
+        // The token's shape tells its kind (token_type_hint, §2.1, only optimises look-ups).
         if token.matches('.').count() == 2 {
             let Ok(at) = self.validate_access_token(token).await else { return Ok(inactive) };
             let mut out = json!({

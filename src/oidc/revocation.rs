@@ -8,12 +8,7 @@ use super::OidcProvider;
 use crate::crypto::tokens;
 
 impl OidcProvider {
-    pub async fn revoke(
-        &self,
-        creds: PresentedCredentials,
-        token: Option<&str>,
-        _hint: Option<&str>,
-    ) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, creds: PresentedCredentials, token: Option<&str>) -> Result<(), OAuthError> {
         let client = self.authenticate_client(&creds).await?;
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let now = self.clock.now();

@@ -47,7 +47,6 @@ pub type PgStore = SqlStore<Postgres>;
 pub(super) fn db_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::unavailable(e),
         other => StoreError::unavailable(other),
     }
 }

@@ -40,15 +40,23 @@ pub fn router() -> Router<AppState> {
 /// An OAuth error as JSON (RFC 6749 §5.2), with the right status and challenge header.
 pub struct OAuthResponse {
     pub error: OAuthError,
-    /// `Basic` for token-endpoint client errors, `Bearer` for resource errors.
-    pub challenge: Option<&'static str>,
+    pub challenge: Option<Challenge>,
+}
+
+/// The `WWW-Authenticate` header to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// Token-endpoint client errors when the client used Basic (RFC 6749 §5.2).
+    Basic,
+    /// Resource errors: `Bearer error="..."` (RFC 6750 §3), bare for invalid_request.
+    Bearer,
+    /// No credentials at all: a bare `Bearer` challenge, no error code (RFC 6750 §3.1).
+    BearerNoCredentials,
 }
 
 impl OAuthResponse {
-    /// No credentials at a protected resource: 401 with a bare `Bearer` challenge, no error
-    /// code in the header (RFC 6750 §3.1).
     pub fn bearer_challenge(description: &str) -> Self {
-        Self { error: OAuthError::invalid_token(description), challenge: Some("Bearer-bare") }
+        Self { error: OAuthError::invalid_token(description), challenge: Some(Challenge::BearerNoCredentials) }
     }
 }
 
@@ -67,19 +75,15 @@ impl IntoResponse for OAuthResponse {
         let body =
             serde_json::json!({ "error": self.error.code.as_str(), "error_description": self.error.description });
         let mut res = (status, no_store(), Json(body)).into_response();
-        if let Some(scheme) = self.challenge {
-            let v = if scheme == "Bearer-bare" {
-                "Bearer realm=\"guichet\"".to_owned()
-            } else if scheme == "Bearer" && self.error.code != OAuthErrorCode::InvalidRequest {
-                format!(
+        if let Some(challenge) = self.challenge {
+            let v = match challenge {
+                Challenge::Bearer if self.error.code != OAuthErrorCode::InvalidRequest => format!(
                     "Bearer error=\"{}\", error_description=\"{}\"",
                     self.error.code.as_str(),
                     self.error.description.replace(['"', '\\'], "'")
-                )
-            } else if scheme == "Bearer" {
-                "Bearer realm=\"guichet\"".to_owned()
-            } else {
-                "Basic realm=\"guichet\"".to_owned()
+                ),
+                Challenge::Bearer | Challenge::BearerNoCredentials => "Bearer realm=\"guichet\"".to_owned(),
+                Challenge::Basic => "Basic realm=\"guichet\"".to_owned(),
             };
             if let Ok(v) = HeaderValue::from_str(&v) {
                 res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -144,7 +148,7 @@ fn form_error(r: FormRejection) -> OAuthError {
 
 /// Client errors at the token endpoint: 401 + `WWW-Authenticate: Basic` when Basic was used.
 fn client_error(e: OAuthError, used_basic: bool) -> OAuthResponse {
-    let challenge = (e.code == OAuthErrorCode::InvalidClient && used_basic).then_some("Basic");
+    let challenge = (e.code == OAuthErrorCode::InvalidClient && used_basic).then_some(Challenge::Basic);
     OAuthResponse { error: e, challenge }
 }
 
@@ -178,7 +182,7 @@ async fn userinfo(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthResponse> {
-    let bearer = |e: OAuthError| OAuthResponse { error: e, challenge: Some("Bearer") };
+    let bearer = |e: OAuthError| OAuthResponse { error: e, challenge: Some(Challenge::Bearer) };
     let header_token = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         Some(v) if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") => Some(v[7..].trim().to_owned()),
         // Not Bearer: as if no credentials were sent (RFC 6750 §3.1).
@@ -207,7 +211,8 @@ async fn userinfo(
 #[serde(default)]
 struct TokenTypeParams {
     token: Option<String>,
-    token_type_hint: Option<String>,
+    // token_type_hint (RFC 7662 §2.1, RFC 7009 §2.1) is only an optimisation hint: the token's
+    // shape tells its kind, so it is not read.
     #[serde(flatten)]
     auth: PresentedCredentials,
 }
@@ -218,11 +223,7 @@ async fn introspect(
     form: Result<Form<TokenTypeParams>, FormRejection>,
 ) -> Result<Response, OAuthResponse> {
     let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
-    let out = state
-        .oidc
-        .introspect(p.auth, p.token.as_deref(), p.token_type_hint.as_deref())
-        .await
-        .map_err(|e| client_error(e, used_basic))?;
+    let out = state.oidc.introspect(p.auth, p.token.as_deref()).await.map_err(|e| client_error(e, used_basic))?;
     Ok((no_store(), Json(out)).into_response())
 }
 
@@ -232,10 +233,6 @@ async fn revoke(
     form: Result<Form<TokenTypeParams>, FormRejection>,
 ) -> Result<Response, OAuthResponse> {
     let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
-    state
-        .oidc
-        .revoke(p.auth, p.token.as_deref(), p.token_type_hint.as_deref())
-        .await
-        .map_err(|e| client_error(e, used_basic))?;
+    state.oidc.revoke(p.auth, p.token.as_deref()).await.map_err(|e| client_error(e, used_basic))?;
     Ok((StatusCode::OK, no_store()).into_response())
 }

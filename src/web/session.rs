@@ -156,7 +156,7 @@ impl Sessions {
     }
 
     pub fn device_cookie(&self, value: &str) -> HeaderValue {
-        self.cookie_header(DEVICE_COOKIE, value, Some(180 * 24 * 3600))
+        self.cookie_header(DEVICE_COOKIE, value, Some(crate::auth::throttle::DEVICE_TTL.as_secs()))
     }
 
     fn cookie_header(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {

@@ -4,7 +4,7 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, RawForm, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::{Deserialize, Serialize};
@@ -75,11 +75,7 @@ fn session_info(s: Option<&Session>) -> Option<SessionInfo> {
         user_id: u.id,
         auth_time: u.auth_time,
         sid: u.sid.clone(),
-        amr: u
-            .amr
-            .iter()
-            .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
-            .collect(),
+        amr: u.amr.iter().map(|a| a.as_str().to_owned()).collect(),
     })
 }
 
@@ -141,15 +137,7 @@ async fn run(
         }
         Ok(Next::Login) => {
             let id = save(&ia).await?;
-            let resume = format!("/authorize/resume?interaction={id}");
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
-            q.append_pair("return_to", &resume);
-            // Show the form even to a signed-in user: this step wants a new sign-in.
-            q.append_pair("prompt", "login");
-            if let Some(h) = &ia.request.login_hint {
-                q.append_pair("login_hint", h);
-            }
-            Ok(Redirect::to(&format!("/login?{}", q.finish())).into_response())
+            Ok(Redirect::to(&login_url(&id, true, ia.request.login_hint.as_deref())).into_response())
         }
         Ok(Next::SelectAccount) => {
             let id = save(&ia).await?;
@@ -229,9 +217,7 @@ pub async fn resume(
     let session = state.sessions.load(&headers).await?;
     if session_info(session.as_ref()).is_none() {
         // Came back without signing in (e.g. opened the link elsewhere): sign in first.
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        ser.append_pair("return_to", &format!("/authorize/resume?interaction={}", q.interaction));
-        return Ok(Redirect::to(&format!("/login?{}", ser.finish())).into_response());
+        return Ok(Redirect::to(&login_url(&q.interaction, false, None)).into_response());
     }
     run(&state, &client, ia, Some(q.interaction), session.as_ref()).await
 }
@@ -244,15 +230,45 @@ pub struct DecisionForm {
     decision: String,
 }
 
+/// A decision posted on an interaction page: CSRF-checked, with its interaction and session.
+struct Decision {
+    form: DecisionForm,
+    session: Option<Session>,
+    ia: Interaction,
+    client: crate::domain::Client,
+}
+
+async fn decision(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Decision, WebError> {
+    let Form(form) = form?;
+    let session = state.sessions.load(headers).await?;
+    check_csrf(session.as_ref(), &form.csrf_token, headers)?;
+    let (ia, client) = load_interaction(state, &form.interaction).await?;
+    Ok(Decision { form, session, ia, client })
+}
+
+/// The sign-in page, resuming interaction `id` afterwards; `force`: even for a signed-in user.
+fn login_url(id: &str, force: bool, login_hint: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", &format!("/authorize/resume?interaction={id}"));
+    if force {
+        q.append_pair("prompt", "login");
+    }
+    if let Some(h) = login_hint {
+        q.append_pair("login_hint", h);
+    }
+    format!("/login?{}", q.finish())
+}
+
 pub async fn consent(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<DecisionForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    let session = state.sessions.load(&headers).await?;
-    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
-    let (mut ia, client) = load_interaction(&state, &f.interaction).await?;
+    let Decision { form: f, session, mut ia, client } = decision(&state, &headers, form).await?;
     let Some(info) = session_info(session.as_ref()) else { return Err(WebError::csrf()) };
     match f.decision.as_str() {
         "allow" => {
@@ -274,23 +290,13 @@ pub async fn select_account(
     headers: HeaderMap,
     form: Result<Form<DecisionForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    let session = state.sessions.load(&headers).await?;
-    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
-    let (mut ia, client) = load_interaction(&state, &f.interaction).await?;
+    let Decision { form: f, session, mut ia, client } = decision(&state, &headers, form).await?;
     match f.decision.as_str() {
         "continue" => {
             ia.account_selected = true;
             run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
         }
-        "switch" => {
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
-            ser.append_pair("return_to", &format!("/authorize/resume?interaction={}", f.interaction));
-            ser.append_pair("prompt", "login");
-            let _ = client;
-            Ok((StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, format!("/login?{}", ser.finish()))])
-                .into_response())
-        }
+        "switch" => Ok(Redirect::to(&login_url(&f.interaction, true, None)).into_response()),
         _ => Err(WebError::BadRequest("decision must be continue or switch".into())),
     }
 }

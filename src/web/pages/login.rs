@@ -88,23 +88,14 @@ pub async fn submit(
     check_csrf(session.as_ref(), &form.csrf_token, &headers)?;
     let Some(session) = session else { return Err(WebError::csrf()) };
     let return_to = safe_return_to(form.return_to.as_deref());
-    let client_name = super::authorize::client_name_for(&state, &return_to).await;
-    let again = |status: StatusCode, error: String| -> Result<Response, WebError> {
-        let ctx = LoginCtx {
-            title: "Sign in",
-            csrf_token: session.data.csrf.clone(),
-            email: form.email.trim().to_owned(),
-            return_to: return_to.clone(),
-            error: Some(error),
-            client_name: client_name.clone(),
-        };
-        Ok((status, Html(state.templates.render("login.html", &ctx)?)).into_response())
-    };
+    let csrf = session.data.csrf.clone();
+    let (st, csrf, email, rt) = (&state, csrf.as_str(), form.email.trim(), return_to.as_str());
+    let again = move |status: StatusCode, error: String| form_again(st, csrf, email, rt, status, error);
     if form.email.trim().is_empty() || form.password.expose().is_empty() {
-        return again(StatusCode::BAD_REQUEST, "Enter your email address and your password.".into());
+        return again(StatusCode::BAD_REQUEST, "Enter your email address and your password.".into()).await;
     }
     if form.password.expose().len() > state.settings.password.max_length || form.email.len() > 320 {
-        return again(StatusCode::BAD_REQUEST, "Invalid email or password.".into());
+        return again(StatusCode::BAD_REQUEST, "Invalid email or password.".into()).await;
     }
     let device = session::cookie(&headers, DEVICE_COOKIE);
     let attempt = PasswordLogin { email: &form.email, password: &form.password, ip, device: device.as_deref() };
@@ -132,7 +123,7 @@ pub async fn submit(
         Err(AuthError::InvalidCredentials) => {
             state.metrics.login(LoginResult::Failed);
             tracing::info!(%ip, "sign-in failed");
-            again(StatusCode::UNAUTHORIZED, "Invalid email or password.".into())
+            again(StatusCode::UNAUTHORIZED, "Invalid email or password.".into()).await
         }
         Err(AuthError::Throttled { retry_after_secs }) => {
             state.metrics.login(LoginResult::Throttled);
@@ -140,7 +131,8 @@ pub async fn submit(
             let mut res = again(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Too many failed attempts. Try again in {}.", human_secs(retry_after_secs)),
-            )?;
+            )
+            .await?;
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -152,7 +144,7 @@ pub async fn submit(
                 UserStatus::Suspended => "This account is suspended. Contact your administrator.",
                 _ => "This account is not activated yet. Use the activation link you received by email.",
             };
-            again(StatusCode::FORBIDDEN, msg.into())
+            again(StatusCode::FORBIDDEN, msg.into()).await
         }
         Err(e) => Err(e.into()),
     }
@@ -165,4 +157,24 @@ fn human_secs(s: i64) -> String {
         let m = (s + 59) / 60;
         format!("{m} minutes")
     }
+}
+
+/// The sign-in form again, with an error (the client name is looked up only on this path).
+async fn form_again(
+    state: &AppState,
+    csrf: &str,
+    email: &str,
+    return_to: &str,
+    status: StatusCode,
+    error: String,
+) -> Result<Response, WebError> {
+    let ctx = LoginCtx {
+        title: "Sign in",
+        csrf_token: csrf.to_owned(),
+        email: email.to_owned(),
+        return_to: return_to.to_owned(),
+        error: Some(error),
+        client_name: super::authorize::client_name_for(state, return_to).await,
+    };
+    Ok((status, Html(state.templates.render("login.html", &ctx)?)).into_response())
 }

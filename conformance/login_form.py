@@ -31,7 +31,6 @@ import html
 import re
 import secrets
 import sys
-import traceback
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
@@ -39,6 +38,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlparse
 
 import requests
+
+from checks import Abort, Checks, describe
 
 TIMEOUT = 10  # seconds, per request
 CSRF_FIELD = "csrf_token"
@@ -143,53 +144,6 @@ def set_cookies(resp: requests.Response) -> list[SetCookie]:
             attributes[key.strip().lower()] = val.strip()
         cookies.append(SetCookie(name.strip(), value.strip().strip('"'), attributes, line))
     return cookies
-
-
-# --------------------------------------------------------------------------
-# Check bookkeeping
-
-
-class Abort(Exception):
-    """A required check failed: the rest of the scenario cannot run."""
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, ok: bool, why: str = "") -> bool:
-        if ok:
-            self.passed += 1
-            print(f"PASS {name}")
-        else:
-            self.failed += 1
-            print(f"FAIL {name}: {why}")
-        return ok
-
-    def require(self, name: str, ok: bool, why: str = "") -> None:
-        if not self.check(name, ok, why):
-            raise Abort(name)
-
-    def scenario(self, title: str, fn, *args):
-        print(f"-- {title}")
-        try:
-            return fn(self, *args)
-        except Abort as e:
-            print(f"   (rest of '{title}' skipped after failed check: {e})")
-        except requests.RequestException as e:
-            self.check(f"{title}: HTTP request", False, f"{type(e).__name__}: {e}")
-        except Exception:  # a bug here or a page we could not handle
-            self.check(f"{title}: unexpected error", False, traceback.format_exc())
-        return None
-
-
-def describe(resp: requests.Response) -> str:
-    body = resp.text[:300].replace("\n", " ")
-    location = resp.headers.get("Location")
-    return f"got {resp.status_code} for {resp.request.method} {resp.url}" + (
-        f" (Location: {location})" if location else ""
-    ) + (f"; body starts: {body!r}" if body else "")
 
 
 # --------------------------------------------------------------------------
@@ -402,11 +356,11 @@ def main() -> int:
     args = parser.parse_args()
 
     c = Checks()
-    client = c.scenario("login", scenario_login, args.base, args.email, args.password, args.session_cookie)
-    c.scenario("bad credentials", scenario_bad_credentials, args.base, args.email, args.password)
-    c.scenario("missing csrf_token", scenario_missing_csrf, args.base, args.email, args.password)
+    client = c.scenario("login", scenario_login, c, args.base, args.email, args.password, args.session_cookie)
+    c.scenario("bad credentials", scenario_bad_credentials, c, args.base, args.email, args.password)
+    c.scenario("missing csrf_token", scenario_missing_csrf, c, args.base, args.email, args.password)
     if client is not None:
-        c.scenario("logout", scenario_logout, client)
+        c.scenario("logout", scenario_logout, c, client)
     else:
         print("-- logout\n   (skipped: no logged-in session)")
 

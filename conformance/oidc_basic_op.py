@@ -35,7 +35,6 @@ import secrets
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -47,6 +46,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from checks import Abort, Checks, describe
 
 # joserfc flags "EdDSA" as deprecated by RFC 9864 (in favour of "Ed25519"); Guichet
 # advertises and signs with "EdDSA", which is what this check verifies.
@@ -61,55 +62,6 @@ BROWSER_HEADERS = {
 HASH_FOR_ALG = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "EdDSA": hashlib.sha512}
 # Where relying parties "live": nothing listens there; only the redirect is read.
 RP_HOST = "http://127.0.0.1"
-
-
-# --------------------------------------------------------------------------
-# Check bookkeeping
-
-
-class Abort(Exception):
-    """A required check failed: the rest of the scenario cannot run."""
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, ok: bool, why: str = "") -> bool:
-        if ok:
-            self.passed += 1
-            print(f"PASS {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}: {why}", flush=True)
-        return bool(ok)
-
-    def require(self, name: str, ok: bool, why: str = "") -> None:
-        if not self.check(name, ok, why):
-            raise Abort(name)
-
-    def scenario(self, title: str, fn, *args):
-        print(f"-- {title}", flush=True)
-        try:
-            return fn(*args)
-        except Abort as e:
-            print(f"   (rest of '{title}' skipped after failed check: {e})", flush=True)
-        except requests.RequestException as e:
-            self.check(f"{title}: HTTP request", False, f"{type(e).__name__}: {e}")
-        except Exception:  # an OAuth error authlib raised, a bug here, a page we could not read
-            self.check(f"{title}: unexpected error", False, traceback.format_exc())
-        return None
-
-
-def describe(resp: requests.Response) -> str:
-    body = resp.text[:300].replace("\n", " ")
-    location = resp.headers.get("Location")
-    return (
-        f"got {resp.status_code} for {resp.request.method} {resp.url}"
-        + (f" (Location: {location})" if location else "")
-        + (f"; body starts: {body!r}" if body else "")
-    )
 
 
 def oauth_error(e: Exception) -> str:

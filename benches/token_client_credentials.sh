@@ -15,7 +15,7 @@ TMP=$(mktemp -d); PID=
 trap '[[ -n $PID ]] && kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export DATABASE_URL="sqlite://$TMP/g.db" GUICHET_KEYS__DIR="$TMP/keys" RUST_LOG=warn
-export GUICHET_SERVER__LISTEN=127.0.0.1:$PORT GUICHET_SERVER__ISSUER=http://127.0.0.1:$PORT
+export GUICHET_SERVER__LISTEN=127.0.0.1:$PORT GUICHET_SERVER__ISSUER=http://127.0.0.1:$PORT GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0
 "$BIN" serve >"$TMP/log" 2>&1 & PID=$!
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
 HZ=$(getconf CLK_TCK)

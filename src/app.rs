@@ -16,7 +16,9 @@ use crate::domain::Clock;
 use crate::oidc::{KeySet, NoExtraClaims, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
-use crate::store::{ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore};
+use crate::store::{
+    AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore,
+};
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
 use crate::web::session::Sessions;
@@ -37,13 +39,15 @@ struct SqlParts {
     clients: Arc<dyn ClientStore>,
     consents: Arc<dyn ConsentStore>,
     grants: Arc<dyn GrantStore>,
+    auth_sessions: Arc<dyn AuthSessionStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
 
 fn sql_parts<DB: sqlx::Database>(s: SqlStore<DB>) -> SqlParts
 where
-    SqlStore<DB>: UserStore + ClientStore + ConsentStore + GrantStore + Health + EphemeralStore + 'static,
+    SqlStore<DB>:
+        UserStore + ClientStore + ConsentStore + GrantStore + AuthSessionStore + Health + EphemeralStore + 'static,
 {
     let a = Arc::new(s);
     SqlParts {
@@ -51,6 +55,7 @@ where
         clients: a.clone(),
         consents: a.clone(),
         grants: a.clone(),
+        auth_sessions: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -94,6 +99,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             clients: parts.clients,
             consents: parts.consents,
             grants: parts.grants,
+            auth_sessions: parts.auth_sessions,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -134,6 +140,7 @@ fn spawn_purge(p: PurgeFn) -> JoinHandle<()> {
 /// A built application, bound to its listener, not yet serving.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: Router,
     limits: Limits,
     tasks: Vec<JoinHandle<()>>,
@@ -166,6 +173,7 @@ impl App {
         let auth = AuthService::new(stores.users.clone(), hasher, throttle, clock.clone());
         let sessions = Sessions::new(
             stores.ephemeral.clone(),
+            stores.auth_sessions.clone(),
             clock.clone(),
             settings.issuer_is_https(),
             settings.session.idle_timeout_secs,
@@ -179,6 +187,14 @@ impl App {
             None => TcpListener::bind(settings.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.server.listen))?,
+        };
+        let metrics_listener = if settings.server.metrics {
+            let addr = settings.server.metrics_listen;
+            Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for metrics (server.metrics_listen; port 0 picks a free one)")
+            })?)
+        } else {
+            None
         };
         let limits = Limits {
             max_header_bytes: settings.server.max_header_bytes,
@@ -197,14 +213,20 @@ impl App {
         };
         let router = crate::web::router(state.clone());
         let tasks = vec![
+            spawn_session_sweep(state.oidc.clone(), Duration::from_secs(state.settings.session.sweep_interval_secs)),
             spawn_purge(opened.purge),
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
         ];
-        Ok(Self { listener, router, limits, tasks, state })
+        Ok(Self { listener, metrics_listener, router, limits, tasks, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where /metrics is served, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
@@ -216,11 +238,37 @@ impl App {
             ephemeral = self.state.stores.ephemeral_backend,
             "guichet listening"
         );
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics_listener.map(|l| {
+            tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
+            let limits = Limits { ..self.limits.clone() };
+            let router = crate::web::ops::metrics_router(self.state.clone());
+            tokio::spawn(serve(l, router, limits, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         serve(self.listener, self.router, self.limits, shutdown).await;
+        let _ = stop_metrics.send(());
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         for t in self.tasks {
             t.abort();
         }
     }
+}
+
+/// Ends lapsed sign-in sessions as a logout would (grants revoked, relying parties notified).
+fn spawn_session_sweep(oidc: Arc<OidcProvider>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        loop {
+            tick.tick().await;
+            if let Err(e) = oidc.end_lapsed_sessions().await {
+                tracing::warn!(error = %e, "ending lapsed sessions failed");
+            }
+        }
+    })
 }
 
 /// Re-reads the key directory periodically: keys rotated elsewhere get published here too.

@@ -33,6 +33,16 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a compromised key: out of the JWKS at once, tokens it signed refused; a new key
+    /// of its algorithm signs from now on if it was signing. Serving nodes apply it at their
+    /// next key reload (keys.reload_secs).
+    Revoke {
+        /// The key's kid (see `guichet keys list`).
+        #[arg(value_name = "KID")]
+        kid: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +137,10 @@ pub struct CreateClient {
     /// Keep profile/email/... claims out of the ID token (userinfo only).
     #[arg(long)]
     pub no_id_token_claims: bool,
+    /// A resource server: may introspect access tokens issued to other clients (RFC 7662 §4).
+    /// Without it a client only introspects its own tokens. Confidential clients only.
+    #[arg(long)]
+    pub introspection: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -154,6 +168,7 @@ pub async fn keys(cmd: KeysCommand, settings: &Settings, clock: Arc<dyn Clock>) 
             }
             print_keys(&created, json)
         }
+        KeysCommand::Revoke { kid, json } => print_keys(&set.revoke(&kid)?, json),
     }
 }
 
@@ -255,6 +270,7 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 id_token_signed_response_alg: a.id_token_signed_response_alg,
                 id_token_claims: !a.no_id_token_claims,
+                introspection: a.introspection,
             };
             let (c, secret) = p.register_client(reg).await.map_err(|e| store_msg(e, ""))?;
             print_client(&c, secret.as_deref(), a.json)

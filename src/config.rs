@@ -76,8 +76,11 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests may run before the process exits, seconds.
     pub shutdown_grace_secs: u64,
-    /// Serve Prometheus metrics at /metrics.
+    /// Serve Prometheus metrics at /metrics on `metrics_listen`.
     pub metrics: bool,
+    /// Where /metrics is served: a listener of its own, never the public one. Default loopback;
+    /// port 0 picks a free port (logged at start).
+    pub metrics_listen: SocketAddr,
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -132,6 +135,8 @@ pub struct SessionSettings {
     pub idle_timeout_secs: u64,
     /// A session ends this long after sign-in whatever its use, seconds.
     pub absolute_timeout_secs: u64,
+    /// How often lapsed sessions are ended like a logout (grants revoked, RPs told), seconds.
+    pub sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -172,6 +177,7 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             shutdown_grace_secs: 20,
             metrics: true,
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
     }
 }
@@ -204,7 +210,7 @@ impl Default for PasswordSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self { idle_timeout_secs: 8 * 3600, absolute_timeout_secs: 7 * 24 * 3600 }
+        Self { idle_timeout_secs: 8 * 3600, absolute_timeout_secs: 7 * 24 * 3600, sweep_interval_secs: 30 }
     }
 }
 

@@ -91,17 +91,21 @@ impl AuthService {
     pub async fn login_password(&self, req: PasswordLogin<'_>) -> Result<Authenticated, AuthError> {
         let account = lookup_key(req.email);
         let trust = self.throttle.device_trust(&account, req.device).await?;
-        if let Some(retry_after_secs) = self.throttle.blocked(&account, req.ip, trust.clone()).await? {
-            return Err(AuthError::Throttled { retry_after_secs });
-        }
-        let creds = if account.is_empty() { None } else { self.users.credentials_by_email(&account).await? };
-        let stored = creds.as_ref().and_then(|c| c.password_hash.as_deref());
-        let v = self.hasher.verify(stored, req.password).await?;
-        let Some(creds) = creds.filter(|_| v.ok) else {
-            self.throttle.record_failure(&account, req.ip, trust.clone()).await?;
-            return Err(AuthError::InvalidCredentials);
+        let reservation = match self.throttle.reserve(&account, req.ip, &trust).await? {
+            Ok(r) => r,
+            Err(retry_after_secs) => return Err(AuthError::Throttled { retry_after_secs }),
         };
-        if v.needs_rehash {
+        let creds = match self.check_password(&account, req.password).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Not judged (store or hasher trouble): the attempt does not count.
+                self.throttle.release(reservation).await?;
+                return Err(e);
+            }
+        };
+        // A wrong password stays counted (it was reserved as a failure).
+        let Some((creds, needs_rehash)) = creds else { return Err(AuthError::InvalidCredentials) };
+        if needs_rehash {
             match self.hasher.hash(req.password).await {
                 Ok(h) => {
                     if let Err(e) = self.users.set_password_hash(creds.user.id, &h).await {
@@ -112,10 +116,24 @@ impl AuthService {
             }
         }
         if creds.user.status != UserStatus::Active {
+            self.throttle.release(reservation).await?;
             return Err(AuthError::NotActive(creds.user.status));
         }
-        self.throttle.record_success(&account, req.ip, trust).await?;
+        self.throttle.succeeded(reservation, &account, req.ip, &trust).await?;
         Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], auth_time: self.clock.now() })
+    }
+
+    /// The account's credentials when the password matches (and whether its hash needs an
+    /// upgrade); `None` for a wrong password or an unknown account (same work for both).
+    async fn check_password(
+        &self,
+        account: &str,
+        password: &SecretString,
+    ) -> Result<Option<(crate::store::UserCredentials, bool)>, AuthError> {
+        let creds = if account.is_empty() { None } else { self.users.credentials_by_email(account).await? };
+        let stored = creds.as_ref().and_then(|c| c.password_hash.as_deref());
+        let v = self.hasher.verify(stored, password).await?;
+        Ok(creds.filter(|_| v.ok).map(|c| (c, v.needs_rehash)))
     }
 
     /// A device cookie for a browser that just signed in to `account` (see [`throttle`]).

@@ -8,7 +8,10 @@
 //!
 //! Past its allowance each further failure blocks that key for `base_delay · 2^k` seconds, capped
 //! at `max_delay_secs`; attempts during a block are refused without being counted, so an attacker
-//! can slow an account down but never lock it for good. A browser that signed in to the account
+//! can slow an account down but never lock it for good. An attempt is *reserved* before the
+//! password is checked — counted as a failure up front, and past the allowance only the one
+//! attempt that sets the block goes on — so parallel guesses get no more tries than sequential
+//! ones; a success (or an attempt that ends before the password is judged) gives its count back. A browser that signed in to the account
 //! before carries a *device cookie* (OWASP "device cookies"): for it only the per-account+device
 //! counter applies, so an attacker spraying the victim's account from elsewhere does not lock the
 //! victim's own browser out. Accounts are keyed by their normalised email whether or not they
@@ -38,6 +41,14 @@ pub struct Throttle {
     store: Arc<dyn EphemeralStore>,
     clock: Arc<dyn Clock>,
     cfg: ThrottleSettings,
+}
+
+/// An attempt counted before its password was checked (see [`Throttle::reserve`]).
+#[must_use]
+#[derive(Debug, Default)]
+pub struct Reservation {
+    counted: Vec<String>,
+    blocks: Vec<String>,
 }
 
 struct Rule {
@@ -101,27 +112,64 @@ impl Throttle {
         Ok((wait > 0).then_some(wait))
     }
 
-    pub async fn record_failure(&self, account: &str, ip: IpAddr, trust: DeviceTrust) -> StoreResult<()> {
+    /// Reserves one attempt before the password is checked: `Err(seconds)` when it must wait.
+    pub async fn reserve(
+        &self,
+        account: &str,
+        ip: IpAddr,
+        trust: &DeviceTrust,
+    ) -> StoreResult<Result<Reservation, i64>> {
+        if let Some(wait) = self.blocked(account, ip, trust.clone()).await? {
+            return Ok(Err(wait));
+        }
         let window = Duration::from_secs(self.cfg.window_secs);
         let now = self.clock.now();
-        for r in self.rules(account, ip, &trust) {
+        let mut res = Reservation::default();
+        for r in self.rules(account, ip, trust) {
             let n = self.store.incr(&r.key, window).await?;
+            res.counted.push(r.key.clone());
             if n > r.allowance {
                 let k = u32::try_from(n - r.allowance - 1).unwrap_or(u32::MAX).min(30);
-                let delay = self.cfg.base_delay_secs.saturating_mul(1u64 << k).min(self.cfg.max_delay_secs);
+                let delay = self.cfg.base_delay_secs.saturating_mul(1u64 << k).min(self.cfg.max_delay_secs).max(1);
                 let until = now.plus_secs(i64::try_from(delay).unwrap_or(i64::MAX / 4));
-                // The key outlives the block a little; the stored deadline is what counts.
-                self.store
-                    .put(&format!("{}:block", r.key), until.0.to_string().as_bytes(), Duration::from_secs(delay + 60))
-                    .await?;
+                let block = format!("{}:block", r.key);
+                if self.store.put_if_absent(&block, until.0.to_string().as_bytes(), Duration::from_secs(delay)).await? {
+                    res.blocks.push(block);
+                } else {
+                    // A parallel attempt holds the block: this one is refused, and not counted.
+                    let wait = self.block_wait(&block).await?.unwrap_or(1);
+                    self.release(res).await?;
+                    return Ok(Err(wait));
+                }
             }
+        }
+        Ok(Ok(res))
+    }
+
+    async fn block_wait(&self, block_key: &str) -> StoreResult<Option<i64>> {
+        let now = self.clock.now().0;
+        Ok(self.store.get(block_key).await?.map(|v| {
+            let until = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+            (until - now).max(1)
+        }))
+    }
+
+    /// Gives a reserved attempt back (it was not a failure): counts returned, blocks it set lifted.
+    pub async fn release(&self, res: Reservation) -> StoreResult<()> {
+        for k in &res.counted {
+            self.store.decr(k).await?;
+        }
+        for b in &res.blocks {
+            self.store.delete(b).await?;
         }
         Ok(())
     }
 
-    /// A successful sign-in clears the counter of this account from this IP or device.
-    pub async fn record_success(&self, account: &str, ip: IpAddr, trust: DeviceTrust) -> StoreResult<()> {
-        if let Some(first) = self.rules(account, ip, &trust).into_iter().next() {
+    /// A successful sign-in gives its attempt back and clears the counter of this account from
+    /// this IP or device.
+    pub async fn succeeded(&self, res: Reservation, account: &str, ip: IpAddr, trust: &DeviceTrust) -> StoreResult<()> {
+        self.release(res).await?;
+        if let Some(first) = self.rules(account, ip, trust).into_iter().next() {
             self.store.delete(&first.key).await?;
             self.store.delete(&format!("{}:block", first.key)).await?;
         }

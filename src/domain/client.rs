@@ -132,6 +132,9 @@ pub struct Client {
     pub id_token_signed_response_alg: SigningAlg,
     /// Put scope claims (profile, email, ...) in the ID token too, not only at userinfo.
     pub id_token_claims: bool,
+    /// A resource server that may introspect access tokens issued to other clients
+    /// (RFC 7662 §4); otherwise a client may only introspect its own tokens.
+    pub introspection: bool,
     pub created_at: UnixTime,
 }
 
@@ -145,30 +148,59 @@ impl Client {
     }
 
     /// Exact string match (RFC 9700 §2.1), except that a native client's loopback redirect
-    /// URI matches on any port (RFC 8252 §7.3).
+    /// URI matches on any port (RFC 8252 §7.3). Nothing is normalised: only the port may vary,
+    /// the rest is compared as a string; userinfo and fragments never match.
     pub fn redirect_uri_registered(&self, candidate: &str) -> bool {
+        if candidate.contains('#') || candidate.chars().any(|c| c.is_control() || c == ' ') {
+            return false;
+        }
         if self.redirect_uris.iter().any(|r| r == candidate) {
             return true;
         }
         if self.application_type != ApplicationType::Native {
             return false;
         }
-        let Ok(c) = Url::parse(candidate) else { return false };
-        if c.scheme() != "http" || !is_loopback_ip_host(&c) {
-            return false;
-        }
-        self.redirect_uris.iter().filter_map(|r| Url::parse(r).ok()).any(|r| {
-            r.scheme() == "http"
-                && is_loopback_ip_host(&r)
-                && r.host_str() == c.host_str()
-                && r.path() == c.path()
-                && r.query() == c.query()
-        })
+        let Some(c) = split_loopback(candidate) else { return false };
+        self.redirect_uris.iter().filter_map(|r| split_loopback(r)).any(|r| r.host == c.host && r.rest == c.rest)
     }
 
     pub fn post_logout_redirect_uri_registered(&self, candidate: &str) -> bool {
         self.post_logout_redirect_uris.iter().any(|r| r == candidate)
     }
+}
+
+/// A loopback redirect URI taken apart as written: `http://` + an IP literal host + optional
+/// `:port` + the rest (path and query), with no normalisation (RFC 8252 §7.3, §8.3).
+struct LoopbackUri<'a> {
+    host: &'a str,
+    rest: &'a str,
+}
+
+fn split_loopback(raw: &str) -> Option<LoopbackUri<'_>> {
+    let after = raw.strip_prefix("http://")?;
+    let host_end =
+        if after.starts_with('[') { after.find(']')? + 1 } else { after.find([':', '/', '?']).unwrap_or(after.len()) };
+    let host = &after[..host_end];
+    let loopback = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback()),
+        // Dotted-quad only: `127.1`, `2130706433` or `0x7f000001` do not parse.
+        None => host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()),
+    };
+    if !loopback {
+        return None;
+    }
+    let mut rest = &after[host_end..];
+    if let Some(p) = rest.strip_prefix(':') {
+        let digits = p.find(['/', '?']).unwrap_or(p.len());
+        if digits == 0 || digits > 5 || !p[..digits].bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        rest = &p[digits..];
+    }
+    if !rest.starts_with('/') || rest.contains('@') {
+        return None;
+    }
+    Some(LoopbackUri { host, rest })
 }
 
 fn is_loopback_ip_host(u: &Url) -> bool {
@@ -225,6 +257,7 @@ mod tests {
             backchannel_logout_uri: None,
             id_token_signed_response_alg: SigningAlg::RS256,
             id_token_claims: true,
+            introspection: false,
             created_at: UnixTime(0),
         }
     }
@@ -251,6 +284,27 @@ mod tests {
         assert!(!native.redirect_uri_registered("http://localhost:51004/callback"));
         let web = client(ApplicationType::Web, &["http://127.0.0.1/callback"]);
         assert!(!web.redirect_uri_registered("http://127.0.0.1:51004/callback"));
+    }
+
+    #[test]
+    fn loopback_uris_are_compared_as_written() {
+        let native = client(ApplicationType::Native, &["http://127.0.0.1/cb", "http://[::1]/cb"]);
+        assert!(native.redirect_uri_registered("http://[::1]:4000/cb"));
+        for bad in [
+            "http://127.1:4000/cb",
+            "http://2130706433:4000/cb",
+            "http://0x7f000001:4000/cb",
+            "http://127.0.0.1:4000/x/../cb",
+            "HTTP://127.0.0.1:4000/cb",
+            "http://127.0.0.1:4000/c\tb",
+            "http://u@127.0.0.1:4000/cb",
+            "http://127.0.0.1:4000/cb#f",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:999999/cb",
+            "http://127.0.0.2:4000/cb",
+        ] {
+            assert!(!native.redirect_uri_registered(bad), "{bad}");
+        }
     }
 
     #[test]

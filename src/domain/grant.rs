@@ -61,3 +61,24 @@ pub struct RefreshRecord {
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
 }
+
+/// A refresh token about to be stored (only its digest).
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub token_hash: String,
+    pub grant_id: GrantId,
+    pub scope: String,
+    pub expires_at: UnixTime,
+}
+
+/// A sign-in session (OIDC `sid`) as the durable store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSessionRecord {
+    pub sid: String,
+    pub user_id: UserId,
+    pub auth_time: UnixTime,
+    pub last_seen: UnixTime,
+    pub idle_expires_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub ended_at: Option<UnixTime>,
+}

@@ -10,6 +10,6 @@ pub mod user;
 pub use client::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use email::{Email, EmailError};
-pub use grant::{AuthCode, Grant, NewAuthCode, RefreshRecord};
+pub use grant::{AuthCode, AuthSessionRecord, Grant, NewAuthCode, NewRefresh, RefreshRecord};
 pub use ids::{GrantId, UserId};
 pub use user::{NewUser, User, UserStatus};

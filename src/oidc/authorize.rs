@@ -64,6 +64,16 @@ impl AuthorizationRequest {
     pub fn scope(&self) -> Scope {
         Scope::parse(&self.scope).unwrap_or_default()
     }
+
+    /// What the user consents to: the scope, plus the scopes of the claims asked for by name
+    /// (OIDC Core §5.5), so no claim is released past the consent page.
+    pub fn consent_scope(&self) -> Scope {
+        let mut scope = self.scope();
+        for s in super::claims::scopes_of_claims_request(self.claims.as_ref()) {
+            scope.insert(s);
+        }
+        scope
+    }
 }
 
 /// Where the browser goes with the outcome: the client's redirect URI with these parameters,
@@ -79,6 +89,8 @@ pub struct AuthorizationResponse {
 pub enum AuthorizeError {
     /// Shown to the user; the client cannot be trusted with a redirect.
     Page(String),
+    /// A store could not answer: a 503 page, the user may retry.
+    Unavailable(crate::store::StoreError),
     /// Sent back to the client.
     Redirect(AuthorizationResponse),
 }
@@ -134,7 +146,7 @@ impl OidcProvider {
             .clients
             .client(&ClientId::new(client_id))
             .await
-            .map_err(|_| page("The service is temporarily unavailable. Try again."))?
+            .map_err(AuthorizeError::Unavailable)?
             .ok_or_else(|| page("Unknown client: the application that sent you here is not registered."))?;
         let redirect_uri = nonempty(&p.redirect_uri)
             .ok_or_else(|| page("The request has no redirect_uri (required by OpenID Connect)."))?;
@@ -205,8 +217,10 @@ impl OidcProvider {
             (Some(_), Some(m)) if m != "S256" => {
                 return Err(OAuthError::invalid_request(format!("unsupported code_challenge_method {m:?}")))
             }
-            (Some(c), Some(_)) if !pkce::well_formed(c) => {
-                return Err(OAuthError::invalid_request("code_challenge must be 43-128 characters of [A-Za-z0-9-._~]"))
+            (Some(c), Some(_)) if !pkce::well_formed_s256_challenge(c) => {
+                return Err(OAuthError::invalid_request(
+                    "an S256 code_challenge is exactly 43 characters of [A-Za-z0-9-_] (base64url of a SHA-256)",
+                ))
             }
             (Some(c), Some(_)) => Some(c.to_owned()),
         };
@@ -300,14 +314,29 @@ impl OidcProvider {
                 return Ok(Next::SelectAccount);
             }
         }
-        if !client.first_party && !progress.consented {
-            let stored =
-                self.stores.consents.consent(s.user_id, &client.client_id).await.map_err(|e| fail(e.into()))?;
-            let covered = stored
-                .as_deref()
-                .map(|c| Scope::parse(c).unwrap_or_default())
-                .is_some_and(|granted| req.scope().is_subset(&granted));
-            if req.prompts.contains(&Prompt::Consent) || !covered {
+        if !progress.consented {
+            // Third-party clients need consent for everything they ask; first-party clients
+            // only for offline access (OIDC Core §11), or when the client asks (prompt=consent).
+            let needed = if client.first_party {
+                let mut n = Scope::default();
+                if req.scope().contains("offline_access") {
+                    n.insert("offline_access");
+                }
+                n
+            } else {
+                req.consent_scope()
+            };
+            let forced = req.prompts.contains(&Prompt::Consent);
+            let covered = needed.is_empty()
+                || self
+                    .stores
+                    .consents
+                    .consent(s.user_id, &client.client_id)
+                    .await
+                    .map_err(|e| fail(e.into()))?
+                    .map(|c| Scope::parse(&c).unwrap_or_default())
+                    .is_some_and(|granted| needed.is_subset(&granted));
+            if forced || !covered {
                 if none {
                     return Err(fail(OAuthError::consent_required("the user has not consented to this client")));
                 }
@@ -319,7 +348,7 @@ impl OidcProvider {
 
     /// The user approved: remember the consent for this client and scope.
     pub async fn record_consent(&self, user: UserId, req: &AuthorizationRequest) -> Result<(), OAuthError> {
-        let mut scope = req.scope();
+        let mut scope = req.consent_scope();
         if let Some(previous) = self.stores.consents.consent(user, &req.client_id).await? {
             for s in Scope::parse(&previous).unwrap_or_default().iter() {
                 scope.insert(s);
@@ -391,8 +420,10 @@ fn error_to(
     issuer: &str,
     e: OAuthError,
 ) -> AuthorizationResponse {
-    let mut params =
-        vec![("error".to_owned(), e.code.as_str().to_owned()), ("error_description".into(), e.description)];
+    let mut params = vec![
+        ("error".to_owned(), e.code.as_str().to_owned()),
+        ("error_description".into(), super::error::safe_description(&e.description)),
+    ];
     if let Some(s) = state {
         params.push(("state".into(), s.to_owned()));
     }

@@ -99,10 +99,38 @@ pub fn user_claims(user: &User, scope: &Scope, claims_request: Option<&Value>, m
     out
 }
 
+/// The scope that would release `claim` (OIDC Core §5.4), if any.
+fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    match claim {
+        "email" | "email_verified" => Some("email"),
+        "phone_number" | "phone_number_verified" => Some("phone"),
+        "address" => Some("address"),
+        c if PROFILE_CLAIMS.contains(&c) => Some("profile"),
+        _ => None,
+    }
+}
+
+/// The scopes whose claims a `claims` request asks for individually (§5.5). Consent is given,
+/// shown and remembered in terms of scopes, so a claim asked for by name needs the consent its
+/// scope would: `claims={"id_token":{"email":null}}` is consented to as `email`.
+pub fn scopes_of_claims_request(claims_request: Option<&Value>) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for member in ["userinfo", "id_token"] {
+        if let Some(req) = claims_request.and_then(|c| c.get(member)).and_then(|m| m.as_object()) {
+            for s in req.keys().filter_map(|k| scope_of_claim(k)) {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Validates a `claims` request parameter (§5.5): a JSON object whose `userinfo` / `id_token`
 /// members are objects.
 pub fn parse_claims_request(raw: &str) -> Result<Value, String> {
-    let v: Value = serde_json::from_str(raw).map_err(|e| format!("claims is not valid JSON: {e}"))?;
+    let v: Value = serde_json::from_str(raw).map_err(|_| "claims is not a valid JSON object".to_owned())?;
     let obj = v.as_object().ok_or("claims must be a JSON object")?;
     for (k, m) in obj {
         if matches!(k.as_str(), "userinfo" | "id_token") && !m.is_object() {

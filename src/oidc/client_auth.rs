@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::clients::secret_matches;
 use super::error::OAuthError;
-use super::jwt::{self, Claims};
+use super::jwt::{self, Claims, JwtError};
 use super::OidcProvider;
 use crate::domain::{Client, ClientAuthMethod, ClientId, UnixTime};
 
@@ -35,11 +35,13 @@ impl std::fmt::Debug for PresentedCredentials {
     }
 }
 
-/// Client JWK Sets fetched from `jwks_uri`, kept five minutes.
+/// Client JWK Sets fetched from `jwks_uri` (None: the last fetch failed), with when.
 #[derive(Default)]
-pub struct JwksCache(Mutex<HashMap<String, (UnixTime, serde_json::Value)>>);
+pub struct JwksCache(Mutex<HashMap<String, (UnixTime, Option<serde_json::Value>)>>);
 
 const JWKS_CACHE_SECS: i64 = 300;
+/// At most one fetch a minute per URI outside the regular expiry (unknown kid, failed fetch).
+const JWKS_REFETCH_SECS: i64 = 60;
 
 impl OidcProvider {
     pub async fn authenticate_client(&self, p: &PresentedCredentials) -> Result<Client, OAuthError> {
@@ -106,17 +108,17 @@ impl OidcProvider {
 
     async fn check_assertion(&self, client: &Client, assertion: &str) -> Result<(), OAuthError> {
         let bad = |why: &str| OAuthError::invalid_client(format!("client_assertion rejected: {why}"));
-        let claims = match self.client_jwks(client, false).await {
-            Some(jwks) => match jwt::verify_with_jwks(&jwks, assertion) {
-                Ok(c) => c,
-                // The client may have rotated its keys: refetch once.
-                Err(_) if client.jwks_uri.is_some() => match self.client_jwks(client, true).await {
-                    Some(fresh) => jwt::verify_with_jwks(&fresh, assertion).map_err(|e| bad(&e.to_string()))?,
-                    None => return Err(bad("client keys unavailable")),
-                },
-                Err(e) => return Err(bad(&e.to_string())),
+        let jwks = self.client_jwks(client, false).await.ok_or_else(|| bad("client keys unavailable"))?;
+        let claims = match jwt::verify_with_jwks(&jwks, assertion) {
+            Ok(c) => c,
+            // A kid we do not know: the client may have rotated its keys. Refetch — only for an
+            // unknown kid, and at most once a minute per client, so that unauthenticated
+            // requests cannot make us hammer the client's jwks_uri.
+            Err(JwtError::UnknownKey) if client.jwks_uri.is_some() => match self.client_jwks(client, true).await {
+                Some(fresh) => jwt::verify_with_jwks(&fresh, assertion).map_err(|e| bad(&e.to_string()))?,
+                None => return Err(bad("client keys unavailable")),
             },
-            None => return Err(bad("client keys unavailable")),
+            Err(e) => return Err(bad(&e.to_string())),
         };
         let now = self.clock.now();
         let id = client.client_id.as_str();
@@ -124,8 +126,8 @@ impl OidcProvider {
         if s("iss") != Some(id) || s("sub") != Some(id) {
             return Err(bad("iss and sub must be the client_id"));
         }
-        if !audience_ok(&claims, &self.issuer) {
-            return Err(bad("aud must be the issuer or the endpoint URL"));
+        if !audience_ok(&claims, &self.issuer, &self.endpoint(super::paths::TOKEN)) {
+            return Err(bad("aud must be the issuer or the token endpoint URL"));
         }
         let exp = jwt::numeric_date(&claims, "exp").ok_or_else(|| bad("exp missing"))?;
         if exp <= now.0 {
@@ -146,32 +148,46 @@ impl OidcProvider {
         Ok(())
     }
 
-    /// The client's JWK Set: inline, or fetched from `jwks_uri` (cached; `refresh` bypasses).
+    /// The client's JWK Set: inline, or fetched from `jwks_uri` and kept five minutes.
+    /// `refresh` asks for a new copy, granted at most once a minute per URI; a failed fetch is
+    /// remembered a minute too (a client whose endpoint is down is not asked on every request).
     pub async fn client_jwks(&self, client: &Client, refresh: bool) -> Option<serde_json::Value> {
         if let Some(j) = &client.jwks {
             return Some(j.clone());
         }
         let uri = client.jwks_uri.as_ref()?;
         let now = self.clock.now();
-        if !refresh {
-            if let Ok(cache) = self.jwks_cache.0.lock() {
-                if let Some((at, v)) = cache.get(uri) {
-                    if at.secs_until(now) < JWKS_CACHE_SECS {
-                        return Some(v.clone());
-                    }
-                }
+        let cached = self.jwks_cache.0.lock().ok().and_then(|c| c.get(uri).cloned());
+        if let Some((at, v)) = &cached {
+            let age = at.secs_until(now);
+            let fresh_enough = if refresh || v.is_none() { age < JWKS_REFETCH_SECS } else { age < JWKS_CACHE_SECS };
+            if fresh_enough {
+                return v.clone();
             }
         }
-        let res = self.http.get(uri).send().await.ok()?;
+        let fetched = self.fetch_jwks(client, uri).await;
+        if let Ok(mut cache) = self.jwks_cache.0.lock() {
+            // A failed refetch keeps the last good set (marked as just tried).
+            let keep = fetched.clone().or_else(|| cached.and_then(|(_, v)| v));
+            cache.insert(uri.clone(), (now, keep.clone()));
+            return keep;
+        }
+        fetched
+    }
+
+    async fn fetch_jwks(&self, client: &Client, uri: &str) -> Option<serde_json::Value> {
+        let res = match self.http.get(uri).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(client_id = %client.client_id, error = %e, "jwks_uri fetch failed");
+                return None;
+            }
+        };
         if !res.status().is_success() {
             tracing::warn!(client_id = %client.client_id, status = %res.status(), "jwks_uri fetch failed");
             return None;
         }
-        let v: serde_json::Value = res.json().await.ok()?;
-        if let Ok(mut cache) = self.jwks_cache.0.lock() {
-            cache.insert(uri.clone(), (now, v.clone()));
-        }
-        Some(v)
+        res.json().await.ok()
     }
 }
 
@@ -187,13 +203,14 @@ fn compatible(registered: ClientAuthMethod, presented: ClientAuthMethod) -> bool
         )
 }
 
-/// RFC 7523 §3: the audience identifies the authorization server: its issuer, or (as widely
-/// deployed) the URL of the endpoint the assertion is sent to.
-fn audience_ok(claims: &Claims, issuer: &str) -> bool {
-    let ok = |a: &str| a == issuer || (a.starts_with(issuer) && a[issuer.len()..].starts_with('/'));
+/// RFC 7523 §3: the audience identifies the authorization server: its issuer identifier, or
+/// (as widely deployed) the token endpoint URL. Every audience listed must be one of these: an
+/// assertion also addressed to someone else is refused.
+fn audience_ok(claims: &Claims, issuer: &str, token_endpoint: &str) -> bool {
+    let ok = |a: &serde_json::Value| a.as_str().is_some_and(|a| a == issuer || a == token_endpoint);
     match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => ok(a),
-        Some(serde_json::Value::Array(v)) => v.iter().filter_map(|a| a.as_str()).any(ok),
+        Some(a @ serde_json::Value::String(_)) => ok(a),
+        Some(serde_json::Value::Array(v)) => !v.is_empty() && v.iter().all(ok),
         _ => false,
     }
 }

@@ -25,6 +25,8 @@ pub struct Registration {
     pub backchannel_logout_uri: Option<String>,
     pub id_token_signed_response_alg: SigningAlg,
     pub id_token_claims: bool,
+    /// A resource server that may introspect other clients' access tokens (confidential only).
+    pub introspection: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,9 @@ fn validate(r: &Registration) -> Result<(), String> {
     if public && r.grant_types.contains(&GrantType::ClientCredentials) {
         return Err("public clients cannot use client_credentials".into());
     }
+    if public && r.introspection {
+        return Err("public clients cannot introspect tokens (--introspection needs a confidential client)".into());
+    }
     if r.auth_method == ClientAuthMethod::PrivateKeyJwt && r.jwks.is_none() && r.jwks_uri.is_none() {
         return Err("private_key_jwt needs --jwks-uri or --jwks".into());
     }
@@ -132,6 +137,7 @@ impl OidcProvider {
             backchannel_logout_uri: r.backchannel_logout_uri,
             id_token_signed_response_alg: r.id_token_signed_response_alg,
             id_token_claims: r.id_token_claims,
+            introspection: r.introspection,
             created_at: self.clock.now(),
         };
         self.stores.clients.create_client(&client).await?;

@@ -125,3 +125,19 @@ impl From<crate::crypto::keys::KeyError> for OAuthError {
         OAuthError::server_error("internal error")
     }
 }
+
+/// An `error_description` as RFC 6749 §5.2 allows it: printable ASCII except `"` and `\\`
+/// (%x20-21 / %x23-5B / %x5D-7E). Anything else (echoed input included) becomes `?`, and the
+/// text is cut at 300 characters.
+pub fn safe_description(d: &str) -> String {
+    d.chars().take(300).map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn descriptions_stay_in_the_rfc_6749_character_set() {
+        assert_eq!(super::safe_description("bad \"x\"\n\u{e9}\\"), "bad ?x????");
+        assert_eq!(super::safe_description(&"a".repeat(400)).len(), 300);
+    }
+}

@@ -1,6 +1,10 @@
 //! Token introspection (RFC 7662), for authenticated confidential clients. Anything unknown,
-//! revoked, expired or malformed is `{"active": false}` and nothing else. A refresh token is
-//! only described to the client it was issued to.
+//! revoked, expired or malformed is `{"active": false}` and nothing else. Who may learn what
+//! (RFC 7662 §4): a client introspects the tokens issued to it; access tokens of other clients
+//! only when it was registered as a resource server allowed to introspect (`introspection`);
+//! refresh tokens only their owner. When the stores cannot answer, the answer is 503
+//! (`temporarily_unavailable`), never `active:false`: a resource server must retry, not treat
+//! a live token as revoked.
 
 use serde_json::{json, Value};
 
@@ -19,7 +23,14 @@ impl OidcProvider {
         let inactive = json!({ "active": false });
         // The token's shape tells its kind (token_type_hint, §2.1, only optimises look-ups).
         if token.matches('.').count() == 2 {
-            let Ok(at) = self.validate_access_token(token).await else { return Ok(inactive) };
+            let at = match self.validate_access_token(token).await {
+                Ok(at) => at,
+                Err(e) if e.code.status() >= 500 => return Err(e),
+                Err(_) => return Ok(inactive),
+            };
+            if at.client_id != client.client_id.as_str() && !client.introspection {
+                return Ok(inactive);
+            }
             let mut out = json!({
                 "active": true,
                 "token_type": "Bearer",

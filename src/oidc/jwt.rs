@@ -108,11 +108,18 @@ pub fn verify_with_jwks(jwks: &serde_json::Value, token: &str) -> Result<Claims,
     let parts = split(token)?;
     let alg: SigningAlg = parts.header.alg.parse().map_err(|_| JwtError::Alg(parts.header.alg.clone()))?;
     let keys = jwks.get("keys").and_then(|k| k.as_array()).ok_or(JwtError::UnknownKey)?;
-    let candidates = keys.iter().filter(|k| match (&parts.header.kid, k.get("kid").and_then(|v| v.as_str())) {
-        (Some(want), Some(have)) => want == have,
-        (Some(_), None) => false,
-        (None, _) => true,
-    });
+    let candidates: Vec<&serde_json::Value> = keys
+        .iter()
+        .filter(|k| match (&parts.header.kid, k.get("kid").and_then(|v| v.as_str())) {
+            (Some(want), Some(have)) => want == have,
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .collect();
+    if candidates.is_empty() {
+        // A kid the set does not have (the client may have rotated its keys).
+        return Err(JwtError::UnknownKey);
+    }
     for k in candidates {
         if k.get("use").and_then(|u| u.as_str()).is_some_and(|u| u != "sig") {
             continue;

@@ -34,6 +34,9 @@ pub struct KeyFile {
     pub created_at: UnixTime,
     pub active_from: UnixTime,
     pub retired_at: Option<UnixTime>,
+    /// Compromised: out of the JWKS at once, signs nothing, verifies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<UnixTime>,
     private_jwk: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -132,13 +135,18 @@ impl KeySet {
         let now = self.clock.now();
         self.snapshot()
             .iter()
-            .filter(|k| k.file.alg == alg && k.file.active_from <= now && k.file.retired_at.is_none_or(|r| r > now))
+            .filter(|k| {
+                k.file.alg == alg
+                    && k.file.revoked_at.is_none()
+                    && k.file.active_from <= now
+                    && k.file.retired_at.is_none_or(|r| r > now)
+            })
             .max_by(|a, b| (a.file.active_from, &a.file.kid).cmp(&(b.file.active_from, &b.file.kid)))
             .cloned()
     }
 
     fn published(&self, k: &LoadedKey, now: UnixTime) -> bool {
-        k.file.retired_at.is_none_or(|r| r.plus_secs(self.max_token_ttl) > now)
+        k.file.revoked_at.is_none() && k.file.retired_at.is_none_or(|r| r.plus_secs(self.max_token_ttl) > now)
     }
 
     /// A published key by `kid`, for verifying our own tokens.
@@ -162,7 +170,9 @@ impl KeySet {
             .iter()
             .map(|k| {
                 let f = &k.file;
-                let state = if !self.published(k, now) {
+                let state = if f.revoked_at.is_some() {
+                    "revoked"
+                } else if !self.published(k, now) {
                     "expired"
                 } else if f.retired_at.is_some_and(|r| r <= now) {
                     "retired"
@@ -212,6 +222,33 @@ impl KeySet {
             .into_iter()
             .find(|k| k.kid == kid)
             .ok_or_else(|| key_err(&self.dir, "new key not found after writing it"))
+    }
+}
+
+impl KeySet {
+    /// Revokes a compromised key: it leaves the JWKS and stops verifying at once (tokens it
+    /// signed are refused); if it was signing, a new key of its algorithm signs from now on.
+    /// Other nodes apply it at their next reload (`keys.reload_secs`). Returns the keys changed.
+    pub fn revoke(&self, kid: &str) -> Result<Vec<KeyInfo>, KeyError> {
+        self.reload()?;
+        let now = self.clock.now();
+        let target = self
+            .snapshot()
+            .iter()
+            .find(|k| k.file.kid == kid)
+            .map(|k| k.file.clone())
+            .ok_or_else(|| key_err(&self.dir, format!("no key with kid {kid:?}")))?;
+        let mut changed = Vec::new();
+        if self.signing_key(target.alg).is_some_and(|s| s.file.kid == kid) {
+            changed.push(self.rotate(target.alg, 0)?);
+        }
+        let mut f = target;
+        f.revoked_at = Some(now);
+        f.retired_at = Some(f.retired_at.map_or(now, |r| r.min(now)));
+        write_replace(&self.dir, &f)?;
+        self.reload()?;
+        changed.extend(self.list().into_iter().filter(|k| k.kid == kid));
+        Ok(changed)
     }
 }
 
@@ -295,7 +332,15 @@ fn generate(alg: SigningAlg, now: UnixTime, active_from: UnixTime) -> Result<Key
     };
     let private_jwk: serde_json::Map<String, serde_json::Value> = jwk.as_ref().clone();
     let public: serde_json::Map<String, serde_json::Value> = jwk.to_public_key().map_err(err)?.as_ref().clone();
-    Ok(KeyFile { kid: thumbprint(&public), alg, created_at: now, active_from, retired_at: None, private_jwk })
+    Ok(KeyFile {
+        kid: thumbprint(&public),
+        alg,
+        created_at: now,
+        active_from,
+        retired_at: None,
+        revoked_at: None,
+        private_jwk,
+    })
 }
 
 fn write_new(dir: &Path, f: KeyFile) -> Result<(), KeyError> {

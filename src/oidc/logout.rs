@@ -48,9 +48,28 @@ impl EndSessionRequest {
     }
 }
 
+/// Why an end-session request is refused: shown on a page, never redirected.
+#[derive(Debug)]
+pub enum EndSessionError {
+    Page(String),
+    Unavailable(crate::store::StoreError),
+}
+
+impl From<&str> for EndSessionError {
+    fn from(m: &str) -> Self {
+        EndSessionError::Page(m.to_owned())
+    }
+}
+
+impl From<String> for EndSessionError {
+    fn from(m: String) -> Self {
+        EndSessionError::Page(m)
+    }
+}
+
 impl OidcProvider {
     /// Validates an end-session request; errors are shown on a page (never redirected).
-    pub async fn validate_end_session(&self, p: &EndSessionParams) -> Result<EndSessionRequest, String> {
+    pub async fn validate_end_session(&self, p: &EndSessionParams) -> Result<EndSessionRequest, EndSessionError> {
         let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         let (mut hint_sid, mut hint_sub, mut hint_aud) = (None, None, None);
         if let Some(h) = nonempty(&p.id_token_hint) {
@@ -79,7 +98,7 @@ impl OidcProvider {
                     .clients
                     .client(&ClientId::new(id.as_str()))
                     .await
-                    .map_err(|_| "The service is temporarily unavailable.")?
+                    .map_err(EndSessionError::Unavailable)?
                     .ok_or("Unknown client.")?,
             ),
             None => None,
@@ -103,6 +122,9 @@ impl OidcProvider {
     /// background, every participating client that has a back-channel logout URI.
     pub async fn end_session(self: &Arc<Self>, sid: &str) {
         let now = self.clock.now();
+        if let Err(e) = self.stores.auth_sessions.end_auth_session(sid, now).await {
+            tracing::error!(error = %e, "could not record the end of the session");
+        }
         if let Err(e) = self.stores.grants.revoke_session_grants(sid, false, now).await {
             tracing::error!(error = %e, "could not revoke the session's grants");
         }
@@ -125,6 +147,18 @@ impl OidcProvider {
             let this = self.clone();
             tokio::spawn(async move { this.send_backchannel_logout(&client, &grant).await });
         }
+    }
+
+    /// Ends the sign-in sessions that lapsed (idle or absolute timeout) as a logout would:
+    /// grants revoked, relying parties notified. Returns how many ended.
+    pub async fn end_lapsed_sessions(self: &Arc<Self>) -> Result<usize, crate::store::StoreError> {
+        let now = self.clock.now();
+        let lapsed = self.stores.auth_sessions.lapsed_sessions(now, 500).await?;
+        for sid in &lapsed {
+            tracing::info!("sign-in session lapsed: ending it");
+            self.end_session(sid).await;
+        }
+        Ok(lapsed.len())
     }
 
     async fn send_backchannel_logout(&self, client: &Client, grant: &Grant) {

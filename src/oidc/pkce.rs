@@ -11,6 +11,12 @@ pub fn well_formed(v: &str) -> bool {
     (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// An S256 `code_challenge` is the unpadded base64url SHA-256 of the verifier: exactly 43
+/// characters of [A-Za-z0-9-_] (RFC 7636 §4.2). Anything else could never be redeemed.
+pub fn well_formed_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }

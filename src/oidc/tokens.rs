@@ -12,7 +12,7 @@ use super::jwt::{self, Claims};
 use super::types::Scope;
 use super::{secs, OidcProvider};
 use crate::crypto::tokens;
-use crate::domain::{Client, Grant, SigningAlg, UnixTime, User};
+use crate::domain::{Client, Grant, NewRefresh, SigningAlg, UnixTime, User};
 
 /// A token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -123,13 +123,18 @@ impl OidcProvider {
         self.sign(alg, "JWT", &c)
     }
 
-    /// A new refresh token in `grant`: random, stored as its digest. Expires with the grant
-    /// at the latest.
-    pub async fn mint_refresh_token(&self, grant: &Grant, scope: &Scope, now: UnixTime) -> Result<String, OAuthError> {
+    /// A new refresh token in `grant`: random; only its digest is stored (by the caller, in the
+    /// same transaction that consumes what it replaces). Expires with the grant at the latest.
+    pub fn new_refresh_token(&self, grant: &Grant, scope: &Scope, now: UnixTime) -> (String, NewRefresh) {
         let token = tokens::random_token();
         let exp = now.plus_secs(secs(self.cfg.refresh_token_ttl_secs)).min(grant.expires_at);
-        self.stores.grants.insert_refresh(&tokens::digest(&token), grant.id, &scope.to_string(), exp).await?;
-        Ok(token)
+        let rec = NewRefresh {
+            token_hash: tokens::digest(&token),
+            grant_id: grant.id,
+            scope: scope.to_string(),
+            expires_at: exp,
+        };
+        (token, rec)
     }
 
     /// Logout token (Back-Channel Logout 1.0 §2.4).

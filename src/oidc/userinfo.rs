@@ -2,8 +2,6 @@
 //! Access tokens are checked fully: our key for the header's alg and kid (no `none`, no alg
 //! confusion), `typ` = `at+jwt`, issuer, expiry, not revoked (by jti or through its grant).
 
-use std::time::Duration;
-
 use super::claims::user_claims;
 use super::error::OAuthError;
 use super::jwt::{self, Claims};
@@ -22,10 +20,6 @@ pub struct ValidAccessToken {
     pub grant: Option<Grant>,
 }
 
-fn revoked_key(jti: &str) -> String {
-    format!("atrev:{}", tokens::digest(jti))
-}
-
 impl OidcProvider {
     pub async fn validate_access_token(&self, token: &str) -> Result<ValidAccessToken, OAuthError> {
         let bad = |why: &str| OAuthError::invalid_token(why.to_owned());
@@ -41,7 +35,9 @@ impl OidcProvider {
             return Err(bad("access token expired"));
         }
         let jti = s("jti").ok_or_else(|| bad("access token has no jti"))?;
-        if self.stores.ephemeral.get(&revoked_key(&jti)).await?.is_some() {
+        // Revocations are durable (SQL), not in the ephemeral store: an emptied or evicting
+        // Redis must never bring a revoked token back.
+        if self.stores.grants.access_token_revoked(&tokens::digest(&jti)).await? {
             return Err(bad("access token revoked"));
         }
         let grant = match s("gid") {
@@ -65,8 +61,7 @@ impl OidcProvider {
     /// Revokes one access token until it would have expired anyway.
     pub async fn revoke_access_token(&self, at: &ValidAccessToken) -> Result<(), OAuthError> {
         let jti = at.claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
-        let ttl = Duration::from_secs(u64::try_from(at.exp - self.clock.now().0).unwrap_or(0).max(1) + 60);
-        self.stores.ephemeral.put(&revoked_key(jti), b"1", ttl).await?;
+        self.stores.grants.revoke_access_token(&tokens::digest(jti), crate::domain::UnixTime(at.exp)).await?;
         Ok(())
     }
 

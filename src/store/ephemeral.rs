@@ -25,6 +25,9 @@ pub trait EphemeralStore: Send + Sync {
     /// Increments a counter, creating it at 1 with `window` as its lifetime. The window is not
     /// extended by later increments (fixed window). Returns the new value.
     async fn incr(&self, key: &str, window: Duration) -> StoreResult<i64>;
+    /// Takes one back from an unexpired counter (not below zero, window unchanged); nothing
+    /// when the counter does not exist.
+    async fn decr(&self, key: &str) -> StoreResult<()>;
     /// Reachability, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
 }

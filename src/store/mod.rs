@@ -17,7 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AuthCode, Client, ClientId, Grant, GrantId, NewAuthCode, NewUser, RefreshRecord, UnixTime, User, UserId, UserStatus,
+    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, NewUser, RefreshRecord,
+    UnixTime, User, UserId, UserStatus,
 };
 
 pub use ephemeral::EphemeralStore;
@@ -82,6 +83,7 @@ pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     pub consents: Arc<dyn ConsentStore>,
     pub grants: Arc<dyn GrantStore>,
+    pub auth_sessions: Arc<dyn AuthSessionStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -123,8 +125,9 @@ pub enum Consumed<T> {
     NotFound,
 }
 
-/// Grants, authorization codes and refresh tokens. Consuming operations are single atomic
-/// statements (STYLE habit 6).
+/// Grants, authorization codes and refresh tokens. Consuming operations are atomic: a single
+/// statement, or one transaction when a successor is stored with it (STYLE habit 6). A call that
+/// fails leaves what was presented usable, so a client may retry after a 503.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn create_grant(&self, g: &Grant) -> StoreResult<()>;
@@ -136,18 +139,52 @@ pub trait GrantStore: Send + Sync {
     async fn session_grants(&self, sid: &str) -> StoreResult<Vec<Grant>>;
     async fn revoke_user_client_grants(&self, user: UserId, client: &ClientId, now: UnixTime) -> StoreResult<()>;
     async fn insert_code(&self, c: &NewAuthCode) -> StoreResult<()>;
-    /// Marks the code consumed and returns it, if it was unused and unexpired.
-    async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<Consumed<AuthCode>>;
-    async fn insert_refresh(
+    /// The code and whether it was consumed already, without consuming it.
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<(AuthCode, bool)>>;
+    /// In one transaction: marks the code consumed and stores the first refresh token, if any.
+    /// `Replayed` when it was consumed already (nothing is stored then).
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: UnixTime,
+        refresh: Option<&NewRefresh>,
+    ) -> StoreResult<Consumed<AuthCode>>;
+    async fn insert_refresh(&self, r: &NewRefresh) -> StoreResult<()>;
+    /// In one transaction: marks the refresh token used and stores its successor. `Replayed`
+    /// when it was used already (nothing is stored then).
+    async fn rotate_refresh(
         &self,
         token_hash: &str,
-        grant: GrantId,
-        scope: &str,
+        now: UnixTime,
+        successor: &NewRefresh,
+    ) -> StoreResult<Consumed<RefreshRecord>>;
+    async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
+    /// Records an access token's revocation (by the digest of its `jti`) until it expires.
+    async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
+    async fn access_token_revoked(&self, jti_hash: &str) -> StoreResult<bool>;
+    /// Deletes expired codes, long-dead grants and expired revocations; returns how many rows went.
+    async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// Sign-in sessions (OIDC `sid`), durable: the per-user index and the record of how each ended.
+#[async_trait]
+pub trait AuthSessionStore: Send + Sync {
+    async fn open_session(&self, s: &AuthSessionRecord) -> StoreResult<()>;
+    async fn auth_session(&self, sid: &str) -> StoreResult<Option<AuthSessionRecord>>;
+    /// A new sign-in of the same user in the same session: new auth_time and lifetimes.
+    async fn reauthenticated(
+        &self,
+        sid: &str,
+        auth_time: UnixTime,
+        idle_expires_at: UnixTime,
         expires_at: UnixTime,
     ) -> StoreResult<()>;
-    /// Marks the refresh token used (rotation) and returns it, if it was unused and unexpired.
-    async fn use_refresh(&self, token_hash: &str, now: UnixTime) -> StoreResult<Consumed<RefreshRecord>>;
-    async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
-    /// Deletes expired codes and long-dead grants; returns how many rows went.
-    async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64>;
+    /// Activity: pushes the idle deadline.
+    async fn touch_session(&self, sid: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()>;
+    /// Marks the session ended; `true` for the call that ended it.
+    async fn end_auth_session(&self, sid: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Open sessions past their idle or absolute deadline (at most `limit`).
+    async fn lapsed_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<String>>;
+    /// The user's sessions, newest first.
+    async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<AuthSessionRecord>>;
 }

@@ -14,6 +14,7 @@ pub struct RedisEphemeral {
     conn: ConnectionManager,
     prefix: String,
     incr_script: redis::Script,
+    decr_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisEphemeral {
@@ -44,6 +45,14 @@ impl RedisEphemeral {
                 "local v = redis.call('INCR', KEYS[1]) \
                  if v == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
                  return v",
+            ),
+            // DECR an existing counter only (never create one without a TTL), not below 0.
+            decr_script: redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                   local v = redis.call('DECR', KEYS[1]) \
+                   if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end \
+                 end \
+                 return 0",
             ),
         })
     }
@@ -99,6 +108,11 @@ impl EphemeralStore for RedisEphemeral {
     async fn incr(&self, key: &str, window: Duration) -> StoreResult<i64> {
         let mut c = self.conn.clone();
         self.incr_script.key(self.k(key)).arg(ttl_secs(window)).invoke_async(&mut c).await.map_err(err)
+    }
+
+    async fn decr(&self, key: &str) -> StoreResult<()> {
+        let mut c = self.conn.clone();
+        self.decr_script.key(self.k(key)).invoke_async::<i64>(&mut c).await.map(|_| ()).map_err(err)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -396,6 +396,16 @@ macro_rules! impl_sql_store {
                 row.try_get::<i64, _>("counter").map_err(db_err)
             }
 
+            async fn decr(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE ephemeral SET counter = counter - 1 WHERE key = $1 AND expires_at > $2 AND counter > 0")
+                    .bind(key)
+                    .bind(self.clock.now().0)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(db_err)
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 Health::ping(self).await
             }

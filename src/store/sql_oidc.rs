@@ -8,9 +8,10 @@ use sqlx::{Postgres, Row, Sqlite};
 use uuid::Uuid;
 
 use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
-use super::{ClientStore, ConsentStore, Consumed, GrantStore, StoreError, StoreResult};
+use super::{AuthSessionStore, ClientStore, ConsentStore, Consumed, GrantStore, StoreError, StoreResult};
 use crate::domain::{
-    AuthCode, Client, ClientId, Grant, GrantId, NewAuthCode, RefreshRecord, SigningAlg, UnixTime, UserId,
+    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, RefreshRecord, SigningAlg,
+    UnixTime, UserId,
 };
 
 fn json_list<T: FromStr<Err = String>>(what: &str, raw: &str) -> StoreResult<Vec<T>> {
@@ -26,13 +27,19 @@ macro_rules! client_cols {
     () => {
         "c.client_id, c.name, c.secret_digest, c.auth_method, c.application_type, c.redirect_uris, \
          c.post_logout_redirect_uris, c.grant_types, c.jwks_uri, c.jwks, c.first_party, c.backchannel_logout_uri, \
-         c.id_token_signed_response_alg, c.id_token_claims, c.created_at"
+         c.id_token_signed_response_alg, c.id_token_claims, c.introspection, c.created_at"
     };
 }
 
 macro_rules! grant_cols {
     () => {
         "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at"
+    };
+}
+
+macro_rules! session_cols {
+    () => {
+        "sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at"
     };
 }
 
@@ -63,6 +70,7 @@ macro_rules! impl_oidc_stores {
                     backchannel_logout_uri: row.try_get("backchannel_logout_uri").map_err(db_err)?,
                     id_token_signed_response_alg: SigningAlg::from_str(&alg).map_err(|e| decode_err("alg", e))?,
                     id_token_claims: row.try_get("id_token_claims").map_err(db_err)?,
+                    introspection: row.try_get("introspection").map_err(db_err)?,
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                 })
             }
@@ -95,8 +103,8 @@ macro_rules! impl_oidc_stores {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_digest, auth_method, application_type, redirect_uris, \
                      post_logout_redirect_uris, grant_types, jwks_uri, jwks, first_party, backchannel_logout_uri, \
-                     id_token_signed_response_alg, id_token_claims, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+                     id_token_signed_response_alg, id_token_claims, introspection, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
                 )
                 .bind(c.client_id.as_str())
                 .bind(&c.name)
@@ -112,6 +120,7 @@ macro_rules! impl_oidc_stores {
                 .bind(c.backchannel_logout_uri.as_deref())
                 .bind(c.id_token_signed_response_alg.as_str())
                 .bind(c.id_token_claims)
+                .bind(c.introspection)
                 .bind(c.created_at.0)
                 .execute(&self.pool)
                 .await
@@ -315,70 +324,90 @@ macro_rules! impl_oidc_stores {
                 .map_err(db_err)
             }
 
-            async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<Consumed<AuthCode>> {
+            async fn code(&self, code_hash: &str) -> StoreResult<Option<(AuthCode, bool)>> {
+                let row = sqlx::query(
+                    "SELECT grant_id, redirect_uri, nonce, code_challenge, expires_at, consumed_at \
+                     FROM auth_codes WHERE code_hash = $1",
+                )
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(r) = row else { return Ok(None) };
+                let consumed = r.try_get::<Option<i64>, _>("consumed_at").map_err(db_err)?.is_some();
+                Ok(Some((Self::code_from_row(&r)?, consumed)))
+            }
+
+            async fn redeem_code(
+                &self,
+                code_hash: &str,
+                now: UnixTime,
+                refresh: Option<&NewRefresh>,
+            ) -> StoreResult<Consumed<AuthCode>> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE auth_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL \
                      RETURNING grant_id, redirect_uri, nonce, code_challenge, expires_at",
                 )
                 .bind(code_hash)
                 .bind(now.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                if let Some(r) = row {
-                    let code = AuthCode {
-                        grant_id: GrantId::from_uuid(r.try_get::<Uuid, _>("grant_id").map_err(db_err)?),
-                        redirect_uri: r.try_get("redirect_uri").map_err(db_err)?,
-                        nonce: r.try_get("nonce").map_err(db_err)?,
-                        code_challenge: r.try_get("code_challenge").map_err(db_err)?,
-                        expires_at: UnixTime(r.try_get("expires_at").map_err(db_err)?),
-                    };
-                    return Ok(if code.expires_at > now { Consumed::Fresh(code) } else { Consumed::NotFound });
+                let Some(r) = row else {
+                    drop(tx);
+                    return Ok(match self.code(code_hash).await? {
+                        Some((c, _)) => Consumed::Replayed(c.grant_id),
+                        None => Consumed::NotFound,
+                    });
+                };
+                let code = Self::code_from_row(&r)?;
+                if code.expires_at <= now {
+                    return Ok(Consumed::NotFound);
                 }
-                let seen = sqlx::query("SELECT grant_id FROM auth_codes WHERE code_hash = $1")
-                    .bind(code_hash)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                match seen {
-                    Some(r) => Ok(Consumed::Replayed(GrantId::from_uuid(r.try_get::<Uuid, _>("grant_id").map_err(db_err)?))),
-                    None => Ok(Consumed::NotFound),
+                if let Some(n) = refresh {
+                    Self::insert_refresh_in(&mut tx, n, now).await?;
                 }
+                tx.commit().await.map_err(db_err)?;
+                Ok(Consumed::Fresh(code))
             }
 
-            async fn insert_refresh(&self, token_hash: &str, grant: GrantId, scope: &str, expires_at: UnixTime) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, grant_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(token_hash)
-                .bind(grant.as_uuid())
-                .bind(scope)
-                .bind(self.clock.now().0)
-                .bind(expires_at.0)
-                .execute(&self.pool)
-                .await
-                .map(|_| ())
-                .map_err(db_err)
+            async fn insert_refresh(&self, r: &NewRefresh) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                Self::insert_refresh_in(&mut tx, r, self.clock.now()).await?;
+                tx.commit().await.map_err(db_err)
             }
 
-            async fn use_refresh(&self, token_hash: &str, now: UnixTime) -> StoreResult<Consumed<RefreshRecord>> {
+            async fn rotate_refresh(
+                &self,
+                token_hash: &str,
+                now: UnixTime,
+                successor: &NewRefresh,
+            ) -> StoreResult<Consumed<RefreshRecord>> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
                      RETURNING grant_id, scope, created_at, expires_at, used_at",
                 )
                 .bind(token_hash)
                 .bind(now.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                if let Some(r) = row {
-                    let rec = Self::refresh_from_row(&r)?;
-                    return Ok(if rec.expires_at > now { Consumed::Fresh(rec) } else { Consumed::NotFound });
+                let Some(r) = row else {
+                    drop(tx);
+                    return Ok(match self.refresh(token_hash).await? {
+                        Some(rec) => Consumed::Replayed(rec.grant_id),
+                        None => Consumed::NotFound,
+                    });
+                };
+                let rec = Self::refresh_from_row(&r)?;
+                if rec.expires_at <= now {
+                    return Ok(Consumed::NotFound);
                 }
-                match self.refresh(token_hash).await? {
-                    Some(rec) => Ok(Consumed::Replayed(rec.grant_id)),
-                    None => Ok(Consumed::NotFound),
-                }
+                Self::insert_refresh_in(&mut tx, successor, now).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Consumed::Fresh(rec))
             }
 
             async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>> {
@@ -390,6 +419,27 @@ macro_rules! impl_oidc_stores {
                 .await
                 .map_err(db_err)?;
                 row.as_ref().map(Self::refresh_from_row).transpose()
+            }
+
+            async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO revoked_access_tokens (jti_hash, expires_at) VALUES ($1, $2) ON CONFLICT (jti_hash) DO NOTHING",
+                )
+                .bind(jti_hash)
+                .bind(expires_at.0)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
+            async fn access_token_revoked(&self, jti_hash: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 AS one FROM revoked_access_tokens WHERE jti_hash = $1")
+                    .bind(jti_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.is_some())
             }
 
             async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64> {
@@ -405,11 +455,155 @@ macro_rules! impl_oidc_stores {
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                Ok(a.rows_affected() + b.rows_affected())
+                let c = sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(a.rows_affected() + b.rows_affected() + c.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl AuthSessionStore for SqlStore<$db> {
+            async fn open_session(&self, s: &AuthSessionRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_sessions (sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.sid)
+                .bind(s.user_id.as_uuid())
+                .bind(s.auth_time.0)
+                .bind(s.last_seen.0)
+                .bind(s.idle_expires_at.0)
+                .bind(s.expires_at.0)
+                .bind(s.ended_at.map(|t| t.0))
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
+            async fn auth_session(&self, sid: &str) -> StoreResult<Option<AuthSessionRecord>> {
+                let row = sqlx::query(concat!("SELECT ", session_cols!(), " FROM auth_sessions WHERE sid = $1"))
+                    .bind(sid)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(Self::session_from_row).transpose()
+            }
+
+            async fn reauthenticated(
+                &self,
+                sid: &str,
+                auth_time: UnixTime,
+                idle_expires_at: UnixTime,
+                expires_at: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE auth_sessions SET auth_time = $2, last_seen = $2, idle_expires_at = $3, expires_at = $4 \
+                     WHERE sid = $1 AND ended_at IS NULL",
+                )
+                .bind(sid)
+                .bind(auth_time.0)
+                .bind(idle_expires_at.0)
+                .bind(expires_at.0)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
+            async fn touch_session(&self, sid: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE auth_sessions SET last_seen = $2, idle_expires_at = $3 WHERE sid = $1 AND ended_at IS NULL",
+                )
+                .bind(sid)
+                .bind(now.0)
+                .bind(idle_expires_at.0)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
+            async fn end_auth_session(&self, sid: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE auth_sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL")
+                    .bind(sid)
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn lapsed_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT sid FROM auth_sessions WHERE ended_at IS NULL AND (idle_expires_at <= $1 OR expires_at <= $1) \
+                     ORDER BY idle_expires_at LIMIT $2",
+                )
+                .bind(now.0)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get::<String, _>("sid").map_err(db_err)).collect()
+            }
+
+            async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<AuthSessionRecord>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", session_cols!(), " FROM auth_sessions WHERE user_id = $1 ORDER BY auth_time DESC, sid"
+                ))
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(Self::session_from_row).collect()
             }
         }
 
         impl SqlStore<$db> {
+            fn session_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<AuthSessionRecord> {
+                Ok(AuthSessionRecord {
+                    sid: r.try_get("sid").map_err(db_err)?,
+                    user_id: UserId::from_uuid(r.try_get::<Uuid, _>("user_id").map_err(db_err)?),
+                    auth_time: UnixTime(r.try_get("auth_time").map_err(db_err)?),
+                    last_seen: UnixTime(r.try_get("last_seen").map_err(db_err)?),
+                    idle_expires_at: UnixTime(r.try_get("idle_expires_at").map_err(db_err)?),
+                    expires_at: UnixTime(r.try_get("expires_at").map_err(db_err)?),
+                    ended_at: r.try_get::<Option<i64>, _>("ended_at").map_err(db_err)?.map(UnixTime),
+                })
+            }
+
+            fn code_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<AuthCode> {
+                Ok(AuthCode {
+                    grant_id: GrantId::from_uuid(r.try_get::<Uuid, _>("grant_id").map_err(db_err)?),
+                    redirect_uri: r.try_get("redirect_uri").map_err(db_err)?,
+                    nonce: r.try_get("nonce").map_err(db_err)?,
+                    code_challenge: r.try_get("code_challenge").map_err(db_err)?,
+                    expires_at: UnixTime(r.try_get("expires_at").map_err(db_err)?),
+                })
+            }
+
+            async fn insert_refresh_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                r: &NewRefresh,
+                now: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, grant_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.token_hash)
+                .bind(r.grant_id.as_uuid())
+                .bind(&r.scope)
+                .bind(now.0)
+                .bind(r.expires_at.0)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+            }
+
             fn refresh_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<RefreshRecord> {
                 Ok(RefreshRecord {
                     grant_id: GrantId::from_uuid(r.try_get::<Uuid, _>("grant_id").map_err(db_err)?),

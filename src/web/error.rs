@@ -27,10 +27,19 @@ pub enum WebError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("request body too slow")]
+    RequestTimeout,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: i64, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A backing store (database, Redis) cannot answer: 503 + Retry-After, cause logged.
+    #[error("store unavailable: {0:#}")]
+    StoreUnavailable(#[source] anyhow::Error),
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
 }
@@ -63,10 +72,22 @@ impl WebError {
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.".into()),
             WebError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            WebError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large.".into())
+            }
+            WebError::RequestTimeout => {
+                (StatusCode::REQUEST_TIMEOUT, "invalid_request", "The request body did not arrive in time.".into())
+            }
+            WebError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", m.clone()),
             WebError::TooManyRequests { message, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message.clone())
             }
             WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m.clone()),
+            WebError::StoreUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The service is temporarily unavailable. Please try again in a moment.".into(),
+            ),
             WebError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -89,7 +110,7 @@ impl IntoResponse for WebError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
-        if let WebError::Internal(cause) = self {
+        if let WebError::Internal(cause) | WebError::StoreUnavailable(cause) = self {
             res.extensions_mut().insert(ErrorCause(Arc::new(cause)));
         }
         res.extensions_mut().insert(ErrorPayload {
@@ -106,8 +127,12 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => WebError::NotFound,
-            StoreError::Conflict { constraint } => WebError::Conflict(format!("already exists ({constraint})")),
-            StoreError::Unavailable(e) => WebError::Internal(e.context("store unavailable")),
+            // The constraint's name is for logs, never for clients.
+            StoreError::Conflict { constraint } => {
+                tracing::info!(constraint, "conflict");
+                WebError::Conflict("This already exists.".into())
+            }
+            StoreError::Unavailable(e) => WebError::StoreUnavailable(e),
         }
     }
 }
@@ -129,10 +154,17 @@ impl From<FormRejection> for WebError {
     fn from(r: FormRejection) -> Self {
         match r {
             FormRejection::InvalidFormContentType(_) => {
-                WebError::BadRequest("expected a form body (application/x-www-form-urlencoded)".into())
+                WebError::UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.".into())
             }
-            other => WebError::BadRequest(format!("invalid form: {}", other.body_text())),
+            // Library wording (serde's, hyper's) never reaches the client.
+            _ => WebError::BadRequest("The form could not be read: a field is repeated or malformed.".into()),
         }
+    }
+}
+
+impl From<axum::extract::rejection::RawFormRejection> for WebError {
+    fn from(_: axum::extract::rejection::RawFormRejection) -> Self {
+        WebError::UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.".into())
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod client_ip;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;
@@ -12,15 +13,11 @@ pub mod session;
 pub mod state;
 pub mod templates;
 
-use std::time::Duration;
-
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::middleware;
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -34,16 +31,13 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(oidc::router())
         .fallback(|| async { WebError::NotFound })
-        // Innermost first: errors rendered, then security headers, metrics, limits, tracing.
+        // Innermost first: the request guard (Host, body size and deadline, request deadline),
+        // errors rendered, then security headers, metrics, tracing.
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_errors))
         .layer(middleware::from_fn_with_state(state.clone(), security::headers))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(s.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(s.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(s.request_timeout_secs),
-        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()

@@ -69,12 +69,20 @@ impl From<OAuthError> for OAuthResponse {
 impl IntoResponse for OAuthResponse {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut body = serde_json::json!({
+            "error": self.error.code.as_str(),
+            "error_description": crate::oidc::error::safe_description(&self.error.description),
+        });
         if status.is_server_error() {
-            tracing::error!(error = %self.error, "OAuth endpoint failed");
+            // Logged once, with an id the client can quote; the cause was logged where it arose.
+            let error_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+            tracing::error!(%error_id, error = %self.error, "OAuth endpoint failed");
+            body["error_id"] = serde_json::json!(error_id);
         }
-        let body =
-            serde_json::json!({ "error": self.error.code.as_str(), "error_description": self.error.description });
         let mut res = (status, no_store(), Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         if let Some(challenge) = self.challenge {
             let v = match challenge {
                 Challenge::Bearer if self.error.code != OAuthErrorCode::InvalidRequest => format!(
@@ -127,7 +135,11 @@ async fn jwks(State(state): State<AppState>) -> Response {
 pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let v = v.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
-    let Some(b64) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else { return Ok(None) };
+    // Auth schemes are case-insensitive (RFC 9110 §11.1).
+    let Some((scheme, b64)) = v.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
     let raw = STANDARD.decode(b64.trim()).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let text = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let (id, secret) = text.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
@@ -142,7 +154,8 @@ fn form_error(r: FormRejection) -> OAuthError {
         FormRejection::InvalidFormContentType(_) => {
             OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")
         }
-        other => OAuthError::invalid_request(format!("malformed form: {}", other.body_text())),
+        // Our words, not the library's (which may echo input).
+        _ => OAuthError::invalid_request("malformed form: a parameter is repeated or invalid"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (its stores answer),
-//! `/metrics` (Prometheus).
+//! `/metrics` (Prometheus) on a listener of its own (`server.metrics_listen`), so the public
+//! listener never exposes it.
 
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use serde_json::json;
 use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(super::metrics::handler))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// The metrics listener's router: `/metrics` only, on `server.metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(super::metrics::handler)).with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {

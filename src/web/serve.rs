@@ -15,6 +15,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,

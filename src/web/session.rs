@@ -11,14 +11,18 @@ use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::auth::Amr;
 use crate::crypto::tokens;
-use crate::domain::{Clock, UnixTime, UserId};
-use crate::store::{EphemeralStore, StoreError};
+use crate::domain::{AuthSessionRecord, Clock, UnixTime, UserId};
+use crate::store::{AuthSessionStore, EphemeralStore, StoreError};
 
 use super::error::WebError;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SessionData {
     pub csrf: String,
+    /// Names this browser for as long as it keeps its session, across sign-ins (the cookie
+    /// value changes at each sign-in, this does not): interactions are bound to it.
+    #[serde(default)]
+    pub browser: String,
     pub created_at: UnixTime,
     pub last_seen: UnixTime,
     pub user: Option<SessionUser>,
@@ -31,8 +35,13 @@ pub struct SessionUser {
     pub name: Option<String>,
     pub auth_time: UnixTime,
     pub amr: Vec<Amr>,
-    /// Session id exposed to relying parties (OIDC `sid`), unrelated to the cookie value.
+    /// Session id exposed to relying parties (OIDC `sid`), unrelated to the cookie value. Kept
+    /// when the same user signs in again; a new one when another user signs in.
     pub sid: String,
+    /// New at every sign-in (even when the sid is kept): tells a fresh sign-in apart from an
+    /// older one where auth_time, with its one-second resolution, cannot.
+    #[serde(default)]
+    pub login_id: String,
 }
 
 pub struct Session {
@@ -48,6 +57,7 @@ impl std::fmt::Debug for Session {
 
 pub struct Sessions {
     store: Arc<dyn EphemeralStore>,
+    auth_sessions: Arc<dyn AuthSessionStore>,
     clock: Arc<dyn Clock>,
     secure: bool,
     idle: Duration,
@@ -59,6 +69,7 @@ pub const DEVICE_COOKIE: &str = "guichet_device";
 impl Sessions {
     pub fn new(
         store: Arc<dyn EphemeralStore>,
+        auth_sessions: Arc<dyn AuthSessionStore>,
         clock: Arc<dyn Clock>,
         secure: bool,
         idle_secs: u64,
@@ -66,6 +77,7 @@ impl Sessions {
     ) -> Self {
         Self {
             store,
+            auth_sessions,
             clock,
             secure,
             idle: Duration::from_secs(idle_secs),
@@ -104,31 +116,42 @@ impl Sessions {
             self.store.delete(&Self::key(&id)).await?;
             return Ok(None);
         }
-        // Sliding idle timeout, written at most once a minute.
+        // Sliding idle timeout, written at most once a minute (here and on the sign-in session).
         if data.last_seen.secs_until(now) >= 60 {
             data.last_seen = now;
             let s = Session { id, data };
             self.save(&s).await?;
+            if let Some(u) = &s.data.user {
+                self.auth_sessions.touch_session(&u.sid, now, self.idle_deadline(now)).await?;
+            }
             return Ok(Some(s));
         }
         Ok(Some(Session { id, data }))
     }
 
     /// A new anonymous session (with its CSRF token); the caller sends [`Self::set_cookie`].
-    pub async fn create(&self, user: Option<SessionUser>) -> Result<Session, StoreError> {
+    pub async fn create(&self) -> Result<Session, StoreError> {
+        self.create_for(tokens::random_token(), None).await
+    }
+
+    async fn create_for(&self, browser: String, user: Option<SessionUser>) -> Result<Session, StoreError> {
         let now = self.clock.now();
         let s = Session {
             id: tokens::random_token(),
-            data: SessionData { csrf: tokens::random_token(), created_at: now, last_seen: now, user },
+            data: SessionData { csrf: tokens::random_token(), browser, created_at: now, last_seen: now, user },
         };
         self.save(&s).await?;
         Ok(s)
     }
 
+    fn idle_deadline(&self, now: UnixTime) -> UnixTime {
+        now.plus_secs(i64::try_from(self.idle.as_secs()).unwrap_or(i64::MAX / 4))
+    }
+
     pub async fn load_or_create(&self, headers: &HeaderMap) -> Result<(Session, bool), StoreError> {
         match self.load(headers).await? {
             Some(s) => Ok((s, false)),
-            None => Ok((self.create(None).await?, true)),
+            None => Ok((self.create().await?, true)),
         }
     }
 
@@ -137,10 +160,52 @@ impl Sessions {
         self.store.put(&Self::key(&s.id), &raw, self.idle).await
     }
 
-    /// Sign-in: the old id dies, a new id and CSRF token are issued (session fixation defence).
-    pub async fn rotate(&self, old: Session, user: SessionUser) -> Result<Session, StoreError> {
+    /// Sign-in: the old cookie id dies and a new id and CSRF token are issued (session fixation
+    /// defence); the browser keeps its name. The same user signing in again keeps the sign-in
+    /// session (same `sid`, new auth_time); another user gets a new one, and the sid of the
+    /// session this replaces is returned so that the caller ends it fully (grants, RPs).
+    pub async fn sign_in(
+        &self,
+        old: Session,
+        auth: &crate::auth::Authenticated,
+    ) -> Result<(Session, Option<String>), StoreError> {
+        let previous = old.data.user.clone();
+        let browser = if old.data.browser.is_empty() { tokens::random_token() } else { old.data.browser.clone() };
         self.store.delete(&Self::key(&old.id)).await?;
-        self.create(Some(user)).await
+        let now = self.clock.now();
+        let idle = self.idle_deadline(now);
+        let expires = auth.auth_time.plus_secs(self.absolute_secs);
+        let (sid, ended) = match previous {
+            Some(p) if p.id == auth.user.id => {
+                self.auth_sessions.reauthenticated(&p.sid, auth.auth_time, idle, expires).await?;
+                (p.sid, None)
+            }
+            other => {
+                let sid = tokens::random_token();
+                self.auth_sessions
+                    .open_session(&AuthSessionRecord {
+                        sid: sid.clone(),
+                        user_id: auth.user.id,
+                        auth_time: auth.auth_time,
+                        last_seen: now,
+                        idle_expires_at: idle,
+                        expires_at: expires,
+                        ended_at: None,
+                    })
+                    .await?;
+                (sid, other.map(|p| p.sid))
+            }
+        };
+        let user = SessionUser {
+            id: auth.user.id,
+            email: auth.user.email.to_string(),
+            name: auth.user.name.clone(),
+            auth_time: auth.auth_time,
+            amr: auth.amr.clone(),
+            sid,
+            login_id: tokens::random_token(),
+        };
+        Ok((self.create_for(browser, Some(user)).await?, ended))
     }
 
     pub async fn destroy(&self, s: Session) -> Result<(), StoreError> {

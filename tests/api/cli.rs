@@ -19,6 +19,7 @@ impl Cli {
             ("GUICHET_KEYS__DIR".to_string(), s.keys.dir.display().to_string()),
             ("GUICHET_PASSWORD__ARGON2_MEMORY_KIB".to_string(), "1024".to_string()),
             ("GUICHET_PASSWORD__ARGON2_ITERATIONS".to_string(), "1".to_string()),
+            ("GUICHET_SERVER__METRICS_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ];
         if let Some(r) = &s.redis.url {
             env.push(("REDIS_URL".into(), r.clone()));
@@ -111,7 +112,7 @@ async fn migrate_reports_what_it_applied() {
     let out = cli.run(&["migrate", "--json"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1, 2]));
+    assert_eq!(v["applied"], serde_json::json!([1, 2, 3]));
     let out = cli.run(&["migrate", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));

@@ -15,6 +15,8 @@ use sqlx::Connection;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener (its own port, never the public one).
+    pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub state: AppState,
     pub clock: OffsetClock,
@@ -53,6 +55,8 @@ pub fn test_defaults(s: &mut Settings) {
     // Lets tests play several client IPs through X-Forwarded-For.
     s.server.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
     s.server.shutdown_grace_secs = 2;
+    // Tests run side by side: each metrics listener on a free port.
+    s.server.metrics_listen = "127.0.0.1:0".parse().expect("addr");
 }
 
 impl TestApp {
@@ -87,12 +91,14 @@ impl TestApp {
         }
         let app = App::build(s.clone(), Some(listener), Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state.clone();
+        let metrics_addr = app.metrics_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async {
             let _ = rx.await;
         }));
         TestApp {
             addr,
+            metrics_addr,
             base: format!("http://127.0.0.1:{}", addr.port()),
             state,
             clock,

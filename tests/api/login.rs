@@ -116,7 +116,9 @@ async fn malformed_posts_get_a_4xx_with_a_message() {
     assert!(res.text().await.unwrap().contains("Enter your email address and your password."));
     let res =
         browser.post(app.url("/login")).header("content-type", "application/json").body("{}").send().await.unwrap();
-    assert_eq!(res.status(), 400);
+    assert_eq!(res.status(), 415);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "rendered by the one error renderer");
     let res = browser
         .post(app.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod hardening;
 mod helpers;
 mod login;
 mod multi_node;

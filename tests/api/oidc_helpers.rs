@@ -23,6 +23,7 @@ pub fn registration(name: &str) -> Registration {
         backchannel_logout_uri: None,
         id_token_signed_response_alg: SigningAlg::RS256,
         id_token_claims: true,
+        introspection: false,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::oidc_helpers::{exchange, get_code, registration, userinfo_status, PW}
 
 /// A relying party's back-channel logout endpoint: records logout tokens; fails the first
 /// `fail_first` deliveries with 500.
-async fn logout_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn logout_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let attempts = Arc::new(Mutex::new(0usize));
     let g = got.clone();
@@ -43,7 +43,7 @@ async fn logout_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>)
     (format!("http://127.0.0.1:{}/backchannel", addr.port()), got)
 }
 
-async fn wait_for(got: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+pub(crate) async fn wait_for(got: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
     for _ in 0..100 {
         {
             let g = got.lock().unwrap();

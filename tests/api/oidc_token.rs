@@ -291,7 +291,7 @@ async fn client_credentials_for_confidential_clients_only() {
     assert!(app.state.oidc.register_client(reg).await.is_err());
 }
 
-fn es256_client_key() -> (josekit::jwk::Jwk, serde_json::Value) {
+pub(crate) fn es256_client_key() -> (josekit::jwk::Jwk, serde_json::Value) {
     let kp = ES256.generate_key_pair().unwrap();
     let mut private = kp.to_jwk_key_pair();
     private.set_key_id("rp-key-1");
@@ -301,7 +301,7 @@ fn es256_client_key() -> (josekit::jwk::Jwk, serde_json::Value) {
     (private, jwks)
 }
 
-fn assertion(key: &josekit::jwk::Jwk, client_id: &str, aud: &str, jti: &str, exp_in: i64) -> String {
+pub(crate) fn assertion(key: &josekit::jwk::Jwk, client_id: &str, aud: &str, jti: &str, exp_in: i64) -> String {
     let mut h = JwsHeader::new();
     h.set_token_type("JWT");
     h.set_key_id("rp-key-1");

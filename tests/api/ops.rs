@@ -31,7 +31,10 @@ async fn metrics_count_requests_per_route_and_logins() {
     let b = app.browser();
     app.login(&b, "m@example.com", "nope nope", None).await;
     app.login(&b, "m@example.com", "correct horse battery", None).await;
-    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    // Not on the public listener: only on the metrics listener.
+    assert_eq!(reqwest::get(app.url("/metrics")).await.unwrap().status(), 404);
+    let metrics = app.metrics_addr.expect("metrics listener");
+    let text = reqwest::get(format!("http://{metrics}/metrics")).await.unwrap().text().await.unwrap();
     assert!(text.contains(r#"guichet_logins_total{result="ok"} 1"#), "{text}");
     assert!(text.contains(r#"guichet_logins_total{result="failed"} 1"#), "{text}");
     assert!(text.contains(r#"guichet_http_requests_total{method="POST",route="/login",status="303"} 1"#), "{text}");

@@ -1,6 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, OIDC Core §3.1.3.2, RFC 7636 §4.6).
-//! The code is consumed atomically; a second presentation revokes the grant, and with it every
-//! token issued from the code (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+//! The code is consumed atomically, together with storing the first refresh token, after every
+//! check; a second presentation revokes the grant, and with it every token issued from the code
+//! (RFC 6749 §4.1.2, RFC 9700 §4.2.4). A request that fails before that leaves the code usable.
 
 use crate::crypto::tokens;
 use crate::domain::{Client, GrantType};
@@ -25,14 +26,13 @@ impl OidcProvider {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.clock.now();
-        let rec = match self.stores.grants.consume_code(&tokens::digest(code), now).await? {
-            Consumed::Fresh(c) => c,
-            Consumed::Replayed(grant_id) => {
-                tracing::warn!(client_id = %client.client_id, %grant_id, "authorization code replayed: revoking its grant");
-                self.stores.grants.revoke_grant(grant_id, now).await?;
-                return Err(OAuthError::invalid_grant("authorization code already used"));
-            }
-            Consumed::NotFound => return Err(OAuthError::invalid_grant("authorization code invalid or expired")),
+        let hash = tokens::digest(code);
+        // Every check and read first, the single write last: a request that fails (bad input,
+        // or a store that is down) leaves the code redeemable.
+        let rec = match self.stores.grants.code(&hash).await? {
+            Some((c, false)) if c.expires_at > now => c,
+            Some((c, true)) => return self.code_replayed(client, c.grant_id, now).await,
+            _ => return Err(OAuthError::invalid_grant("authorization code invalid or expired")),
         };
         let grant = self
             .stores
@@ -59,15 +59,33 @@ impl OidcProvider {
         let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
         let scope = Scope::parse(&grant.scope).unwrap_or_default();
         let refresh = client.allows(GrantType::RefreshToken).then_some(&scope);
-        self.user_token_response(UserTokens {
-            client,
-            grant: &grant,
-            user: &user,
-            scope: &scope,
-            nonce: rec.nonce.as_deref(),
-            refresh_scope: refresh,
-            now,
-        })
-        .await
+        let (res, refresh) = self
+            .user_token_response(UserTokens {
+                client,
+                grant: &grant,
+                user: &user,
+                scope: &scope,
+                nonce: rec.nonce.as_deref(),
+                refresh_scope: refresh,
+                now,
+            })
+            .await?;
+        match self.stores.grants.redeem_code(&hash, now, refresh.as_ref()).await? {
+            Consumed::Fresh(_) => Ok(res),
+            Consumed::Replayed(grant_id) => self.code_replayed(client, grant_id, now).await,
+            Consumed::NotFound => Err(OAuthError::invalid_grant("authorization code invalid or expired")),
+        }
+    }
+
+    /// A code presented again: everything issued from it is revoked (RFC 6749 §4.1.2).
+    async fn code_replayed(
+        &self,
+        client: &Client,
+        grant_id: crate::domain::GrantId,
+        now: crate::domain::UnixTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        tracing::warn!(client_id = %client.client_id, %grant_id, "authorization code replayed: revoking its grant");
+        self.stores.grants.revoke_grant(grant_id, now).await?;
+        Err(OAuthError::invalid_grant("authorization code already used"))
     }
 }

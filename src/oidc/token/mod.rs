@@ -11,7 +11,7 @@ use super::client_auth::PresentedCredentials;
 use super::error::OAuthError;
 use super::tokens::TokenResponse;
 use super::OidcProvider;
-use crate::domain::{Client, Grant, GrantType, UnixTime, User, UserId, UserStatus};
+use crate::domain::{Client, Grant, GrantType, NewRefresh, UnixTime, User, UserId, UserStatus};
 use crate::oidc::types::Scope;
 
 /// Token request parameters (all grants), as posted.
@@ -77,24 +77,34 @@ impl OidcProvider {
             .ok_or_else(|| err("the user can no longer sign in".into()))
     }
 
-    pub(super) async fn user_token_response(&self, t: UserTokens<'_>) -> Result<TokenResponse, OAuthError> {
+    /// The response of a user grant, and the refresh token to store with it (if any). Nothing is
+    /// written here: the caller stores the refresh token in the transaction that consumes the
+    /// code or the previous refresh token, so a failure leaves the client able to retry.
+    pub(super) async fn user_token_response(
+        &self,
+        t: UserTokens<'_>,
+    ) -> Result<(TokenResponse, Option<NewRefresh>), OAuthError> {
         let access_token = self.mint_access_token(t.client, t.grant, Some(t.user), t.scope, t.now)?;
         let id_token = if t.scope.contains("openid") {
             Some(self.mint_id_token(t.client, t.grant, t.user, t.scope, t.nonce, &access_token, t.now).await?)
         } else {
             None
         };
-        let refresh_token = match t.refresh_scope {
-            Some(rs) => Some(self.mint_refresh_token(t.grant, rs, t.now).await?),
-            None => None,
+        let (refresh_token, record) = match t.refresh_scope {
+            Some(rs) => {
+                let (token, rec) = self.new_refresh_token(t.grant, rs, t.now);
+                (Some(token), Some(rec))
+            }
+            None => (None, None),
         };
-        Ok(TokenResponse {
+        let res = TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: self.cfg.access_token_ttl_secs,
             scope: t.scope.to_string(),
             id_token,
             refresh_token,
-        })
+        };
+        Ok((res, record))
     }
 }

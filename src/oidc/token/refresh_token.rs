@@ -51,28 +51,45 @@ impl OidcProvider {
                 asked
             }
         };
-        match self.stores.grants.use_refresh(&hash, now).await? {
-            Consumed::Fresh(_) => {}
-            Consumed::Replayed(grant_id) => {
-                tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused: revoking its family");
-                self.stores.grants.revoke_grant(grant_id, now).await?;
-                return Err(OAuthError::invalid_grant("refresh token already used; the session's tokens are revoked"));
-            }
-            Consumed::NotFound => return Err(OAuthError::invalid_grant("refresh token invalid or expired")),
+        if peek.used_at.is_some() {
+            return self.refresh_reused(client, peek.grant_id, now).await;
+        }
+        if peek.expires_at <= now {
+            return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
         }
         if !grant.is_active(now) {
             return Err(OAuthError::invalid_grant("the authorization was revoked or has expired"));
         }
         let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
-        self.user_token_response(UserTokens {
-            client,
-            grant: &grant,
-            user: &user,
-            scope: &scope,
-            nonce: None,
-            refresh_scope: Some(&token_scope),
-            now,
-        })
-        .await
+        let (res, successor) = self
+            .user_token_response(UserTokens {
+                client,
+                grant: &grant,
+                user: &user,
+                scope: &scope,
+                nonce: None,
+                refresh_scope: Some(&token_scope),
+                now,
+            })
+            .await?;
+        let successor = successor.ok_or_else(|| OAuthError::server_error("no successor refresh token"))?;
+        // The one write, last: the old token is spent only together with its successor stored.
+        match self.stores.grants.rotate_refresh(&hash, now, &successor).await? {
+            Consumed::Fresh(_) => Ok(res),
+            Consumed::Replayed(grant_id) => self.refresh_reused(client, grant_id, now).await,
+            Consumed::NotFound => Err(OAuthError::invalid_grant("refresh token invalid or expired")),
+        }
+    }
+
+    /// A spent refresh token presented again: it leaked, so its family is revoked.
+    async fn refresh_reused(
+        &self,
+        client: &Client,
+        grant_id: crate::domain::GrantId,
+        now: crate::domain::UnixTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused: revoking its family");
+        self.stores.grants.revoke_grant(grant_id, now).await?;
+        Err(OAuthError::invalid_grant("refresh token already used; the session's tokens are revoked"))
     }
 }

@@ -3,7 +3,7 @@
 //! account selection, consent — kept server-side as an *interaction* in the ephemeral store.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, RawForm, RawQuery, State};
+use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -22,9 +22,13 @@ use crate::web::state::AppState;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Interaction {
     request: AuthorizationRequest,
-    /// `sid` of the session when the interaction began (None: no session).
-    started_sid: Option<String>,
-    consented: bool,
+    /// The browser that started the interaction: only it may continue it.
+    browser: String,
+    /// The sign-in (`login_id`) the browser had when the interaction began, if any: a sign-in
+    /// other than this one happened during the interaction and counts as fresh.
+    started_login: Option<String>,
+    /// Who consented during this interaction: the consent is theirs only.
+    consented_by: Option<crate::domain::UserId>,
     account_selected: bool,
 }
 
@@ -84,23 +88,31 @@ pub async fn authorize(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    RawForm(body): RawForm,
+    body: Result<RawForm, axum::extract::rejection::RawFormRejection>,
 ) -> Result<Response, WebError> {
+    let RawForm(body) = body?;
     // GET: the query; POST: the form body (OIDC Core §3.1.2.1).
     let params: AuthorizeParams = super::request_params(&method, query.as_deref(), &body)?;
     let (client, req) = match state.oidc.validate_authorize(&params).await {
         Ok(x) => x,
         Err(AuthorizeError::Page(m)) => return Err(WebError::BadRequest(m)),
+        Err(AuthorizeError::Unavailable(e)) => return Err(e.into()),
         Err(AuthorizeError::Redirect(r)) => return respond(&state, r),
     };
-    let session = state.sessions.load(&headers).await?;
+    // A browser without a session gets one now, so the interaction is bound to it.
+    let (session, created) = state.sessions.load_or_create(&headers).await?;
     let interaction = Interaction {
         request: req,
-        started_sid: session.as_ref().and_then(|s| s.data.user.as_ref()).map(|u| u.sid.clone()),
-        consented: false,
+        browser: session.data.browser.clone(),
+        started_login: session.data.user.as_ref().map(|u| u.login_id.clone()),
+        consented_by: None,
         account_selected: false,
     };
-    run(&state, &client, interaction, None, session.as_ref()).await
+    let mut res = run(&state, &client, interaction, None, Some(&session)).await?;
+    if created {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, state.sessions.set_cookie(&session));
+    }
+    Ok(res)
 }
 
 /// Evaluates the interaction against the current session and takes the next step.
@@ -112,9 +124,10 @@ async fn run(
     session: Option<&Session>,
 ) -> Result<Response, WebError> {
     let info = session_info(session);
+    let login = session.and_then(|s| s.data.user.as_ref()).map(|u| u.login_id.clone());
     let progress = Progress {
-        fresh_login: info.as_ref().is_some_and(|s| Some(&s.sid) != ia.started_sid.as_ref()),
-        consented: ia.consented,
+        fresh_login: login.is_some() && login != ia.started_login,
+        consented: info.as_ref().is_some_and(|i| ia.consented_by == Some(i.user_id)),
         account_selected: ia.account_selected,
     };
     let next = state.oidc.next_step(client, &ia.request, info.as_ref(), progress).await;
@@ -154,7 +167,7 @@ async fn run(
         Ok(Next::Consent) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
-            let scope = ia.request.scope();
+            let scope = ia.request.consent_scope();
             let mut scopes = Vec::new();
             for (name, text) in [
                 ("profile", "your name and profile"),
@@ -190,6 +203,24 @@ fn signed_in(session: Option<&Session>) -> Result<(&Session, &crate::web::sessio
     Ok((s, u))
 }
 
+/// The interaction `id`, if this browser started it.
+async fn bound_interaction(
+    state: &AppState,
+    id: &str,
+    session: Option<&Session>,
+) -> Result<(Interaction, crate::domain::Client), WebError> {
+    let (ia, client) = load_interaction(state, id).await?;
+    let same_browser = session.is_some_and(|s| {
+        !s.data.browser.is_empty() && tokens::constant_time_eq(s.data.browser.as_bytes(), ia.browser.as_bytes())
+    });
+    if !same_browser {
+        return Err(WebError::Forbidden(
+            "This sign-in request was started in another browser. Go back to the application and start again.".into(),
+        ));
+    }
+    Ok((ia, client))
+}
+
 async fn load_interaction(state: &AppState, id: &str) -> Result<(Interaction, crate::domain::Client), WebError> {
     let expired =
         || WebError::BadRequest("This sign-in request has expired. Go back to the application and start again.".into());
@@ -211,10 +242,11 @@ pub struct ResumeQuery {
 pub async fn resume(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ResumeQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    let (ia, client) = load_interaction(&state, &q.interaction).await?;
+    let q: ResumeQuery = super::unique_params(query.unwrap_or_default().as_bytes())?;
     let session = state.sessions.load(&headers).await?;
+    let (ia, client) = bound_interaction(&state, &q.interaction, session.as_ref()).await?;
     if session_info(session.as_ref()).is_none() {
         // Came back without signing in (e.g. opened the link elsewhere): sign in first.
         return Ok(Redirect::to(&login_url(&q.interaction, false, None)).into_response());
@@ -246,7 +278,7 @@ async fn decision(
     let Form(form) = form?;
     let session = state.sessions.load(headers).await?;
     check_csrf(session.as_ref(), &form.csrf_token, headers)?;
-    let (ia, client) = load_interaction(state, &form.interaction).await?;
+    let (ia, client) = bound_interaction(state, &form.interaction, session.as_ref()).await?;
     Ok(Decision { form, session, ia, client })
 }
 
@@ -273,7 +305,7 @@ pub async fn consent(
     match f.decision.as_str() {
         "allow" => {
             state.oidc.record_consent(info.user_id, &ia.request).await.map_err(oauth_internal)?;
-            ia.consented = true;
+            ia.consented_by = Some(info.user_id);
             run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
         }
         "deny" => {
@@ -302,6 +334,9 @@ pub async fn select_account(
 }
 
 fn oauth_internal(e: OAuthError) -> WebError {
+    if e.code == crate::oidc::OAuthErrorCode::TemporarilyUnavailable {
+        return WebError::Unavailable("The service is temporarily unavailable. Please try again in a moment.".into());
+    }
     WebError::Internal(anyhow::anyhow!(e.to_string()))
 }
 

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::{Deserialize, Serialize};
 
-use crate::oidc::logout::{EndSessionParams, EndSessionRequest};
+use crate::oidc::logout::{EndSessionError, EndSessionParams, EndSessionRequest};
 use crate::web::error::WebError;
 use crate::web::session::{check_csrf, Session};
 use crate::web::state::AppState;
@@ -36,10 +36,11 @@ pub async fn end_session(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    RawForm(body): RawForm,
+    body: Result<RawForm, axum::extract::rejection::RawFormRejection>,
 ) -> Result<Response, WebError> {
+    let RawForm(body) = body?;
     let params: EndSessionParams = super::request_params(&method, query.as_deref(), &body)?;
-    let req = state.oidc.validate_end_session(&params).await.map_err(WebError::BadRequest)?;
+    let req = state.oidc.validate_end_session(&params).await.map_err(end_session_error)?;
     let session = state.sessions.load(&headers).await?;
     let Some(user) = session.as_ref().and_then(|s| s.data.user.clone()) else {
         return finish(&state, &req, None).await;
@@ -84,7 +85,7 @@ pub async fn confirm(
         state: Some(f.state),
         ..Default::default()
     };
-    let req = state.oidc.validate_end_session(&params).await.map_err(WebError::BadRequest)?;
+    let req = state.oidc.validate_end_session(&params).await.map_err(end_session_error)?;
     if session.as_ref().and_then(|s| s.data.user.as_ref()).is_none() {
         return finish(&state, &req, None).await;
     }
@@ -118,4 +119,11 @@ pub async fn sign_out(state: &AppState, s: Session) -> Result<(), WebError> {
         state.oidc.end_session(&sid).await;
     }
     Ok(())
+}
+
+fn end_session_error(e: EndSessionError) -> WebError {
+    match e {
+        EndSessionError::Page(m) => WebError::BadRequest(m),
+        EndSessionError::Unavailable(s) => s.into(),
+    }
 }

@@ -7,7 +7,7 @@
 //! - 429 with `Retry-After` while throttled; 403 for a bad CSRF token or an inactive account;
 //!   400 when a field is missing; 503 + `Retry-After` when sign-ins are saturated.
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -20,7 +20,7 @@ use crate::domain::UserStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::metrics::LoginResult;
-use crate::web::session::{self, check_csrf, SessionUser, DEVICE_COOKIE};
+use crate::web::session::{self, check_csrf, DEVICE_COOKIE};
 use crate::web::state::AppState;
 
 #[derive(Serialize)]
@@ -54,8 +54,9 @@ pub struct LoginForm {
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    let q: LoginQuery = super::unique_params(query.unwrap_or_default().as_bytes())?;
     let (session, created) = state.sessions.load_or_create(&headers).await?;
     let return_to = safe_return_to(q.return_to.as_deref());
     if session.data.user.is_some() && q.prompt.as_deref() != Some("login") {
@@ -103,15 +104,12 @@ pub async fn submit(
         Ok(done) => {
             state.metrics.login(LoginResult::Ok);
             tracing::info!(user_id = %done.user.id, %ip, "signed in");
-            let user = SessionUser {
-                id: done.user.id,
-                email: done.user.email.to_string(),
-                name: done.user.name.clone(),
-                auth_time: done.auth_time,
-                amr: done.amr,
-                sid: crate::crypto::tokens::random_token(),
-            };
-            let new = state.sessions.rotate(session, user).await?;
+            let (new, ended) = state.sessions.sign_in(session, &done).await?;
+            if let Some(sid) = ended {
+                // Another user signed in on this browser: the previous sign-in ends everywhere.
+                tracing::info!("previous sign-in session replaced by another user's");
+                state.oidc.end_session(&sid).await;
+            }
             let mut res = Redirect::to(&return_to).into_response();
             res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&new));
             if device.is_none() {

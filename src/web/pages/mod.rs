@@ -65,7 +65,7 @@ pub fn unique_params<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, We
         }
     }
     serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| WebError::BadRequest(format!("Invalid parameters: {e}")))
+        .map_err(|_| WebError::BadRequest("A parameter of the request is malformed.".into()))
 }
 
 /// The parameters of a GET (query) or POST (form body) request.

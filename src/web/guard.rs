@@ -1,0 +1,89 @@
+//! Request guard, inside the error renderer so that everything it refuses is rendered like any
+//! other error (HTML page or JSON, in our words):
+//! - `Host`: exactly one, a valid authority, else 400 (RFC 9112 §3.2);
+//! - the body is read here, up front, within `server.max_body_bytes` (413) and within
+//!   `server.header_read_timeout_secs` (a stalled or dripping body: 408, connection closed);
+//! - the whole request within `server.request_timeout_secs` (503 + Retry-After).
+//!
+//! Every endpoint takes small form or JSON bodies, so buffering them costs nothing and handlers
+//! never see a half-read body.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Version};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use super::error::WebError;
+use super::state::AppState;
+
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let s = &state.settings.server;
+    if let Err(e) = check_host(&req) {
+        return e.into_response();
+    }
+    let max = s.max_body_bytes;
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let read = async {
+        let mut buf = Vec::new();
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| WebError::BadRequest("The request body could not be read.".into()))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > max {
+                    return Err(WebError::PayloadTooLarge);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    };
+    let body = match tokio::time::timeout(Duration::from_secs(s.header_read_timeout_secs), read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return close(e.into_response()),
+        Err(_) => return close(WebError::RequestTimeout.into_response()),
+    };
+    let req = Request::from_parts(parts, Body::from(body));
+    match tokio::time::timeout(Duration::from_secs(s.request_timeout_secs), next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            WebError::Unavailable("The request took too long. Please try again.".into()).into_response()
+        }
+    }
+}
+
+fn too_large() -> Response {
+    close(WebError::PayloadTooLarge.into_response())
+}
+
+/// The rest of a refused body is not read: the connection must not be reused.
+fn close(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+fn check_host(req: &Request) -> Result<(), WebError> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let bad = || WebError::BadRequest("The request needs exactly one valid Host header.".into());
+    match (hosts.next(), hosts.next()) {
+        (Some(h), None) => {
+            let h = h.to_str().map_err(|_| bad())?;
+            let authority: axum::http::uri::Authority = h.parse().map_err(|_| bad())?;
+            if h.is_empty() || h.contains('@') || authority.host().is_empty() {
+                return Err(bad());
+            }
+            Ok(())
+        }
+        (None, _) if req.version() < Version::HTTP_11 => Ok(()),
+        _ => Err(bad()),
+    }
+}

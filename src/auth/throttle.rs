@@ -133,7 +133,17 @@ impl Throttle {
                 let delay = self.cfg.base_delay_secs.saturating_mul(1u64 << k).min(self.cfg.max_delay_secs).max(1);
                 let until = now.plus_secs(i64::try_from(delay).unwrap_or(i64::MAX / 4));
                 let block = format!("{}:block", r.key);
-                if self.store.put_if_absent(&block, until.0.to_string().as_bytes(), Duration::from_secs(delay)).await? {
+                let value = until.0.to_string();
+                let ttl = Duration::from_secs(delay);
+                let mut won = self.store.put_if_absent(&block, value.as_bytes(), ttl).await?;
+                if !won && self.block_until(&block).await?.is_some_and(|u| u <= now.0) {
+                    // A block whose deadline passed (its key may outlive it a little): of the
+                    // attempts that see it, the one that takes it away may set the next.
+                    if self.store.take(&block).await?.is_some() {
+                        won = self.store.put_if_absent(&block, value.as_bytes(), ttl).await?;
+                    }
+                }
+                if won {
                     res.blocks.push(block);
                 } else {
                     // A parallel attempt holds the block: this one is refused, and not counted.
@@ -146,12 +156,18 @@ impl Throttle {
         Ok(Ok(res))
     }
 
+    /// The deadline stored in a block key, if the key exists.
+    async fn block_until(&self, block_key: &str) -> StoreResult<Option<i64>> {
+        Ok(self
+            .store
+            .get(block_key)
+            .await?
+            .map(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0)))
+    }
+
     async fn block_wait(&self, block_key: &str) -> StoreResult<Option<i64>> {
         let now = self.clock.now().0;
-        Ok(self.store.get(block_key).await?.map(|v| {
-            let until = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-            (until - now).max(1)
-        }))
+        Ok(self.block_until(block_key).await?.map(|until| (until - now).max(1)))
     }
 
     /// Gives a reserved attempt back (it was not a failure): counts returned, blocks it set lifted.

@@ -15,4 +15,5 @@ mod oidc_resources;
 mod oidc_token;
 mod ops;
 mod store_contract;
+mod store_contract_oidc;
 mod throttle;

@@ -53,7 +53,8 @@ async fn sql_ephemeral() -> Eph {
 async fn redis_ephemeral() -> Option<Eph> {
     let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())?;
     let prefix = format!("guichet-test-{}:", uuid::Uuid::new_v4().simple());
-    let store = RedisEphemeral::connect(&url, &prefix).await.unwrap();
+    // REDIS_URL set but Redis unreachable is a failure, never a silent pass.
+    let store = RedisEphemeral::connect(&url, &prefix).await.expect("REDIS_URL is set: Redis must be reachable");
     Some(Eph { store: Arc::new(store), clock: OffsetClock::new(), real_time: true, _dir: tempfile::tempdir().unwrap() })
 }
 
@@ -118,6 +119,14 @@ async fn ephemeral_contract(e: Eph) {
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=20).collect::<Vec<i64>>());
+    // decr: gives one back, never below zero, never creates a counter
+    s.decr("ctr").await.unwrap();
+    assert_eq!(s.incr("ctr", long).await.unwrap(), 20);
+    s.decr("no-ctr").await.unwrap();
+    assert_eq!(s.incr("no-ctr", long).await.unwrap(), 1, "decr of a missing counter creates nothing");
+    s.decr("no-ctr").await.unwrap();
+    s.decr("no-ctr").await.unwrap();
+    assert_eq!(s.incr("no-ctr", long).await.unwrap(), 1, "not below zero");
 
     // expiry
     s.put("short", b"x", ttl).await.unwrap();

@@ -411,7 +411,18 @@ async function main() {
     const r3 = await browser.post(new URL(form.action, loginUrl).href, { ...form.fields, email: EMAIL, password: PASSWORD });
     const resumeUrl = expectRedirect(r3, 303, `${BASE}/authorize/resume?`);
     const r4 = await browser.get(resumeUrl);
-    return callbackFrom(r4);
+    return callbackFrom(await consentIfAsked(browser, r4, resumeUrl));
+  }
+
+  /** First-party clients are asked for consent once, for offline_access (OIDC Core §11):
+   *  allow it on the consent page when it is shown. */
+  async function consentIfAsked(browser, r, pageUrl) {
+    if (r.status !== 200) return r;
+    const form = postForms(r.text).find((f) => new URL(f.action, pageUrl).href === `${BASE}/authorize/consent`);
+    ensure(form, `expected a redirect or the consent page; got ${describeResponse(r)}`);
+    ensure(/offline access/.test(r.text), 'the consent page names offline access');
+    for (const f of ['csrf_token', 'interaction']) ensure(form.fields[f], `consent form lacks '${f}'`);
+    return browser.post(new URL(form.action, pageUrl).href, { ...form.fields, decision: 'allow' });
   }
 
   function callbackFrom(r) {

@@ -409,6 +409,9 @@ impl OidcProvider {
     }
 
     pub fn error_response(&self, req: &AuthorizationRequest, e: OAuthError) -> AuthorizationResponse {
+        if let Some(cause) = &e.cause {
+            tracing::error!(error = %e, cause = ?cause, client_id = %req.client_id, "authorization failed on our side");
+        }
         error_to(&req.redirect_uri, req.response_mode, req.state.as_deref(), &self.issuer, e)
     }
 }

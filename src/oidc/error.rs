@@ -2,12 +2,23 @@
 //! RFC 7009 §2.2.1). The description is the client-facing hint; details for operators go to
 //! logs via `tracing`, never into the response.
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct OAuthError {
     pub code: OAuthErrorCode,
     pub description: String,
+    /// What went wrong on our side (5xx only), for the one log line with the error id; never
+    /// sent to the client.
+    pub cause: Option<std::sync::Arc<anyhow::Error>>,
 }
+
+impl PartialEq for OAuthError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.description == other.description
+    }
+}
+
+impl Eq for OAuthError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
@@ -83,7 +94,7 @@ macro_rules! ctor {
     ($($fn:ident => $code:ident),* $(,)?) => {
         impl OAuthError {
             $(pub fn $fn(description: impl Into<String>) -> Self {
-                Self { code: OAuthErrorCode::$code, description: description.into() }
+                Self { code: OAuthErrorCode::$code, description: description.into(), cause: None }
             })*
         }
     };
@@ -109,20 +120,27 @@ ctor! {
     insufficient_scope => InsufficientScope,
 }
 
+impl OAuthError {
+    /// Attaches the cause of a 5xx (logged once, with the error id, by the HTTP layer).
+    pub fn with_cause(mut self, cause: anyhow::Error) -> Self {
+        self.cause = Some(std::sync::Arc::new(cause));
+        self
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store error in OAuth flow");
-        match e {
+        let err = match e {
             crate::store::StoreError::Unavailable(_) => OAuthError::temporarily_unavailable("try again shortly"),
             _ => OAuthError::server_error("internal error"),
-        }
+        };
+        err.with_cause(anyhow::Error::new(e))
     }
 }
 
 impl From<crate::crypto::keys::KeyError> for OAuthError {
     fn from(e: crate::crypto::keys::KeyError) -> Self {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::server_error("internal error")
+        OAuthError::server_error("internal error").with_cause(anyhow::Error::new(e).context("signing failed"))
     }
 }
 

@@ -76,7 +76,10 @@ impl IntoResponse for OAuthResponse {
         if status.is_server_error() {
             // Logged once, with an id the client can quote; the cause was logged where it arose.
             let error_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-            tracing::error!(%error_id, error = %self.error, "OAuth endpoint failed");
+            match &self.error.cause {
+                Some(cause) => tracing::error!(%error_id, error = %self.error, cause = ?cause, "OAuth endpoint failed"),
+                None => tracing::error!(%error_id, error = %self.error, "OAuth endpoint failed"),
+            }
             body["error_id"] = serde_json::json!(error_id);
         }
         let mut res = (status, no_store(), Json(body)).into_response();

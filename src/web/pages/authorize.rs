@@ -334,10 +334,11 @@ pub async fn select_account(
 }
 
 fn oauth_internal(e: OAuthError) -> WebError {
+    let cause = anyhow::anyhow!("{e}: {:?}", e.cause);
     if e.code == crate::oidc::OAuthErrorCode::TemporarilyUnavailable {
-        return WebError::Unavailable("The service is temporarily unavailable. Please try again in a moment.".into());
+        return WebError::StoreUnavailable(cause);
     }
-    WebError::Internal(anyhow::anyhow!(e.to_string()))
+    WebError::Internal(cause)
 }
 
 /// The client a sign-in is for, when `return_to` resumes an interaction (for the login page).

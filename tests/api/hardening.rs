@@ -21,6 +21,14 @@ async fn setup() -> (TestApp, Rp) {
     (app, rp)
 }
 
+/// A first-party client with a back-channel logout endpoint, and the logout tokens it receives.
+async fn rp_with_backchannel_logout(app: &TestApp, name: &str) -> (Rp, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let (bc_url, got) = crate::oidc_logout::logout_receiver(0).await;
+    let mut reg = registration(name);
+    reg.backchannel_logout_uri = Some(bc_url);
+    (app.register(reg).await, got)
+}
+
 async fn refresh(app: &TestApp, rp: &Rp, token: &str) -> (u16, serde_json::Value) {
     let res = app.token_request(rp, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await;
     (res.status().as_u16(), res.json().await.unwrap())
@@ -81,10 +89,7 @@ async fn claims_asked_by_name_need_consent() {
 #[tokio::test]
 async fn signing_in_again_never_orphans_the_previous_session() {
     let (app, _) = setup().await;
-    let (bc_url, got) = crate::oidc_logout::logout_receiver(0).await;
-    let mut reg = registration("Billing");
-    reg.backchannel_logout_uri = Some(bc_url);
-    let rp = app.register(reg).await;
+    let (rp, got) = rp_with_backchannel_logout(&app, "Billing").await;
     let b = app.browser();
     let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
     let first = exchange(&app, &rp, &code, &v).await;
@@ -419,10 +424,7 @@ async fn an_idle_session_ends_like_a_logout() {
     })
     .await;
     app.create_user("ana@example.com", PW).await;
-    let (bc_url, got) = crate::oidc_logout::logout_receiver(0).await;
-    let mut reg = registration("Gallery");
-    reg.backchannel_logout_uri = Some(bc_url);
-    let rp = app.register(reg).await;
+    let (rp, got) = rp_with_backchannel_logout(&app, "Gallery").await;
     let b = app.browser();
     let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
     let t = exchange(&app, &rp, &code, &v).await;

@@ -31,7 +31,7 @@ impl OidcProvider {
         // or a store that is down) leaves the code redeemable.
         let rec = match self.stores.grants.code(&hash).await? {
             Some((c, false)) if c.expires_at > now => c,
-            Some((c, true)) => return self.code_replayed(client, c.grant_id, now).await,
+            Some((c, true)) => return self.replayed(client, c.grant_id, now, "authorization code").await,
             _ => return Err(OAuthError::invalid_grant("authorization code invalid or expired")),
         };
         let grant = self
@@ -72,20 +72,8 @@ impl OidcProvider {
             .await?;
         match self.stores.grants.redeem_code(&hash, now, refresh.as_ref()).await? {
             Consumed::Fresh(_) => Ok(res),
-            Consumed::Replayed(grant_id) => self.code_replayed(client, grant_id, now).await,
+            Consumed::Replayed(grant_id) => self.replayed(client, grant_id, now, "authorization code").await,
             Consumed::NotFound => Err(OAuthError::invalid_grant("authorization code invalid or expired")),
         }
-    }
-
-    /// A code presented again: everything issued from it is revoked (RFC 6749 §4.1.2).
-    async fn code_replayed(
-        &self,
-        client: &Client,
-        grant_id: crate::domain::GrantId,
-        now: crate::domain::UnixTime,
-    ) -> Result<TokenResponse, OAuthError> {
-        tracing::warn!(client_id = %client.client_id, %grant_id, "authorization code replayed: revoking its grant");
-        self.stores.grants.revoke_grant(grant_id, now).await?;
-        Err(OAuthError::invalid_grant("authorization code already used"))
     }
 }

@@ -77,6 +77,21 @@ impl OidcProvider {
             .ok_or_else(|| err("the user can no longer sign in".into()))
     }
 
+    /// A single-use artefact (code, refresh token) presented again: it was replayed or leaked,
+    /// so its grant and every token issued from it are revoked (RFC 6749 §4.1.2, RFC 9700
+    /// §4.14.2).
+    pub(super) async fn replayed(
+        &self,
+        client: &Client,
+        grant_id: crate::domain::GrantId,
+        now: UnixTime,
+        what: &'static str,
+    ) -> Result<TokenResponse, OAuthError> {
+        tracing::warn!(client_id = %client.client_id, %grant_id, what, "presented again: revoking its grant");
+        self.stores.grants.revoke_grant(grant_id, now).await?;
+        Err(OAuthError::invalid_grant(format!("{what} already used; the tokens issued from it are revoked")))
+    }
+
     /// The response of a user grant, and the refresh token to store with it (if any). Nothing is
     /// written here: the caller stores the refresh token in the transaction that consumes the
     /// code or the previous refresh token, so a failure leaves the client able to retry.

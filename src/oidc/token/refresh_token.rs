@@ -52,7 +52,7 @@ impl OidcProvider {
             }
         };
         if peek.used_at.is_some() {
-            return self.refresh_reused(client, peek.grant_id, now).await;
+            return self.replayed(client, peek.grant_id, now, "refresh token").await;
         }
         if peek.expires_at <= now {
             return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
@@ -76,20 +76,8 @@ impl OidcProvider {
         // The one write, last: the old token is spent only together with its successor stored.
         match self.stores.grants.rotate_refresh(&hash, now, &successor).await? {
             Consumed::Fresh(_) => Ok(res),
-            Consumed::Replayed(grant_id) => self.refresh_reused(client, grant_id, now).await,
+            Consumed::Replayed(grant_id) => self.replayed(client, grant_id, now, "refresh token").await,
             Consumed::NotFound => Err(OAuthError::invalid_grant("refresh token invalid or expired")),
         }
-    }
-
-    /// A spent refresh token presented again: it leaked, so its family is revoked.
-    async fn refresh_reused(
-        &self,
-        client: &Client,
-        grant_id: crate::domain::GrantId,
-        now: crate::domain::UnixTime,
-    ) -> Result<TokenResponse, OAuthError> {
-        tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused: revoking its family");
-        self.stores.grants.revoke_grant(grant_id, now).await?;
-        Err(OAuthError::invalid_grant("refresh token already used; the session's tokens are revoked"))
     }
 }

@@ -31,6 +31,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if declared.is_some_and(|n| n > max as u64) {
         return too_large();
     }
+    // No Content-Length and no Transfer-Encoding: no body in HTTP/1.1 (RFC 9112 §6.3), nothing
+    // to read (the common case: GET).
+    let timeout = Duration::from_secs(s.request_timeout_secs);
+    if declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING) {
+        return within(timeout, next.run(req)).await;
+    }
     let (parts, body) = req.into_parts();
     let read = async {
         let mut buf = Vec::new();
@@ -52,7 +58,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Err(_) => return close(WebError::RequestTimeout.into_response()),
     };
     let req = Request::from_parts(parts, Body::from(body));
-    match tokio::time::timeout(Duration::from_secs(s.request_timeout_secs), next.run(req)).await {
+    within(timeout, next.run(req)).await
+}
+
+/// The whole request within its deadline, else 503 + Retry-After.
+async fn within(timeout: Duration, run: impl std::future::Future<Output = Response>) -> Response {
+    match tokio::time::timeout(timeout, run).await {
         Ok(res) => res,
         Err(_) => {
             tracing::warn!("request timed out");

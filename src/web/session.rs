@@ -122,7 +122,10 @@ impl Sessions {
             let s = Session { id, data };
             self.save(&s).await?;
             if let Some(u) = &s.data.user {
-                self.auth_sessions.touch_session(&u.sid, now, self.idle_deadline(now)).await?;
+                // Best effort: a database hiccup must not turn away a signed-in browser.
+                if let Err(e) = self.auth_sessions.touch_session(&u.sid, now, self.idle_deadline(now)).await {
+                    tracing::warn!(error = %e, "could not record session activity");
+                }
             }
             return Ok(Some(s));
         }
@@ -171,7 +174,6 @@ impl Sessions {
     ) -> Result<(Session, Option<String>), StoreError> {
         let previous = old.data.user.clone();
         let browser = if old.data.browser.is_empty() { tokens::random_token() } else { old.data.browser.clone() };
-        self.store.delete(&Self::key(&old.id)).await?;
         let now = self.clock.now();
         let idle = self.idle_deadline(now);
         let expires = auth.auth_time.plus_secs(self.absolute_secs);
@@ -196,6 +198,8 @@ impl Sessions {
                 (sid, other.map(|p| p.sid))
             }
         };
+        // The durable record is written first: if that fails, the browser keeps its session.
+        self.store.delete(&Self::key(&old.id)).await?;
         let user = SessionUser {
             id: auth.user.id,
             email: auth.user.email.to_string(),

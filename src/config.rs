@@ -48,6 +48,10 @@ pub struct OidcSettings {
     pub id_token_ttl_secs: u64,
     /// A refresh token (rotated on every use) lives this long, seconds.
     pub refresh_token_ttl_secs: u64,
+    /// A refresh token presented again this soon after its rotation, while its successor was
+    /// never used, is a retry (the response was lost): a new successor is issued and the unused
+    /// one retired, instead of revoking the family. Seconds; 0 = every reuse revokes.
+    pub refresh_retry_grace_secs: u64,
     /// An offline_access grant ends this long after it was given, seconds, whatever its use.
     pub offline_grant_ttl_secs: u64,
     /// An unfinished sign-in / consent interaction expires after this, seconds.
@@ -234,6 +238,7 @@ impl Default for OidcSettings {
             access_token_ttl_secs: 600,
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_retry_grace_secs: 0,
             offline_grant_ttl_secs: 365 * 24 * 3600,
             interaction_ttl_secs: 1800,
             backchannel_attempts: 3,

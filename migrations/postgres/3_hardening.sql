@@ -8,6 +8,10 @@ CREATE TABLE revoked_access_tokens (
 );
 CREATE INDEX revoked_access_tokens_expires ON revoked_access_tokens (expires_at);
 
+-- The refresh token that replaced this one at rotation (a lost response may be retried while
+-- the replacement is unused).
+ALTER TABLE refresh_tokens ADD COLUMN replaced_by TEXT;
+
 -- Resource servers allowed to introspect access tokens issued to other clients (RFC 7662 §4).
 ALTER TABLE clients ADD COLUMN introspection BOOLEAN NOT NULL DEFAULT FALSE;
 

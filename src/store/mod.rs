@@ -158,6 +158,15 @@ pub trait GrantStore: Send + Sync {
         now: UnixTime,
         successor: &NewRefresh,
     ) -> StoreResult<Consumed<RefreshRecord>>;
+    /// A rotation retried (its answer was lost): in one transaction, retires the unused token
+    /// that replaced `token_hash` and stores `successor` in its place. `Replayed` when the
+    /// replacement was used already (a real reuse: nothing is stored).
+    async fn retry_rotation(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+        successor: &NewRefresh,
+    ) -> StoreResult<Consumed<RefreshRecord>>;
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
     /// Records an access token's revocation (by the digest of its `jti`) until it expires.
     async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()>;

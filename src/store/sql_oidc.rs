@@ -386,11 +386,12 @@ macro_rules! impl_oidc_stores {
             ) -> StoreResult<Consumed<RefreshRecord>> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let row = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                    "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3 WHERE token_hash = $1 AND used_at IS NULL \
                      RETURNING grant_id, scope, created_at, expires_at, used_at",
                 )
                 .bind(token_hash)
                 .bind(now.0)
+                .bind(&successor.token_hash)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -404,6 +405,65 @@ macro_rules! impl_oidc_stores {
                 let rec = Self::refresh_from_row(&r)?;
                 if rec.expires_at <= now {
                     return Ok(Consumed::NotFound);
+                }
+                Self::insert_refresh_in(&mut tx, successor, now).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Consumed::Fresh(rec))
+            }
+
+            async fn retry_rotation(
+                &self,
+                token_hash: &str,
+                now: UnixTime,
+                successor: &NewRefresh,
+            ) -> StoreResult<Consumed<RefreshRecord>> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let prev = sqlx::query(
+                    "SELECT replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let previous: Option<String> = match prev {
+                    Some(r) => r.try_get("replaced_by").map_err(db_err)?,
+                    None => None,
+                };
+                // Swap the replacement only if nobody else did meanwhile (concurrent retries:
+                // one wins, the others are reuses).
+                let row = match &previous {
+                    None => None,
+                    Some(p) => sqlx::query(
+                        "UPDATE refresh_tokens SET replaced_by = $2 WHERE token_hash = $1 AND replaced_by = $3 \
+                         RETURNING grant_id, scope, created_at, expires_at, used_at",
+                    )
+                    .bind(token_hash)
+                    .bind(&successor.token_hash)
+                    .bind(p)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?,
+                };
+                let (Some(r), Some(previous)) = (row, previous) else {
+                    drop(tx);
+                    return Ok(match self.refresh(token_hash).await? {
+                        Some(rec) => Consumed::Replayed(rec.grant_id),
+                        None => Consumed::NotFound,
+                    });
+                };
+                let rec = Self::refresh_from_row(&r)?;
+                // The replacement must never have been used: then its answer was what got lost.
+                let retired = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+                )
+                .bind(&previous)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if retired.rows_affected() == 0 {
+                    drop(tx);
+                    return Ok(Consumed::Replayed(rec.grant_id));
                 }
                 Self::insert_refresh_in(&mut tx, successor, now).await?;
                 tx.commit().await.map_err(db_err)?;

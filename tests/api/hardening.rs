@@ -645,3 +645,48 @@ async fn requests_without_a_valid_single_host_get_400() {
     }
     assert!(out[4].starts_with("http/1.1 200"), "{}", out[4]);
 }
+
+// 11. A rotation whose answer was lost may be retried (when the operator allows a grace), and
+// the retry never hides a real reuse.
+#[tokio::test]
+async fn a_lost_refresh_answer_can_be_retried_within_the_grace() {
+    let app = TestApp::spawn_with(|s| s.oidc.refresh_retry_grace_secs = 30).await;
+    app.create_user("ana@example.com", PW).await;
+    let rp = app.register(registration("Orders")).await;
+    let b = app.browser();
+    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let t = exchange(&app, &rp, &code, &v).await;
+    let a = t["refresh_token"].as_str().unwrap().to_owned();
+    // The answer to this rotation is "lost": B never reaches the client.
+    let (status, lost) = refresh(&app, &rp, &a).await;
+    assert_eq!(status, 200);
+    let b_token = lost["refresh_token"].as_str().unwrap().to_owned();
+    // The client retries with A: a new token, C.
+    app.clock.advance(5);
+    let (status, retried) = refresh(&app, &rp, &a).await;
+    assert_eq!(status, 200, "{retried}");
+    let c = retried["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(c, b_token);
+    // B was retired: presenting it is a reuse, and the whole family dies (C included).
+    let (status, body) = refresh(&app, &rp, &b_token).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(&app, &rp, &c).await;
+    assert_eq!(status, 400, "the family is revoked");
+
+    // Past the grace, or once the replacement was used, a reuse revokes at once.
+    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let t = exchange(&app, &rp, &code, &v).await;
+    let a = t["refresh_token"].as_str().unwrap().to_owned();
+    let (_, next) = refresh(&app, &rp, &a).await;
+    let (status, _) = refresh(&app, &rp, next["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "the replacement is used");
+    let (status, body) = refresh(&app, &rp, &a).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "a real reuse");
+    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let t = exchange(&app, &rp, &code, &v).await;
+    let a = t["refresh_token"].as_str().unwrap().to_owned();
+    refresh(&app, &rp, &a).await;
+    app.clock.advance(31);
+    let (status, _) = refresh(&app, &rp, &a).await;
+    assert_eq!(status, 400, "past the grace");
+}

@@ -204,6 +204,18 @@ async fn refresh_tokens_rotate_once_with_their_successor() {
         assert_eq!(stored, winners.contains(&i), "only the winner's successor exists");
     }
     assert_eq!(s.grants.refresh("rt-0").await.unwrap().unwrap().used_at, Some(now));
+    // A retried rotation: the unused replacement is retired and another stored, atomically.
+    let winner = format!("rt-next-{}", winners[0]);
+    let retry = f.refresh(&g, "rt-retry");
+    assert!(matches!(s.grants.retry_rotation("rt-0", now, &retry).await.unwrap(), Consumed::Fresh(_)));
+    assert!(s.grants.refresh(&winner).await.unwrap().unwrap().used_at.is_some(), "replacement retired");
+    assert!(s.grants.refresh("rt-retry").await.unwrap().unwrap().used_at.is_none());
+    // Once the replacement was used, a retry is a reuse and stores nothing.
+    let after = f.refresh(&g, "rt-after-retry");
+    assert!(matches!(s.grants.rotate_refresh("rt-retry", now, &after).await.unwrap(), Consumed::Fresh(_)));
+    let late = f.refresh(&g, "rt-late");
+    assert!(matches!(s.grants.retry_rotation("rt-0", now, &late).await.unwrap(), Consumed::Replayed(_)));
+    assert!(s.grants.refresh("rt-late").await.unwrap().is_none());
     // Expired: not rotated, nothing stored.
     s.grants.insert_refresh(&NewRefresh { expires_at: now.plus_secs(1), ..f.refresh(&g, "rt-old") }).await.unwrap();
     let next = f.refresh(&g, "rt-after-old");

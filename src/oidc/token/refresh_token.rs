@@ -1,6 +1,8 @@
 //! `grant_type=refresh_token` (RFC 6749 §6, OIDC Core §12, RFC 9700 §4.14.2): every use
 //! rotates the token; presenting a used one again means it leaked, so the whole grant (its
-//! family) is revoked. The requested scope may only narrow; the new refresh token keeps the
+//! family) is revoked — except a retry soon after the rotation while the replacement was never
+//! used (`oidc.refresh_retry_grace_secs`): the answer was lost, the client gets a new token and
+//! the unused replacement is retired (presenting it later is a reuse). The requested scope may only narrow; the new refresh token keeps the
 //! original scope (RFC 6749 §6).
 
 use crate::crypto::tokens;
@@ -8,7 +10,7 @@ use crate::domain::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::tokens::TokenResponse;
 use crate::oidc::types::Scope;
-use crate::oidc::OidcProvider;
+use crate::oidc::{secs, OidcProvider};
 use crate::store::Consumed;
 
 use super::{TokenParams, UserTokens};
@@ -51,9 +53,13 @@ impl OidcProvider {
                 asked
             }
         };
-        if peek.used_at.is_some() {
-            return self.replayed(client, peek.grant_id, now, "refresh token").await;
-        }
+        // Used already: a retry of a rotation whose answer was lost (soon after, and only while
+        // the replacement is unused — checked when storing), or else a reuse.
+        let retry = match peek.used_at {
+            None => false,
+            Some(used) if used.secs_until(now) <= secs(self.cfg.refresh_retry_grace_secs) => true,
+            Some(_) => return self.replayed(client, peek.grant_id, now, "refresh token").await,
+        };
         if peek.expires_at <= now {
             return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
         }
@@ -74,7 +80,13 @@ impl OidcProvider {
             .await?;
         let successor = successor.ok_or_else(|| OAuthError::server_error("no successor refresh token"))?;
         // The one write, last: the old token is spent only together with its successor stored.
-        match self.stores.grants.rotate_refresh(&hash, now, &successor).await? {
+        let stored = if retry {
+            tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "refresh retried after a lost answer");
+            self.stores.grants.retry_rotation(&hash, now, &successor).await?
+        } else {
+            self.stores.grants.rotate_refresh(&hash, now, &successor).await?
+        };
+        match stored {
             Consumed::Fresh(_) => Ok(res),
             Consumed::Replayed(grant_id) => self.replayed(client, grant_id, now, "refresh token").await,
             Consumed::NotFound => Err(OAuthError::invalid_grant("refresh token invalid or expired")),

@@ -201,6 +201,27 @@ async fn client_commands() {
     let spa: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(spa["token_endpoint_auth_method"], "none");
     assert!(spa.get("client_secret").is_none());
+    assert_eq!(c["introspection"], false);
+
+    // A resource server allowed to introspect other clients' tokens; never a public client.
+    let out = cli.run(&["client", "create", "--name", "Orders API", "--introspection", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let api: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(api["introspection"], true);
+    let out = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bad",
+            "--public",
+            "--redirect-uri",
+            "http://localhost:1/cb",
+            "--introspection",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
 
     let out = cli.run(
         &[
@@ -229,7 +250,7 @@ async fn client_commands() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(shown.get("client_secret").is_none(), "the secret is shown once only");
     let out = cli.run(&["client", "list", "--json"], None);
-    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap().len(), 2);
+    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap().len(), 3);
     let out = cli.run(&["client", "rotate-secret", &id, "--json"], None);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(r["client_secret"].as_str().unwrap(), secret);
@@ -317,6 +338,17 @@ async fn keys_list_and_rotate() {
     }
     let out = cli.run(&["keys", "rotate", "--alg", "HS256"], None);
     assert!(!out.status.success());
+    // Revoking the signing RS256 key: it is revoked, and a new RS256 key signs at once.
+    let rs = keys.iter().find(|k| k["alg"] == "RS256" && k["state"] == "active").unwrap();
+    let kid = rs["kid"].as_str().unwrap();
+    let out = cli.run(&["keys", "revoke", kid, "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let changed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(changed.iter().any(|k| k["kid"] == kid && k["state"] == "revoked"), "{changed:?}");
+    assert!(changed.iter().any(|k| k["kid"] != kid && k["alg"] == "RS256" && k["state"] == "active"), "{changed:?}");
+    let out = cli.run(&["keys", "revoke", "no-such-kid"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
 }
 
 #[tokio::test]

@@ -690,3 +690,20 @@ async fn a_lost_refresh_answer_can_be_retried_within_the_grace() {
     let (status, _) = refresh(&app, &rp, &a).await;
     assert_eq!(status, 400, "past the grace");
 }
+
+// 11. By default (no grace) a reuse revokes at once, even right after the rotation and while
+// the replacement is unused.
+#[tokio::test]
+async fn without_a_grace_an_immediate_reuse_revokes() {
+    let (app, rp) = setup().await;
+    let b = app.browser();
+    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
+    let t = exchange(&app, &rp, &code, &v).await;
+    let a = t["refresh_token"].as_str().unwrap();
+    let (status, next) = refresh(&app, &rp, a).await;
+    assert_eq!(status, 200);
+    let (status, body) = refresh(&app, &rp, a).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(&app, &rp, next["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the family is revoked");
+}

@@ -57,7 +57,12 @@ impl OidcProvider {
         // the replacement is unused — checked when storing), or else a reuse.
         let retry = match peek.used_at {
             None => false,
-            Some(used) if used.secs_until(now) <= secs(self.cfg.refresh_retry_grace_secs) => true,
+            Some(used)
+                if self.cfg.refresh_retry_grace_secs > 0
+                    && used.secs_until(now) <= secs(self.cfg.refresh_retry_grace_secs) =>
+            {
+                true
+            }
             Some(_) => return self.replayed(client, peek.grant_id, now, "refresh token").await,
         };
         if peek.expires_at <= now {

@@ -24,6 +24,7 @@ use std::time::Duration;
 use crate::config::ThrottleSettings;
 use crate::crypto::tokens;
 use crate::domain::Clock;
+use crate::store::ephemeral_keys::{EphemeralKey, ThrottleScope};
 use crate::store::{EphemeralStore, StoreResult};
 
 /// How long a device cookie (and its binding to the account) lives.
@@ -52,8 +53,17 @@ pub struct Reservation {
 }
 
 struct Rule {
+    /// The counter's key; its block is `block`.
     key: String,
+    block: String,
     allowance: i64,
+}
+
+impl Rule {
+    fn new(scope: ThrottleScope, subject: String, allowance: i64) -> Self {
+        let k = EphemeralKey::ThrottleCounter { scope, subject };
+        Rule { key: k.to_string(), block: k.block().to_string(), allowance }
+    }
 }
 
 impl Throttle {
@@ -64,17 +74,15 @@ impl Throttle {
     fn rules(&self, account: &str, ip: IpAddr, trust: &DeviceTrust) -> Vec<Rule> {
         let acct = tokens::digest(account);
         match trust {
-            DeviceTrust::Known(dev) => vec![Rule {
-                key: format!("thr:ad:{}", tokens::digest(&format!("{acct}|{dev}"))),
-                allowance: self.cfg.per_account_ip,
-            }],
+            DeviceTrust::Known(dev) => vec![Rule::new(
+                ThrottleScope::AccountDevice,
+                tokens::digest(&format!("{acct}|{dev}")),
+                self.cfg.per_account_ip,
+            )],
             DeviceTrust::Unknown => vec![
-                Rule {
-                    key: format!("thr:ai:{}", tokens::digest(&format!("{acct}|{ip}"))),
-                    allowance: self.cfg.per_account_ip,
-                },
-                Rule { key: format!("thr:a:{acct}"), allowance: self.cfg.per_account },
-                Rule { key: format!("thr:i:{ip}"), allowance: self.cfg.per_ip },
+                Rule::new(ThrottleScope::AccountIp, tokens::digest(&format!("{acct}|{ip}")), self.cfg.per_account_ip),
+                Rule::new(ThrottleScope::Account, acct, self.cfg.per_account),
+                Rule::new(ThrottleScope::Ip, ip.to_string(), self.cfg.per_ip),
             ],
         }
     }
@@ -84,7 +92,7 @@ impl Throttle {
             return Ok(DeviceTrust::Unknown);
         };
         let digest = tokens::digest(d);
-        let bound = self.store.get(&format!("dev:{digest}")).await?;
+        let bound = self.store.get(&EphemeralKey::Device { cookie_digest: digest.clone() }.to_string()).await?;
         Ok(match bound {
             Some(v) if tokens::constant_time_eq(&v, tokens::digest(account).as_bytes()) => DeviceTrust::Known(digest),
             _ => DeviceTrust::Unknown,
@@ -94,7 +102,11 @@ impl Throttle {
     pub async fn issue_device(&self, account: &str) -> StoreResult<String> {
         let token = tokens::random_token();
         self.store
-            .put(&format!("dev:{}", tokens::digest(&token)), tokens::digest(account).as_bytes(), DEVICE_TTL)
+            .put(
+                &EphemeralKey::Device { cookie_digest: tokens::digest(&token) }.to_string(),
+                tokens::digest(account).as_bytes(),
+                DEVICE_TTL,
+            )
             .await?;
         Ok(token)
     }
@@ -104,7 +116,7 @@ impl Throttle {
         let now = self.clock.now().0;
         let mut wait = 0i64;
         for r in self.rules(account, ip, &trust) {
-            if let Some(v) = self.store.get(&format!("{}:block", r.key)).await? {
+            if let Some(v) = self.store.get(&r.block).await? {
                 let until = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
                 wait = wait.max(until - now);
             }
@@ -132,7 +144,7 @@ impl Throttle {
                 let k = u32::try_from(n - r.allowance - 1).unwrap_or(u32::MAX).min(30);
                 let delay = self.cfg.base_delay_secs.saturating_mul(1u64 << k).min(self.cfg.max_delay_secs).max(1);
                 let until = now.plus_secs(i64::try_from(delay).unwrap_or(i64::MAX / 4));
-                let block = format!("{}:block", r.key);
+                let block = r.block.clone();
                 let value = until.0.to_string();
                 let ttl = Duration::from_secs(delay);
                 let mut won = self.store.put_if_absent(&block, value.as_bytes(), ttl).await?;
@@ -187,7 +199,7 @@ impl Throttle {
         self.release(res).await?;
         if let Some(first) = self.rules(account, ip, trust).into_iter().next() {
             self.store.delete(&first.key).await?;
-            self.store.delete(&format!("{}:block", first.key)).await?;
+            self.store.delete(&first.block).await?;
         }
         Ok(())
     }

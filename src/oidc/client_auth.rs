@@ -12,6 +12,7 @@ use super::error::OAuthError;
 use super::jwt::{self, Claims, JwtError};
 use super::OidcProvider;
 use crate::domain::{Client, ClientAuthMethod, ClientId, UnixTime};
+use crate::store::ephemeral_keys::EphemeralKey;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -140,7 +141,9 @@ impl OidcProvider {
             return Err(bad("not valid yet"));
         }
         let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| bad("jti missing"))?;
-        let key = format!("jti:{}:{}", id, crate::crypto::tokens::digest(jti));
+        let key =
+            EphemeralKey::AssertionJti { client_id: id.to_owned(), jti_digest: crate::crypto::tokens::digest(jti) }
+                .to_string();
         let ttl = Duration::from_secs(u64::try_from(exp - now.0 + 60).unwrap_or(660));
         if !self.stores.ephemeral.put_if_absent(&key, b"1", ttl).await? {
             return Err(bad("jti already used"));

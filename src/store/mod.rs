@@ -6,6 +6,7 @@
 //! by default and by Redis when `REDIS_URL` is set. Only `app.rs` knows which implementation is used.
 
 pub mod ephemeral;
+pub mod ephemeral_keys;
 pub mod migrations;
 pub mod redis_ephemeral;
 pub mod sql;

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use crate::auth::Amr;
 use crate::crypto::tokens;
 use crate::domain::{AuthSessionRecord, Clock, UnixTime, UserId};
+use crate::store::ephemeral_keys::EphemeralKey;
 use crate::store::{AuthSessionStore, EphemeralStore, StoreError};
 
 use super::error::WebError;
@@ -94,7 +95,7 @@ impl Sessions {
     }
 
     fn key(id: &str) -> String {
-        format!("sess:{}", tokens::digest(id))
+        EphemeralKey::Session { cookie_digest: tokens::digest(id) }.to_string()
     }
 
     /// The session named by the request's cookie, if it exists and has not expired.

@@ -33,7 +33,7 @@ struct Interaction {
 }
 
 fn interaction_key(id: &str) -> String {
-    format!("ia:{}", tokens::digest(id))
+    crate::store::ephemeral_keys::EphemeralKey::Interaction { id_digest: tokens::digest(id) }.to_string()
 }
 
 #[derive(Serialize)]

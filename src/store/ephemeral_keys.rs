@@ -1,0 +1,95 @@
+//! Every kind of key Guichet keeps in the ephemeral store, in one place: its prefix, what it
+//! holds and how long it lives. Code builds keys only through [`EphemeralKey`], never with
+//! `format!` of its own, so two features cannot collide on a prefix and an operator can read here
+//! what Redis (or the `ephemeral` table) contains.
+//!
+//! | kind | key | value | lifetime |
+//! |---|---|---|---|
+//! | browser session | `sess:<sha256(cookie)>` | CSRF token, browser name, signed-in user | `session.idle_timeout_secs`, sliding (absolute limit checked on read) |
+//! | authorization interaction | `ia:<sha256(id)>` | the validated request, its browser, progress | `oidc.interaction_ttl_secs` |
+//! | client assertion `jti` | `jti:<client_id>:<sha256(jti)>` | marker (replay cache) | the assertion's `exp` + 60 s |
+//! | throttle counter | `thr:<scope>:<digest or IP>` | counter | `login_throttle.window_secs` (fixed window) |
+//! | throttle block | `<counter key>:block` | deadline (Unix seconds) | the block's delay |
+//! | device binding | `dev:<sha256(device cookie)>` | sha256 of the account | [`crate::auth::throttle::DEVICE_TTL`] |
+//!
+//! Values whose loss must not weaken security live in SQL instead (access-token revocations,
+//! sign-in sessions): an emptied or evicting Redis only signs browsers out and resets counters.
+
+use std::fmt;
+
+/// What a throttle counter counts failures of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// One account from one browser that signed in to it before (digest of account|device).
+    AccountDevice,
+    /// One account from one IP (digest of account|IP).
+    AccountIp,
+    /// One account from anywhere (digest of the account).
+    Account,
+    /// One IP, all accounts.
+    Ip,
+}
+
+impl ThrottleScope {
+    fn tag(self) -> &'static str {
+        match self {
+            ThrottleScope::AccountDevice => "ad",
+            ThrottleScope::AccountIp => "ai",
+            ThrottleScope::Account => "a",
+            ThrottleScope::Ip => "i",
+        }
+    }
+}
+
+/// A key of the ephemeral store. Digests are computed by the caller (the raw secret never
+/// reaches a key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EphemeralKey {
+    Session { cookie_digest: String },
+    Interaction { id_digest: String },
+    AssertionJti { client_id: String, jti_digest: String },
+    ThrottleCounter { scope: ThrottleScope, subject: String },
+    ThrottleBlock { scope: ThrottleScope, subject: String },
+    Device { cookie_digest: String },
+}
+
+impl EphemeralKey {
+    /// The block key of a throttle counter (itself for a block key).
+    pub fn block(&self) -> Self {
+        match self {
+            EphemeralKey::ThrottleCounter { scope, subject } | EphemeralKey::ThrottleBlock { scope, subject } => {
+                EphemeralKey::ThrottleBlock { scope: *scope, subject: subject.clone() }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+impl fmt::Display for EphemeralKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EphemeralKey::Session { cookie_digest } => write!(f, "sess:{cookie_digest}"),
+            EphemeralKey::Interaction { id_digest } => write!(f, "ia:{id_digest}"),
+            EphemeralKey::AssertionJti { client_id, jti_digest } => write!(f, "jti:{client_id}:{jti_digest}"),
+            EphemeralKey::ThrottleCounter { scope, subject } => write!(f, "thr:{}:{subject}", scope.tag()),
+            EphemeralKey::ThrottleBlock { scope, subject } => write!(f, "thr:{}:{subject}:block", scope.tag()),
+            EphemeralKey::Device { cookie_digest } => write!(f, "dev:{cookie_digest}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_wire_form() {
+        let k = EphemeralKey::ThrottleCounter { scope: ThrottleScope::AccountIp, subject: "d".into() };
+        assert_eq!(k.to_string(), "thr:ai:d");
+        assert_eq!(k.block().to_string(), "thr:ai:d:block");
+        let ip = EphemeralKey::ThrottleCounter { scope: ThrottleScope::Ip, subject: "10.0.0.1".into() };
+        assert_eq!(ip.to_string(), "thr:i:10.0.0.1");
+        assert_eq!(EphemeralKey::Session { cookie_digest: "x".into() }.to_string(), "sess:x");
+        assert_eq!(EphemeralKey::AssertionJti { client_id: "c".into(), jti_digest: "j".into() }.to_string(), "jti:c:j");
+    }
+}

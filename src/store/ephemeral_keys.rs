@@ -5,7 +5,7 @@
 //!
 //! | kind | key | value | lifetime |
 //! |---|---|---|---|
-//! | browser session | `sess:<sha256(cookie)>` | CSRF token, browser name, signed-in user | `session.idle_timeout_secs`, sliding (absolute limit checked on read) |
+//! | browser session | `sess:<sha256(cookie)>` | CSRF token, browser name, signed-in user | `session.idle_timeout_secs`, sliding (absolute limit checked on read); an hour at most while nobody is signed in |
 //! | authorization interaction | `ia:<sha256(id)>` | the validated request, its browser, progress | `oidc.interaction_ttl_secs` |
 //! | client assertion `jti` | `jti:<client_id>:<sha256(jti)>` | marker (replay cache) | the assertion's `exp` + 60 s |
 //! | throttle counter | `thr:<scope>:<digest or IP>` | counter | `login_throttle.window_secs` (fixed window) |

@@ -67,6 +67,9 @@ pub struct Sessions {
 
 pub const DEVICE_COOKIE: &str = "guichet_device";
 
+/// How long a session nobody signed in to is kept (sign-in form, pending interaction).
+const ANONYMOUS_TTL: Duration = Duration::from_secs(3600);
+
 impl Sessions {
     pub fn new(
         store: Arc<dyn EphemeralStore>,
@@ -161,7 +164,10 @@ impl Sessions {
 
     pub async fn save(&self, s: &Session) -> Result<(), StoreError> {
         let raw = serde_json::to_vec(&s.data).map_err(StoreError::unavailable)?;
-        self.store.put(&Self::key(&s.id), &raw, self.idle).await
+        // Anyone can make an anonymous session (a sign-in form, an authorization request): it
+        // is kept an hour at most, not the signed-in idle timeout.
+        let ttl = if s.data.user.is_some() { self.idle } else { self.idle.min(ANONYMOUS_TTL) };
+        self.store.put(&Self::key(&s.id), &raw, ttl).await
     }
 
     /// Sign-in: the old cookie id dies and a new id and CSRF token are issued (session fixation

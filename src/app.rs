@@ -22,7 +22,7 @@ use crate::store::{
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
 use crate::web::session::Sessions;
-use crate::web::state::AppState;
+use crate::web::state::{AppState, Services};
 use crate::web::templates::Templates;
 
 /// Stores, what the background purge cleans, and the migrations this start applied.
@@ -201,7 +201,7 @@ impl App {
             header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         };
-        let state = AppState {
+        let state = AppState::new(Services {
             settings: Arc::new(settings),
             stores,
             auth: Arc::new(auth),
@@ -210,7 +210,7 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             oidc,
             clock,
-        };
+        });
         let router = crate::web::router(state.clone());
         let tasks = vec![
             spawn_session_sweep(state.oidc.clone(), Duration::from_secs(state.settings.session.sweep_interval_secs)),

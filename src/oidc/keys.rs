@@ -90,6 +90,9 @@ pub struct KeySet {
     /// Longest lifetime of anything we sign: how long a retired key stays published.
     max_token_ttl: i64,
     keys: RwLock<Arc<Vec<Arc<LoadedKey>>>>,
+    /// The JWKS document as served, and until when it stays right (the next retired key to
+    /// leave it); cleared when the key set changes.
+    jwks_doc: RwLock<Option<(bytes::Bytes, UnixTime)>>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -109,7 +112,13 @@ impl KeySet {
                 write_new(dir, generate(*alg, now, now)?)?;
             }
         }
-        let set = Self { dir: dir.to_path_buf(), clock, max_token_ttl, keys: RwLock::new(Arc::new(Vec::new())) };
+        let set = Self {
+            dir: dir.to_path_buf(),
+            clock,
+            max_token_ttl,
+            keys: RwLock::new(Arc::new(Vec::new())),
+            jwks_doc: RwLock::new(None),
+        };
         set.reload()?;
         Ok(set)
     }
@@ -122,6 +131,9 @@ impl KeySet {
         }
         if let Ok(mut w) = self.keys.write() {
             *w = Arc::new(loaded);
+        }
+        if let Ok(mut d) = self.jwks_doc.write() {
+            *d = None;
         }
         Ok(())
     }
@@ -161,6 +173,31 @@ impl KeySet {
         let keys: Vec<serde_json::Value> =
             self.snapshot().iter().filter(|k| self.published(k, now)).map(|k| k.public_jwk.clone()).collect();
         serde_json::json!({ "keys": keys })
+    }
+
+    /// The JWKS as served (JSON bytes): serialised once per change of the key set, not per
+    /// request.
+    pub fn jwks_document(&self) -> bytes::Bytes {
+        let now = self.clock.now();
+        if let Ok(cached) = self.jwks_doc.read() {
+            if let Some((doc, until)) = cached.as_ref() {
+                if now < *until {
+                    return doc.clone();
+                }
+            }
+        }
+        let doc = bytes::Bytes::from(serde_json::to_vec(&self.jwks()).unwrap_or_default());
+        let until = self
+            .snapshot()
+            .iter()
+            .filter_map(|k| k.file.retired_at.map(|r| r.plus_secs(self.max_token_ttl)))
+            .filter(|t| *t > now)
+            .min()
+            .unwrap_or(UnixTime(i64::MAX));
+        if let Ok(mut w) = self.jwks_doc.write() {
+            *w = Some((doc.clone(), until));
+        }
+        doc
     }
 
     pub fn list(&self) -> Vec<KeyInfo> {

@@ -55,6 +55,8 @@ pub struct OidcProvider {
     /// Outbound HTTP (client jwks_uri, back-channel logout).
     pub http: reqwest::Client,
     pub jwks_cache: client_auth::JwksCache,
+    /// The discovery document as served, serialised once (it depends on settings only).
+    discovery_doc: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl OidcProvider {
@@ -82,7 +84,15 @@ impl OidcProvider {
             claims_hook,
             http,
             jwks_cache: client_auth::JwksCache::default(),
+            discovery_doc: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The discovery document as served (JSON bytes), serialised once.
+    pub fn discovery_document(&self) -> bytes::Bytes {
+        self.discovery_doc
+            .get_or_init(|| bytes::Bytes::from(serde_json::to_vec(&self.discovery()).unwrap_or_default()))
+            .clone()
     }
 
     pub fn endpoint(&self, path: &str) -> String {

@@ -123,13 +123,15 @@ fn cacheable(max_age: u32) -> [(header::HeaderName, HeaderValue); 2] {
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    (cacheable(3600), Json(state.oidc.discovery())).into_response()
+    let mut res = (cacheable(3600), state.oidc.discovery_document()).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
     // Short max-age: a newly published key must reach caches well before it signs
     // (keys.publish_delay_secs).
-    let mut res = (cacheable(300), Json(state.oidc.keys.jwks())).into_response();
+    let mut res = (cacheable(300), state.oidc.keys.jwks_document()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
     res
 }

@@ -12,8 +12,24 @@ use super::metrics::Metrics;
 use super::session::Sessions;
 use super::templates::Templates;
 
+/// Shared by one `Arc`: a request clones one pointer, not each service's.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub settings: Arc<Settings>,
     pub stores: Stores,
     pub auth: Arc<AuthService>,

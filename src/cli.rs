@@ -93,11 +93,12 @@ pub fn main() -> ExitCode {
         }
     };
     let serving = matches!(cli.command, Command::Serve);
-    if serving {
-        crate::telemetry::init(&settings.log);
+    // Held to the end of main: dropping it flushes the queued log lines.
+    let _log = if serving {
+        crate::telemetry::init(&settings.log)
     } else {
-        crate::telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() });
-    }
+        crate::telemetry::init(&crate::config::LogSettings { level: "warn".into(), ..settings.log.clone() })
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -295,11 +295,7 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
         }
         ClientCommand::Delete { id, json } => {
             let client_id = id.get();
-            p.stores
-                .clients
-                .delete_client(&ClientId::new(client_id.as_str()))
-                .await
-                .map_err(|e| store_msg(e.into(), &client_id))?;
+            p.delete_client(&ClientId::new(client_id.as_str())).await.map_err(|e| store_msg(e.into(), &client_id))?;
             if json {
                 println!("{}", serde_json::json!({ "deleted": client_id }));
             } else {

@@ -56,6 +56,9 @@ pub struct OidcSettings {
     pub offline_grant_ttl_secs: u64,
     /// An unfinished sign-in / consent interaction expires after this, seconds.
     pub interaction_ttl_secs: u64,
+    /// Registered clients are kept in memory this long, seconds: a client deleted or a secret
+    /// rotated on another node (or by the CLI) takes effect here within this time. 0: no cache.
+    pub client_cache_secs: u64,
     /// Back-channel logout: attempts per client and per-attempt timeout.
     pub backchannel_attempts: u32,
     pub backchannel_timeout_secs: u64,
@@ -241,6 +244,7 @@ impl Default for OidcSettings {
             refresh_retry_grace_secs: 0,
             offline_grant_ttl_secs: 365 * 24 * 3600,
             interaction_ttl_secs: 1800,
+            client_cache_secs: 5,
             backchannel_attempts: 3,
             backchannel_timeout_secs: 5,
         }

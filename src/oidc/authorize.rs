@@ -142,8 +142,6 @@ impl OidcProvider {
             return Err(page("Unknown client."));
         }
         let client = self
-            .stores
-            .clients
             .client(&ClientId::new(client_id))
             .await
             .map_err(AuthorizeError::Unavailable)?

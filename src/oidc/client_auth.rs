@@ -81,8 +81,6 @@ impl OidcProvider {
             return Err(OAuthError::invalid_client("unknown client"));
         }
         let client = self
-            .stores
-            .clients
             .client(&ClientId::new(id))
             .await?
             .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;

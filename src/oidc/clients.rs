@@ -144,7 +144,33 @@ impl OidcProvider {
         Ok((client, secret))
     }
 
-    /// New secret for a secret-based client; the old one stops working at once.
+    /// A registered client, kept in memory `oidc.client_cache_secs` so that the hot path (client
+    /// authentication, userinfo) does not ask the database every time. Changes made on this
+    /// node apply at once; changes made elsewhere within that time.
+    pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let ttl = super::secs(self.cfg.client_cache_secs);
+        let now = self.clock.now();
+        if ttl > 0 {
+            if let Some(c) = self.clients_cache.get(id, now, ttl) {
+                return Ok(Some(c));
+            }
+        }
+        let found = self.stores.clients.client(id).await?;
+        if let (Some(c), true) = (&found, ttl > 0) {
+            self.clients_cache.put(c.clone(), now);
+        }
+        Ok(found)
+    }
+
+    /// Deletes a client (and by cascade everything issued to it).
+    pub async fn delete_client(&self, id: &ClientId) -> Result<(), StoreError> {
+        self.stores.clients.delete_client(id).await?;
+        self.clients_cache.forget(id);
+        Ok(())
+    }
+
+    /// New secret for a secret-based client; the old one stops working at once on this node,
+    /// within `oidc.client_cache_secs` on the others.
     pub async fn rotate_client_secret(&self, id: &ClientId) -> Result<String, RegistrationError> {
         let client = self.stores.clients.client(id).await?.ok_or(StoreError::NotFound)?;
         if !matches!(
@@ -158,6 +184,36 @@ impl OidcProvider {
         }
         let secret = tokens::random_token();
         self.stores.clients.set_client_secret_digest(id, &secret_digest(&self.secret, &secret)).await?;
+        self.clients_cache.forget(id);
         Ok(secret)
+    }
+}
+
+/// Clients by id, with when they were read. Bounded: past `CACHE_MAX` entries it starts afresh.
+#[derive(Default)]
+pub struct ClientCache(std::sync::Mutex<std::collections::HashMap<String, (crate::domain::UnixTime, Client)>>);
+
+const CACHE_MAX: usize = 10_000;
+
+impl ClientCache {
+    fn get(&self, id: &ClientId, now: crate::domain::UnixTime, ttl: i64) -> Option<Client> {
+        let map = self.0.lock().ok()?;
+        let (at, c) = map.get(id.as_str())?;
+        (at.secs_until(now) < ttl).then(|| c.clone())
+    }
+
+    fn put(&self, c: Client, now: crate::domain::UnixTime) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+            map.insert(c.client_id.to_string(), (now, c));
+        }
+    }
+
+    fn forget(&self, id: &ClientId) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(id.as_str());
+        }
     }
 }

@@ -55,6 +55,7 @@ pub struct OidcProvider {
     /// Outbound HTTP (client jwks_uri, back-channel logout).
     pub http: reqwest::Client,
     pub jwks_cache: client_auth::JwksCache,
+    clients_cache: clients::ClientCache,
     /// The discovery document as served, serialised once (it depends on settings only).
     discovery_doc: std::sync::OnceLock<bytes::Bytes>,
 }
@@ -85,6 +86,7 @@ impl OidcProvider {
             http,
             jwks_cache: client_auth::JwksCache::default(),
             discovery_doc: std::sync::OnceLock::new(),
+            clients_cache: clients::ClientCache::default(),
         })
     }
 

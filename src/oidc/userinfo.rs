@@ -76,8 +76,6 @@ impl OidcProvider {
             return Err(OAuthError::invalid_token("access token malformed"));
         }
         let client = self
-            .stores
-            .clients
             .client(&grant.client_id)
             .await?
             .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;

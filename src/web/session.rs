@@ -120,8 +120,13 @@ impl Sessions {
             self.store.delete(&Self::key(&id)).await?;
             return Ok(None);
         }
+        // A session stored before browsers were named gets its name now (and is saved below).
+        let unnamed = data.browser.is_empty();
+        if unnamed {
+            data.browser = tokens::random_token();
+        }
         // Sliding idle timeout, written at most once a minute (here and on the sign-in session).
-        if data.last_seen.secs_until(now) >= 60 {
+        if unnamed || data.last_seen.secs_until(now) >= 60 {
             data.last_seen = now;
             let s = Session { id, data };
             self.save(&s).await?;

@@ -216,6 +216,7 @@ impl App {
             spawn_session_sweep(state.oidc.clone(), Duration::from_secs(state.settings.session.sweep_interval_secs)),
             spawn_purge(opened.purge),
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
+            spawn_hash_memory_release(state.auth.clone()),
         ];
         Ok(Self { listener, metrics_listener, router, limits, tasks, state })
     }
@@ -266,6 +267,21 @@ fn spawn_session_sweep(oidc: Arc<OidcProvider>, every: Duration) -> JoinHandle<(
             tick.tick().await;
             if let Err(e) = oidc.end_lapsed_sessions().await {
                 tracing::warn!(error = %e, "ending lapsed sessions failed");
+            }
+        }
+    })
+}
+
+/// argon2's working memory is reused between sign-ins and given back once they stop (10 s),
+/// so the idle RSS stays small.
+fn spawn_hash_memory_release(auth: Arc<AuthService>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let freed = auth.release_idle_hash_memory(Duration::from_secs(10));
+            if freed > 0 {
+                tracing::debug!(freed, "argon2 working memory released");
             }
         }
     })

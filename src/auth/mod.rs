@@ -82,6 +82,11 @@ impl AuthService {
         Self { users, hasher, throttle, clock }
     }
 
+    /// Frees the password hasher's working memory after `idle` without sign-ins.
+    pub fn release_idle_hash_memory(&self, idle: std::time::Duration) -> usize {
+        self.hasher.release_idle_memory(idle)
+    }
+
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
     }

@@ -99,6 +99,7 @@ macro_rules! impl_oidc_stores {
         #[async_trait]
         impl ClientStore for SqlStore<$db> {
             async fn create_client(&self, c: &Client) -> StoreResult<()> {
+                let _w = self.writing().await;
                 let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_digest, auth_method, application_type, redirect_uris, \
@@ -146,6 +147,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+                let _w = self.writing().await;
                 let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
                     .bind(id.as_str())
                     .execute(&self.pool)
@@ -155,6 +157,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn set_client_secret_digest(&self, id: &ClientId, digest: &str) -> StoreResult<()> {
+                let _w = self.writing().await;
                 let r = sqlx::query("UPDATE clients SET secret_digest = $1, updated_at = $2 WHERE client_id = $3")
                     .bind(digest)
                     .bind(self.clock.now().0)
@@ -179,6 +182,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn save_consent(&self, user: UserId, client: &ClientId, scope: &str) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
@@ -216,6 +220,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn delete_consent(&self, user: UserId, client: &ClientId) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
                     .bind(user.as_uuid())
                     .bind(client.as_str())
@@ -229,6 +234,7 @@ macro_rules! impl_oidc_stores {
         #[async_trait]
         impl GrantStore for SqlStore<$db> {
             async fn create_grant(&self, g: &Grant) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     grant_cols!(),
@@ -263,6 +269,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn revoke_grant(&self, id: GrantId, now: UnixTime) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query("UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
                     .bind(id.as_uuid())
                     .bind(now.0)
@@ -273,6 +280,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn revoke_session_grants(&self, sid: &str, include_offline: bool, now: UnixTime) -> StoreResult<Vec<Grant>> {
+                let _w = self.writing().await;
                 let rows = sqlx::query(concat!(
                     "UPDATE grants SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL \
                      AND (offline = $3 OR offline = FALSE) RETURNING ",
@@ -297,6 +305,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn revoke_user_client_grants(&self, user: UserId, client: &ClientId, now: UnixTime) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query("UPDATE grants SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL")
                     .bind(user.as_uuid())
                     .bind(client.as_str())
@@ -308,6 +317,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn insert_code(&self, c: &NewAuthCode) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "INSERT INTO auth_codes (code_hash, grant_id, redirect_uri, nonce, code_challenge, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -344,6 +354,7 @@ macro_rules! impl_oidc_stores {
                 now: UnixTime,
                 refresh: Option<&NewRefresh>,
             ) -> StoreResult<Consumed<AuthCode>> {
+                let _w = self.writing().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE auth_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL \
@@ -373,6 +384,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn insert_refresh(&self, r: &NewRefresh) -> StoreResult<()> {
+                let _w = self.writing().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 Self::insert_refresh_in(&mut tx, r, self.clock.now()).await?;
                 tx.commit().await.map_err(db_err)
@@ -384,6 +396,7 @@ macro_rules! impl_oidc_stores {
                 now: UnixTime,
                 successor: &NewRefresh,
             ) -> StoreResult<Consumed<RefreshRecord>> {
+                let _w = self.writing().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3 WHERE token_hash = $1 AND used_at IS NULL \
@@ -417,6 +430,7 @@ macro_rules! impl_oidc_stores {
                 now: UnixTime,
                 successor: &NewRefresh,
             ) -> StoreResult<Consumed<RefreshRecord>> {
+                let _w = self.writing().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let prev = sqlx::query(
                     "SELECT replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
@@ -482,6 +496,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "INSERT INTO revoked_access_tokens (jti_hash, expires_at) VALUES ($1, $2) ON CONFLICT (jti_hash) DO NOTHING",
                 )
@@ -503,6 +518,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64> {
+                let _w = self.writing().await;
                 // Spent codes are kept a day so a late replay is still recognised as one.
                 let day = 86_400;
                 let a = sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
@@ -527,6 +543,7 @@ macro_rules! impl_oidc_stores {
         #[async_trait]
         impl AuthSessionStore for SqlStore<$db> {
             async fn open_session(&self, s: &AuthSessionRecord) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "INSERT INTO auth_sessions (sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -560,6 +577,7 @@ macro_rules! impl_oidc_stores {
                 idle_expires_at: UnixTime,
                 expires_at: UnixTime,
             ) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "UPDATE auth_sessions SET auth_time = $2, last_seen = $2, idle_expires_at = $3, expires_at = $4 \
                      WHERE sid = $1 AND ended_at IS NULL",
@@ -575,6 +593,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn touch_session(&self, sid: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()> {
+                let _w = self.writing().await;
                 sqlx::query(
                     "UPDATE auth_sessions SET last_seen = $2, idle_expires_at = $3 WHERE sid = $1 AND ended_at IS NULL",
                 )
@@ -588,6 +607,7 @@ macro_rules! impl_oidc_stores {
             }
 
             async fn end_auth_session(&self, sid: &str, now: UnixTime) -> StoreResult<bool> {
+                let _w = self.writing().await;
                 let r = sqlx::query("UPDATE auth_sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL")
                     .bind(sid)
                     .bind(now.0)

@@ -245,7 +245,7 @@ async fn client_commands() {
     assert_eq!(m["redirect_uris"].as_array().unwrap().len(), 2);
     assert_eq!(m["grant_types"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]));
     let out = cli.run(&["client", "delete", "--client-id", m["client_id"].as_str().unwrap()], None);
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = cli.run(&["client", "show", &id, "--json"], None);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(shown.get("client_secret").is_none(), "the secret is shown once only");

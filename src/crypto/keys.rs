@@ -47,22 +47,35 @@ pub fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
 /// race cleanly: we then read what it wrote.
 pub fn load_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, KeyError> {
     let err = |reason: String| KeyError::File { path: path.to_path_buf(), reason };
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(mut f) => {
-            let bytes = make();
-            f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| err(e.to_string()))?;
-            tracing::info!(path = %path.display(), "generated key file");
-            Ok(bytes)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                return Err(err("is readable by group or others; run chmod 600 on it".into()));
+    if !path.exists() {
+        // Written whole under a private name, then linked into place: a reader (another node
+        // starting, a reload) never sees a half-written file, and of two creators one wins.
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let bytes = make();
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()));
+        let linked = written.and_then(|_| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "generated key file");
+                return Ok(bytes);
             }
-            std::fs::read(path).map_err(|e| err(e.to_string()))
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(e.to_string())),
         }
-        Err(e) => Err(err(e.to_string())),
     }
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(err("is readable by group or others; run chmod 600 on it".into()));
+    }
+    std::fs::read(path).map_err(|e| err(e.to_string()))
 }
 
 pub fn server_secret(dir: &Path) -> Result<ServerSecret, KeyError> {

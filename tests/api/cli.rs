@@ -370,6 +370,8 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     let url = format!("http://127.0.0.1:{port}/readyz");
     let mut ready = false;
     for _ in 0..100 {
+        // Our server, not another test's that took the port meanwhile: ours must be alive.
+        assert!(child.try_wait().unwrap().is_none(), "guichet serve exited before it was ready");
         if reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) {
             ready = true;
             break;

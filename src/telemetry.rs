@@ -102,20 +102,33 @@ fn background_stderr() -> (QueueWriter, LogGuard) {
     (QueueWriter { tx: tx.clone(), dropped }, LogGuard { tx: Some(tx), thread })
 }
 
+/// How often the writer thread wakes to write what was queued. It is never woken per line:
+/// a request only appends to the queue, with no system call and no thread wake-up.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn write_lines(rx: Receiver<Vec<u8>>, dropped: Arc<AtomicU64>) {
+    use std::sync::mpsc::TryRecvError;
     // Not `stderr().lock()` held for the thread's life: the rest of the process (`eprintln!`)
     // must still be able to write; each flush takes the lock briefly.
-    let mut out = std::io::BufWriter::new(std::io::stderr());
-    while let Ok(first) = rx.recv() {
-        let mut line = Some(first);
-        // Write what is queued, then flush once: one syscall for a burst.
-        while let Some(l) = line {
-            if l.is_empty() {
-                let _ = out.flush();
-                return;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    loop {
+        std::thread::sleep(WRITE_EVERY);
+        // Everything queued, then one flush: a few syscalls per interval, whatever the load.
+        loop {
+            match rx.try_recv() {
+                Ok(l) if l.is_empty() => {
+                    let _ = out.flush();
+                    return;
+                }
+                Ok(l) => {
+                    let _ = out.write_all(&l);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
             }
-            let _ = out.write_all(&l);
-            line = rx.try_recv().ok();
         }
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {

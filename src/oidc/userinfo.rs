@@ -36,15 +36,20 @@ impl OidcProvider {
         }
         let jti = s("jti").ok_or_else(|| bad("access token has no jti"))?;
         // Revocations are durable (SQL), not in the ephemeral store: an emptied or evicting
-        // Redis must never bring a revoked token back.
-        if self.stores.grants.access_token_revoked(&tokens::digest(&jti)).await? {
-            return Err(bad("access token revoked"));
-        }
+        // Redis must never bring a revoked token back. A user's token: its revocation and its
+        // grant in one query.
+        let jti_hash = tokens::digest(&jti);
         let grant = match s("gid") {
-            None => None,
+            None => {
+                if self.stores.grants.access_token_revoked(&jti_hash).await? {
+                    return Err(bad("access token revoked"));
+                }
+                None
+            }
             Some(g) => {
                 let id: GrantId = g.parse().map_err(|_| bad("access token malformed"))?;
-                let grant = self.stores.grants.grant(id).await?.filter(|g| g.is_active(now));
+                let (revoked, grant) = self.stores.grants.access_token_grant(&jti_hash, id).await?;
+                let grant = grant.filter(|g| !revoked && g.is_active(now));
                 Some(grant.ok_or_else(|| bad("access token revoked"))?)
             }
         };

@@ -172,6 +172,9 @@ pub trait GrantStore: Send + Sync {
     /// Records an access token's revocation (by the digest of its `jti`) until it expires.
     async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
     async fn access_token_revoked(&self, jti_hash: &str) -> StoreResult<bool>;
+    /// What an access token needs checked, in one round trip: whether its `jti` was revoked,
+    /// and its grant (None when the grant does not exist).
+    async fn access_token_grant(&self, jti_hash: &str, grant: GrantId) -> StoreResult<(bool, Option<Grant>)>;
     /// Deletes expired codes, long-dead grants and expired revocations; returns how many rows went.
     async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64>;
 }

@@ -268,6 +268,24 @@ macro_rules! impl_oidc_stores {
                 row.as_ref().map(Self::grant_from_row).transpose()
             }
 
+            async fn access_token_grant(&self, jti_hash: &str, id: GrantId) -> StoreResult<(bool, Option<Grant>)> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", grant_cols!(),
+                    ", EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti_hash = $2) AS jti_revoked \
+                     FROM grants WHERE grant_id = $1"
+                ))
+                .bind(id.as_uuid())
+                .bind(jti_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                match row {
+                    Some(r) => Ok((r.try_get::<bool, _>("jti_revoked").map_err(db_err)?, Some(Self::grant_from_row(&r)?))),
+                    // No grant: the token is dead whatever the revocation list says.
+                    None => Ok((false, None)),
+                }
+            }
+
             async fn revoke_grant(&self, id: GrantId, now: UnixTime) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query("UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")

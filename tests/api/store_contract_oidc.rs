@@ -234,6 +234,15 @@ async fn access_token_revocations_are_durable_until_expiry() {
     s.grants.revoke_access_token("jti-1", now.plus_secs(60)).await.unwrap();
     assert!(s.grants.access_token_revoked("jti-1").await.unwrap());
     s.grants.revoke_access_token("jti-2", now.plus_secs(7200)).await.unwrap();
+    // Checked together with the token's grant, in one query.
+    let g = f.grant("sid-at", false);
+    s.grants.create_grant(&g).await.unwrap();
+    let (revoked, grant) = s.grants.access_token_grant("jti-1", g.id).await.unwrap();
+    assert!(revoked);
+    assert_eq!(grant.map(|x| x.id), Some(g.id));
+    let (revoked, grant) = s.grants.access_token_grant("jti-other", g.id).await.unwrap();
+    assert!(!revoked && grant.is_some());
+    assert!(s.grants.access_token_grant("jti-1", GrantId::new_random()).await.unwrap().1.is_none());
     s.grants.purge_grants(now.plus_secs(120)).await.unwrap();
     assert!(!s.grants.access_token_revoked("jti-1").await.unwrap(), "gone once the token expired");
     assert!(s.grants.access_token_revoked("jti-2").await.unwrap());

@@ -428,10 +428,7 @@ macro_rules! impl_oidc_stores {
                 .map_err(db_err)?;
                 let Some(r) = row else {
                     drop(tx);
-                    return Ok(match self.refresh(token_hash).await? {
-                        Some(rec) => Consumed::Replayed(rec.grant_id),
-                        None => Consumed::NotFound,
-                    });
+                    return self.not_rotated(token_hash).await;
                 };
                 let rec = Self::refresh_from_row(&r)?;
                 if rec.expires_at <= now {
@@ -478,10 +475,7 @@ macro_rules! impl_oidc_stores {
                 };
                 let (Some(r), Some(previous)) = (row, previous) else {
                     drop(tx);
-                    return Ok(match self.refresh(token_hash).await? {
-                        Some(rec) => Consumed::Replayed(rec.grant_id),
-                        None => Consumed::NotFound,
-                    });
+                    return self.not_rotated(token_hash).await;
                 };
                 let rec = Self::refresh_from_row(&r)?;
                 // The replacement must never have been used: then its answer was what got lost.
@@ -661,6 +655,14 @@ macro_rules! impl_oidc_stores {
         }
 
         impl SqlStore<$db> {
+            /// A refresh token that could not be rotated: a replay if it exists, else unknown.
+            async fn not_rotated(&self, token_hash: &str) -> StoreResult<Consumed<RefreshRecord>> {
+                Ok(match self.refresh(token_hash).await? {
+                    Some(rec) => Consumed::Replayed(rec.grant_id),
+                    None => Consumed::NotFound,
+                })
+            }
+
             fn session_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<AuthSessionRecord> {
                 Ok(AuthSessionRecord {
                     sid: r.try_get("sid").map_err(db_err)?,

@@ -351,27 +351,67 @@ async fn keys_list_and_rotate() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
 }
 
+/// Text without ANSI colour sequences.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn serve_answers_then_stops_cleanly_on_sigterm() {
     let cli = Cli::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Port 0: the server binds a free port itself (no race with other tests) and logs it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
         .arg("serve")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .envs(cli.env.iter().map(|(k, v)| (k, v)))
-        .env("GUICHET_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("GUICHET_SERVER__ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("GUICHET_SERVER__LISTEN", "127.0.0.1:0")
+        .env("GUICHET_SERVER__ISSUER", "http://127.0.0.1:8080")
+        .env("RUST_LOG", "info")
         .current_dir(cli._dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                log.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut port = None;
+    for _ in 0..100 {
+        assert!(child.try_wait().unwrap().is_none(), "guichet serve exited: {}", log.lock().unwrap());
+        let text = strip_ansi(&log.lock().unwrap());
+        if let Some(line) = text.lines().find(|l| l.contains("guichet listening")) {
+            let at = line.find("addr=127.0.0.1:").map(|i| i + "addr=127.0.0.1:".len());
+            port = at.map(|i| line[i..].chars().take_while(char::is_ascii_digit).collect::<String>());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let port = port.expect("the server logs the address it listens on");
     let url = format!("http://127.0.0.1:{port}/readyz");
     let mut ready = false;
     for _ in 0..100 {
-        // Our server, not another test's that took the port meanwhile: ours must be alive.
-        assert!(child.try_wait().unwrap().is_none(), "guichet serve exited before it was ready");
         if reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) {
             ready = true;
             break;
@@ -393,7 +433,7 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(code.success(), "exit status {code:?}");
-    let mut log = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    reader.join().unwrap();
+    let log = log.lock().unwrap().clone();
     assert!(log.contains("shutdown signal received"), "{log}");
 }

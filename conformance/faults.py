@@ -665,6 +665,27 @@ class Suite:
 
     # ---- setup
 
+    def start_load(self, tag: str, refresh_chains: int, code_chains: int = 0,
+                   bases: list[str] | None = None) -> Load:
+        """Refresh chains (on node A and B in turn, unless `bases` says) and code chains (on the
+        other node in turn), started."""
+        dep, a = self.dep, self.args
+        load = Load(dep, tag)
+        for i in range(refresh_chains):
+            b = bases or ([dep.a] if i % 2 == 0 else [dep.b])
+            load.workers.append(RefreshChain(load, f"rt{i}", self.tokens()["refresh_token"], b, a.pause))
+        for i in range(code_chains):
+            load.workers.append(CodeChain(load, f"code{i}", self.signed_in_browser(),
+                                          [dep.b] if i % 2 == 0 else [dep.a], a.pause))
+        load.start()
+        return load
+
+    def require_running(self, load: Load, tag: str, ready=lambda w: w.successes,
+                        what: str = "a success on every chain") -> None:
+        self.c.require(f"{tag}: load running ({what})",
+                       load.wait(lambda: all(ready(w) for w in load.workers), 30),
+                       "; ".join(f"{w.name}: {len(w.successes)} successes, {w.broken}" for w in load.workers))
+
     def setup(self):
         c, dep = self.c, self.dep
         st = dep.wait_ready([dep.a, dep.b], 30)
@@ -698,18 +719,9 @@ class Suite:
         # Codes to exchange during the outage (d), from a signed-in browser.
         pending = [get_code(dep, self.main, dep.a) for _ in range(2)]
         # The load.
-        load = Load(dep, tag)
-        for i in range(a.threads):
-            bases = [dep.a] if i % 2 == 0 else [dep.b]
-            load.workers.append(RefreshChain(load, f"rt{i}", self.tokens()["refresh_token"], bases, a.pause))
-        for i in range(a.code_threads):
-            load.workers.append(CodeChain(load, f"code{i}", self.signed_in_browser(),
-                                          [dep.b] if i % 2 == 0 else [dep.a], a.pause))
-        load.start()
+        load = self.start_load(tag, a.threads, a.code_threads)
         try:
-            c.require(f"{tag}: load running (a success on every chain)",
-                      load.wait(lambda: all(w.successes for w in load.workers), 30),
-                      "; ".join(f"{w.name}: {len(w.successes)} successes, {w.broken}" for w in load.workers))
+            self.require_running(load, tag)
             time.sleep(a.warmup)
             fault_start = now()
             ok, out = dep.control("pg-stop")
@@ -799,15 +811,9 @@ class Suite:
         r = dep.userinfo(dep.b, revoked["access_token"])
         c.require(f"{tag}: before: userinfo refuses the revoked access token (401)", r.status_code == 401, short(r))
         rt = self.tokens()["refresh_token"]
-        load = Load(dep, tag)
-        for i in range(max(2, a.threads // 2)):
-            bases = [dep.a] if i % 2 == 0 else [dep.b]
-            load.workers.append(RefreshChain(load, f"rt{i}", self.tokens()["refresh_token"], bases, a.pause))
-        load.start()
+        load = self.start_load(tag, max(2, a.threads // 2))
         try:
-            c.require(f"{tag}: load running (a success on every chain)",
-                      load.wait(lambda: all(w.successes for w in load.workers), 30),
-                      "; ".join(f"{w.name}: {len(w.successes)} successes, {w.broken}" for w in load.workers))
+            self.require_running(load, tag)
             time.sleep(a.warmup)
             fault_start = now()
             ok, out = dep.control("redis-stop")
@@ -911,19 +917,10 @@ class Suite:
     def pg_conns(self):
         c, dep, a = self.c, self.dep, self.args
         tag = f"(e) PostgreSQL connections terminated {a.conn_kills} times"
-        load = Load(dep, tag)
-        for i in range(a.threads):
-            bases = [dep.a] if i % 2 == 0 else [dep.b]
-            load.workers.append(RefreshChain(load, f"rt{i}", self.tokens()["refresh_token"], bases, a.pause))
-        for i in range(a.code_threads):
-            load.workers.append(CodeChain(load, f"code{i}", self.signed_in_browser(),
-                                          [dep.a] if i % 2 == 0 else [dep.b], a.pause))
-        load.start()
+        load = self.start_load(tag, a.threads, a.code_threads)
         killed = 0
         try:
-            c.require(f"{tag}: load running (a success on every chain)",
-                      load.wait(lambda: all(w.successes for w in load.workers), 30),
-                      "; ".join(f"{w.name}: {len(w.successes)} successes, {w.broken}" for w in load.workers))
+            self.require_running(load, tag)
             fault_start = now()
             for _ in range(a.conn_kills):
                 ok, out = dep.control("pg-kill-conns")
@@ -945,14 +942,10 @@ class Suite:
     def kill_b(self):
         c, dep, a = self.c, self.dep, self.args
         tag = "(c) kill -9 of node B"
-        load = Load(dep, tag)
-        for i in range(a.threads):
-            load.workers.append(RefreshChain(load, f"rt{i}", self.tokens()["refresh_token"], [dep.b, dep.a], a.pause))
-        load.start()
+        load = self.start_load(tag, a.threads, bases=[dep.b, dep.a])
         try:
-            c.require(f"{tag}: load running on node B (two successes on every chain)",
-                      load.wait(lambda: all(w.successes_since(0, "B") >= 2 for w in load.workers), 30),
-                      "; ".join(f"{w.name}: {len(w.successes)} successes, {w.broken}" for w in load.workers))
+            self.require_running(load, tag, lambda w: w.successes_since(0, "B") >= 2,
+                                 "on node B, two successes on every chain")
             time.sleep(a.warmup)
             fault_start = now()
             ok, out = dep.control("kill-b")

@@ -10,7 +10,7 @@ use josekit::jwt::{self, JwtPayload};
 
 use crate::helpers::{form_value, TestApp};
 use crate::oidc_helpers::{
-    auth_url, claims, exchange, get_code, redirect_params, registration, userinfo_status, Rp, PW,
+    auth_url, claims, exchange, get_code, redirect_params, registration, tokens_for, userinfo_status, Rp, PW,
 };
 
 async fn setup() -> (TestApp, Rp) {
@@ -58,8 +58,7 @@ async fn claims_asked_by_name_need_consent() {
     let rp = app.register(reg).await;
     let b = app.browser();
     // The user consents to `openid` only.
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[("scope", "openid")]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[("scope", "openid")]).await;
     assert!(claims(t["id_token"].as_str().unwrap()).get("email").is_none());
 
     let asked = r#"{"id_token":{"email":null},"userinfo":{"email":null}}"#;
@@ -91,15 +90,13 @@ async fn signing_in_again_never_orphans_the_previous_session() {
     let (app, _) = setup().await;
     let (rp, got) = rp_with_backchannel_logout(&app, "Billing").await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let first = exchange(&app, &rp, &code, &v).await;
+    let first = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let first_sid = claims(first["id_token"].as_str().unwrap())["sid"].clone();
 
     // Ana signs in again (a second POST /login): same sid, her tokens keep working.
     app.clock.advance(5);
     sign_in(&app, &b, "ana@example.com").await;
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let second = exchange(&app, &rp, &code, &v).await;
+    let second = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let id2 = claims(second["id_token"].as_str().unwrap());
     assert_eq!(id2["sid"], first_sid, "same user, same session");
     assert!(id2["auth_time"].as_i64() > claims(first["id_token"].as_str().unwrap())["auth_time"].as_i64());
@@ -114,8 +111,7 @@ async fn signing_in_again_never_orphans_the_previous_session() {
     let tokens = crate::oidc_logout::wait_for(&got, 1).await;
     assert_eq!(claims(&tokens[0])["sid"], first_sid, "back-channel logout for the replaced session");
     // Bob's own sign-in works and has a session of its own.
-    let (code, v) = get_code(&app, &b, &rp, "bob@example.com", &[]).await;
-    let bob = exchange(&app, &rp, &code, &v).await;
+    let bob = tokens_for(&app, &b, &rp, "bob@example.com", &[]).await;
     assert_ne!(claims(bob["id_token"].as_str().unwrap())["sid"], first_sid);
 }
 
@@ -376,8 +372,7 @@ async fn introspection_is_limited_to_the_audience_and_resource_servers() {
     api.introspection = true;
     let api = app.register(api).await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let at = t["access_token"].as_str().unwrap();
     let own: serde_json::Value = introspect_as(&app, &rp, at).await.json().await.unwrap();
     assert_eq!(own["active"], true);
@@ -426,8 +421,7 @@ async fn an_idle_session_ends_like_a_logout() {
     app.create_user("ana@example.com", PW).await;
     let (rp, got) = rp_with_backchannel_logout(&app, "Gallery").await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let sid = claims(t["id_token"].as_str().unwrap())["sid"].clone();
     app.clock.advance(601);
     let tokens = crate::oidc_logout::wait_for(&got, 1).await;
@@ -477,8 +471,7 @@ async fn consent_in_an_interaction_is_the_consenting_users_only() {
 async fn a_revoked_key_is_unpublished_and_its_tokens_refused() {
     let (app, rp) = setup().await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let at = t["access_token"].as_str().unwrap();
     let kid = crate::oidc_helpers::header(at)["kid"].as_str().unwrap().to_owned();
     assert_eq!(userinfo_status(&app, at).await, 200);
@@ -499,8 +492,7 @@ async fn a_revoked_key_is_unpublished_and_its_tokens_refused() {
 async fn access_token_revocation_survives_an_empty_ephemeral_store() {
     let (app, rp) = setup().await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let at = t["access_token"].as_str().unwrap();
     let res = reqwest::Client::new()
         .post(app.url("/revoke"))
@@ -654,8 +646,7 @@ async fn a_lost_refresh_answer_can_be_retried_within_the_grace() {
     app.create_user("ana@example.com", PW).await;
     let rp = app.register(registration("Orders")).await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let a = t["refresh_token"].as_str().unwrap().to_owned();
     // The answer to this rotation is "lost": B never reaches the client.
     let (status, lost) = refresh(&app, &rp, &a).await;
@@ -674,16 +665,14 @@ async fn a_lost_refresh_answer_can_be_retried_within_the_grace() {
     assert_eq!(status, 400, "the family is revoked");
 
     // Past the grace, or once the replacement was used, a reuse revokes at once.
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let a = t["refresh_token"].as_str().unwrap().to_owned();
     let (_, next) = refresh(&app, &rp, &a).await;
     let (status, _) = refresh(&app, &rp, next["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "the replacement is used");
     let (status, body) = refresh(&app, &rp, &a).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "a real reuse");
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let a = t["refresh_token"].as_str().unwrap().to_owned();
     refresh(&app, &rp, &a).await;
     app.clock.advance(31);
@@ -697,8 +686,7 @@ async fn a_lost_refresh_answer_can_be_retried_within_the_grace() {
 async fn without_a_grace_an_immediate_reuse_revokes() {
     let (app, rp) = setup().await;
     let b = app.browser();
-    let (code, v) = get_code(&app, &b, &rp, "ana@example.com", &[]).await;
-    let t = exchange(&app, &rp, &code, &v).await;
+    let t = tokens_for(&app, &b, &rp, "ana@example.com", &[]).await;
     let a = t["refresh_token"].as_str().unwrap();
     let (status, next) = refresh(&app, &rp, a).await;
     assert_eq!(status, 200);

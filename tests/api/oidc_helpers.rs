@@ -170,6 +170,18 @@ pub async fn get_code(
     (p.get("code").unwrap_or_else(|| panic!("no code: {p:?}")).clone(), verifier)
 }
 
+/// Signs in if asked and exchanges the code: the token response (asserting 200).
+pub async fn tokens_for(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    rp: &Rp,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    let (code, verifier) = get_code(app, browser, rp, email, extra).await;
+    exchange(app, rp, &code, &verifier).await
+}
+
 /// Exchanges a code; returns the JSON body (asserting 200).
 pub async fn exchange(app: &TestApp, rp: &Rp, code: &str, verifier: &str) -> serde_json::Value {
     let res = app

@@ -9,15 +9,18 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::accounts::claims::ResourceClaims;
+use crate::accounts::AccountService;
 use crate::auth::{AuthService, Throttle};
 use crate::config::{redact_url, DatabaseKind, Settings};
 use crate::crypto::{keys, PasswordHasher};
 use crate::domain::Clock;
-use crate::oidc::{KeySet, NoExtraClaims, OidcProvider};
+use crate::mail::Delivery;
+use crate::oidc::{KeySet, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
-    AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore,
+    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -40,14 +43,22 @@ struct SqlParts {
     consents: Arc<dyn ConsentStore>,
     grants: Arc<dyn GrantStore>,
     auth_sessions: Arc<dyn AuthSessionStore>,
+    accounts: Arc<dyn AccountStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
 
 fn sql_parts<DB: sqlx::Database>(s: SqlStore<DB>) -> SqlParts
 where
-    SqlStore<DB>:
-        UserStore + ClientStore + ConsentStore + GrantStore + AuthSessionStore + Health + EphemeralStore + 'static,
+    SqlStore<DB>: UserStore
+        + ClientStore
+        + ConsentStore
+        + GrantStore
+        + AuthSessionStore
+        + AccountStore
+        + Health
+        + EphemeralStore
+        + 'static,
 {
     let a = Arc::new(s);
     SqlParts {
@@ -56,6 +67,7 @@ where
         consents: a.clone(),
         grants: a.clone(),
         auth_sessions: a.clone(),
+        accounts: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -100,6 +112,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             consents: parts.consents,
             grants: parts.grants,
             auth_sessions: parts.auth_sessions,
+            accounts: parts.accounts,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -122,11 +135,17 @@ fn spawn_purge(p: PurgeFn) -> JoinHandle<()> {
             tick.tick().await;
             let r = match &p {
                 PurgeFn::Sqlite(s) => match s.purge_expired().await {
-                    Ok(_) => s.purge_grants(s.now()).await,
+                    Ok(_) => match s.purge_grants(s.now()).await {
+                        Ok(_) => s.purge_accounts(s.now()).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 PurgeFn::Postgres(s) => match s.purge_expired().await {
-                    Ok(_) => s.purge_grants(s.now()).await,
+                    Ok(_) => match s.purge_grants(s.now()).await {
+                        Ok(_) => s.purge_accounts(s.now()).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
             };
@@ -160,17 +179,32 @@ impl App {
         let keyset = Arc::new(KeySet::load_or_init(&settings.keys.dir, clock.clone(), settings.oidc.max_signed_ttl())?);
         let opened = open_stores(&settings, clock.clone()).await?;
         let stores = opened.stores;
+        let secret_bytes = *secret.bytes();
         let oidc = Arc::new(OidcProvider::new(
             &settings,
             stores.clone(),
             keyset.clone(),
             clock.clone(),
             secret,
-            Arc::new(NoExtraClaims),
+            Arc::new(ResourceClaims { accounts: stores.accounts.clone() }),
         )?);
         let hasher = PasswordHasher::new(&settings.password)?;
         let throttle = Throttle::new(stores.ephemeral.clone(), clock.clone(), settings.login_throttle.clone());
-        let auth = AuthService::new(stores.users.clone(), hasher, throttle, clock.clone());
+        let auth = Arc::new(AuthService::new(stores.users.clone(), hasher, throttle, clock.clone()));
+        let templates = Arc::new(Templates::new()?);
+        let settings = Arc::new(settings);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let delivery = Arc::new(Delivery::new(&settings.mail, &settings.sms)?);
+        let accounts = Arc::new(AccountService::new(
+            stores.clone(),
+            auth.clone(),
+            templates.clone(),
+            settings.clone(),
+            clock.clone(),
+            secret_bytes,
+            oidc.clone(),
+            wake.clone(),
+        ));
         let sessions = Sessions::new(
             stores.ephemeral.clone(),
             stores.auth_sessions.clone(),
@@ -201,12 +235,14 @@ impl App {
             header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         };
+        let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
-            settings: Arc::new(settings),
+            settings,
             stores,
-            auth: Arc::new(auth),
+            auth,
+            accounts,
             sessions: Arc::new(sessions),
-            templates: Arc::new(Templates::new()?),
+            templates,
             metrics: Arc::new(Metrics::new()),
             oidc,
             clock,
@@ -217,6 +253,7 @@ impl App {
             spawn_purge(opened.purge),
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
             spawn_hash_memory_release(state.auth.clone()),
+            outbox,
         ];
         Ok(Self { listener, metrics_listener, router, limits, tasks, state })
     }

@@ -1,7 +1,6 @@
 //! Command line: `serve`, `migrate`, `user create|list`. Every command that prints data takes
 //! `--json`; every failure prints one `error: ...` line and exits non-zero.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,10 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{open_stores, shutdown_signal, App};
 use crate::config::Settings;
-use crate::crypto::{PasswordHasher, SecretString};
-use crate::domain::user::parse_display_name;
-use crate::domain::{Clock, Email, NewUser, SystemClock, User, UserStatus};
-use crate::store::StoreError;
+use crate::domain::{Clock, SystemClock};
 
 #[derive(Debug, Parser)]
 #[command(name = "guichet", version, about = "Guichet: identity provider and SSO hub")]
@@ -44,12 +40,20 @@ pub enum Command {
     /// Manage OAuth/OIDC clients (relying parties).
     #[command(subcommand)]
     Client(crate::cli_oidc::ClientCommand),
+    /// Manage invitations.
+    #[command(subcommand)]
+    Invite(crate::cli_accounts::InviteCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user. Without --password-stdin the account is created pending (no password yet).
+    /// Create a user. Without --password-stdin the account is created pending and an activation
+    /// link is mailed: the user chooses the password.
     Create(CreateUser),
+    /// Issue (and mail) a new activation link for a pending account.
+    ActivateLink(crate::cli_accounts::ActivateLink),
+    /// Delete an account for good (personal data, credentials, sessions, grants, tokens).
+    Delete(crate::cli_accounts::DeleteUser),
     /// List users.
     List {
         /// Print the result as JSON.
@@ -136,7 +140,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::User(UserCommand::Create(args)) => create_user(args, &settings, clock).await,
+        Command::User(UserCommand::Create(args)) => crate::cli_accounts::create_user(args, &settings, clock).await,
+        Command::User(UserCommand::ActivateLink(args)) => {
+            crate::cli_accounts::activate_link(args, &settings, clock).await
+        }
+        Command::User(UserCommand::Delete(args)) => crate::cli_accounts::delete_user(args, &settings, clock).await,
+        Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
         Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
         Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,
         Command::User(UserCommand::List { json, limit, offset }) => {
@@ -159,48 +168,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn create_user(args: CreateUser, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("invalid --email: {e}"))?;
-    let name = match args.name.as_deref() {
-        Some(n) => parse_display_name(n).map_err(|e| anyhow::anyhow!("invalid --name: {e}"))?,
-        None => None,
-    };
-    let password = if args.password_stdin {
-        let mut raw = String::new();
-        std::io::stdin()
-            .read_to_string(&mut raw)
-            .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
-        let pw = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw).to_owned();
-        check_password_policy(&pw, settings)?;
-        Some(SecretString::new(pw))
-    } else {
-        None
-    };
-    let password_hash = match &password {
-        Some(pw) => Some(PasswordHasher::new(&settings.password)?.hash(pw).await?),
-        None => None,
-    };
-    let opened = open_stores(settings, clock).await?;
-    let new = NewUser {
-        email: email.clone(),
-        name,
-        status: if password_hash.is_some() { UserStatus::Active } else { UserStatus::Pending },
-        password_hash,
-        is_admin: args.admin,
-    };
-    let user: User = match opened.stores.users.create_user(new).await {
-        Ok(u) => u,
-        Err(StoreError::Conflict { .. }) => anyhow::bail!("a user with email {email} already exists"),
-        Err(e) => return Err(e.into()),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&user)?);
-    } else {
-        println!("created user {} <{}> ({})", user.id, user.email, user.status);
-    }
-    Ok(())
 }
 
 /// NIST SP 800-63B: a length rule, no composition rules.

@@ -35,6 +35,155 @@ pub struct Settings {
     pub login_throttle: ThrottleSettings,
     pub oidc: OidcSettings,
     pub log: LogSettings,
+    pub accounts: AccountsSettings,
+    pub mail: MailSettings,
+    pub sms: SmsSettings,
+}
+
+/// Who may create an account on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Anyone, with an emailed confirmation link.
+    Open,
+    /// Only by invitation (or by an operator).
+    InviteOnly,
+    /// Nobody: operators create accounts.
+    Closed,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsSettings {
+    /// `open` | `invite_only` | `closed`.
+    pub registration: Registration,
+    /// Version of the terms of use accepted at sign-up (recorded with a timestamp).
+    pub terms_version: String,
+    /// Invitation links live this long, seconds.
+    pub invitation_ttl_secs: u64,
+    /// Links and codes of one kind sent to one account per hour (then silently not sent).
+    pub issue_per_hour: i64,
+    /// Links and codes sent on behalf of one IP address per hour.
+    pub issue_per_ip_per_hour: i64,
+    /// Account deletion needs a sign-in this recent, seconds.
+    pub recent_auth_secs: u64,
+    /// Proof of work before an SMS is sent: leading zero bits of SHA-256(challenge:nonce).
+    pub pow_difficulty: u32,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Open,
+            terms_version: "1".into(),
+            invitation_ttl_secs: 7 * 24 * 3600,
+            issue_per_hour: 5,
+            issue_per_ip_per_hour: 30,
+            recent_auth_secs: 300,
+            pow_difficulty: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailDriver {
+    /// One RFC 5322 `.eml` file per message under `outbox_dir`.
+    File,
+    /// An SMTP relay.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// `file` (default; `.eml` files under `outbox_dir`) or `smtp`.
+    pub driver: MailDriver,
+    /// The From header.
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none`, `starttls` (port 587) or `tls` (port 465).
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// Per-message SMTP timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            driver: MailDriver::File,
+            from: "Guichet <no-reply@localhost>".into(),
+            outbox_dir: PathBuf::from("./data/outbox"),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("driver", &self.driver)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsDriver {
+    /// One JSON file per message under `outbox_dir`.
+    File,
+    /// POST `{"to": ..., "body": ...}` as JSON to `http_url` (with `http_token` as Bearer).
+    Http,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSettings {
+    pub driver: SmsDriver,
+    pub outbox_dir: PathBuf,
+    pub http_url: String,
+    pub http_token: String,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            driver: SmsDriver::File,
+            outbox_dir: PathBuf::from("./data/outbox"),
+            http_url: String::new(),
+            http_token: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsSettings")
+            .field("driver", &self.driver)
+            .field("http_url", &self.http_url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -362,6 +511,18 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.issuer_url()?;
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid("mail.from", "must be an address such as \"Guichet <no-reply@example.com>\""));
+        }
+        if self.sms.driver == SmsDriver::Http {
+            let u = Url::parse(&self.sms.http_url).map_err(|e| invalid("sms.http_url", format!("not a URL: {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(invalid("sms.http_url", "must be an http(s) URL"));
+            }
+        }
+        if self.accounts.pow_difficulty > 28 {
+            return Err(invalid("accounts.pow_difficulty", "at most 28 bits"));
+        }
         self.database.kind()?;
         if let Some(r) = &self.redis.url {
             let u = Url::parse(r).map_err(|e| invalid("redis.url", format!("not a URL: {e}")))?;

@@ -2,13 +2,17 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod cli_accounts;
 pub mod cli_oidc;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod i18n;
+pub mod mail;
 pub mod oidc;
 pub mod store;
 pub mod telemetry;

@@ -43,7 +43,11 @@ impl From<PasswordError> for AuthError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Amr {
+    /// Password.
     Pwd,
+    /// A one-time link or code sent to the user's mailbox (emailed sign-in link, invitation,
+    /// activation). RFC 8176 has no mail-specific value; `otp` is what it is.
+    Otp,
 }
 
 impl Amr {
@@ -51,6 +55,7 @@ impl Amr {
     pub fn as_str(self) -> &'static str {
         match self {
             Amr::Pwd => "pwd",
+            Amr::Otp => "otp",
         }
     }
 }
@@ -59,6 +64,8 @@ impl Amr {
 pub struct Authenticated {
     pub user: User,
     pub amr: Vec<Amr>,
+    /// Authentication context class reached, when one is claimed (MFA sets it).
+    pub acr: Option<String>,
     pub auth_time: UnixTime,
 }
 
@@ -125,7 +132,7 @@ impl AuthService {
             return Err(AuthError::NotActive(creds.user.status));
         }
         self.throttle.succeeded(reservation, &account, req.ip, &trust).await?;
-        Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], auth_time: self.clock.now() })
+        Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], acr: None, auth_time: self.clock.now() })
     }
 
     /// The account's credentials when the password matches (and whether its hash needs an
@@ -139,6 +146,24 @@ impl AuthService {
         let stored = creds.as_ref().and_then(|c| c.password_hash.as_deref());
         let v = self.hasher.verify(stored, password).await?;
         Ok(creds.filter(|_| v.ok).map(|c| (c, v.needs_rehash)))
+    }
+
+    /// An argon2id hash of a new password (on the bounded hashing pool).
+    pub async fn hash_password(&self, password: &SecretString) -> Result<String, AuthError> {
+        Ok(self.hasher.hash(password).await?)
+    }
+
+    /// Whether the account has a password (accounts made from invitations may not).
+    pub async fn has_password(&self, user: &User) -> Result<bool, AuthError> {
+        let creds = self.users.credentials_by_email(&user.email.lookup_key()).await?;
+        Ok(creds.is_some_and(|c| c.password_hash.is_some()))
+    }
+
+    /// Checks a signed-in user's password (re-authentication, password change).
+    pub async fn verify_user_password(&self, user: &User, password: &SecretString) -> Result<bool, AuthError> {
+        let creds = self.users.credentials_by_email(&user.email.lookup_key()).await?;
+        let stored = creds.as_ref().filter(|c| c.user.id == user.id).and_then(|c| c.password_hash.as_deref());
+        Ok(self.hasher.verify(stored, password).await?.ok && stored.is_some())
     }
 
     /// A device cookie for a browser that just signed in to `account` (see [`throttle`]).

@@ -81,4 +81,10 @@ pub struct AuthSessionRecord {
     pub idle_expires_at: UnixTime,
     pub expires_at: UnixTime,
     pub ended_at: Option<UnixTime>,
+    /// How the user authenticated (RFC 8176 values) and the level reached.
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    /// Where the sign-in came from (shown on the account's session list).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! The core: pure types and rules. No axum, sqlx, tera or redis in here.
 
+pub mod account;
 pub mod client;
 pub mod clock;
 pub mod email;

@@ -59,6 +59,17 @@ pub struct User {
     pub address: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// IANA time zone name (e.g. `Europe/Paris`), OIDC `zoneinfo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// Version of the terms accepted at sign-up, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_accepted_at: Option<UnixTime>,
+    /// When the user agreed to receive the newsletter (None: no consent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newsletter_consent_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

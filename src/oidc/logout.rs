@@ -149,6 +149,24 @@ impl OidcProvider {
         }
     }
 
+    /// Tells the clients of these grants (ended in a transaction of the caller's) that the
+    /// session ended: one back-channel logout per client and session, in the background.
+    pub fn notify_logout(self: &Arc<Self>, grants: Vec<Grant>) {
+        let mut seen = std::collections::BTreeSet::new();
+        for grant in grants {
+            if grant.sid.is_none() || !seen.insert((grant.client_id.to_string(), grant.sid.clone())) {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                let Ok(Some(client)) = this.stores.clients.client(&grant.client_id).await else { return };
+                if client.backchannel_logout_uri.is_some() {
+                    this.send_backchannel_logout(&client, &grant).await;
+                }
+            });
+        }
+    }
+
     /// Ends the sign-in sessions that lapsed (idle or absolute timeout) as a logout would:
     /// grants revoked, relying parties notified. Returns how many ended.
     pub async fn end_lapsed_sessions(self: &Arc<Self>) -> Result<usize, crate::store::StoreError> {

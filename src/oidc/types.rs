@@ -49,7 +49,8 @@ impl fmt::Display for Scope {
 /// Scopes this provider knows. Others requested by a client are ignored (RFC 6749 §3.3 lets
 /// the server grant less than asked), except that an *unknown* scope in client_credentials is
 /// refused with invalid_scope.
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
+pub const SUPPORTED_SCOPES: &[&str] =
+    &["openid", "profile", "email", "phone", "address", "offline_access", "resources"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,6 +11,8 @@
 //! | throttle counter | `thr:<scope>:<digest or IP>` | counter | `login_throttle.window_secs` (fixed window) |
 //! | throttle block | `<counter key>:block` | deadline (Unix seconds) | the block's delay |
 //! | device binding | `dev:<sha256(device cookie)>` | sha256 of the account | [`crate::auth::throttle::DEVICE_TTL`] |
+//! | links/codes sent | `iss:<token kind or "ip">:<sha256(account) or IP>` | counter | one hour (fixed window) |
+//! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //!
 //! Values whose loss must not weaken security live in SQL instead (access-token revocations,
 //! sign-in sessions): an emptied or evicting Redis only signs browsers out and resets counters.
@@ -45,12 +47,35 @@ impl ThrottleScope {
 /// reaches a key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EphemeralKey {
-    Session { cookie_digest: String },
-    Interaction { id_digest: String },
-    AssertionJti { client_id: String, jti_digest: String },
-    ThrottleCounter { scope: ThrottleScope, subject: String },
-    ThrottleBlock { scope: ThrottleScope, subject: String },
-    Device { cookie_digest: String },
+    Session {
+        cookie_digest: String,
+    },
+    Interaction {
+        id_digest: String,
+    },
+    AssertionJti {
+        client_id: String,
+        jti_digest: String,
+    },
+    ThrottleCounter {
+        scope: ThrottleScope,
+        subject: String,
+    },
+    ThrottleBlock {
+        scope: ThrottleScope,
+        subject: String,
+    },
+    Device {
+        cookie_digest: String,
+    },
+    /// Links or codes of one kind sent to one account (or from one IP) this hour.
+    Issue {
+        kind: &'static str,
+        subject: String,
+    },
+    PowChallenge {
+        digest: String,
+    },
 }
 
 impl EphemeralKey {
@@ -74,6 +99,8 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::ThrottleCounter { scope, subject } => write!(f, "thr:{}:{subject}", scope.tag()),
             EphemeralKey::ThrottleBlock { scope, subject } => write!(f, "thr:{}:{subject}:block", scope.tag()),
             EphemeralKey::Device { cookie_digest } => write!(f, "dev:{cookie_digest}"),
+            EphemeralKey::Issue { kind, subject } => write!(f, "iss:{kind}:{subject}"),
+            EphemeralKey::PowChallenge { digest } => write!(f, "pow:{digest}"),
         }
     }
 }

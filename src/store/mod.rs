@@ -9,7 +9,9 @@ pub mod ephemeral;
 pub mod ephemeral_keys;
 pub mod migrations;
 pub mod redis_ephemeral;
+#[macro_use]
 pub mod sql;
+pub mod sql_accounts;
 pub mod sql_oidc;
 
 use std::sync::Arc;
@@ -17,6 +19,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::account::{
+    AccountOp, AccountToken, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage, SignupConsents,
+    TokenKind,
+};
 use crate::domain::{
     AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, NewUser, RefreshRecord,
     UnixTime, User, UserId, UserStatus,
@@ -85,6 +91,7 @@ pub struct Stores {
     pub consents: Arc<dyn ConsentStore>,
     pub grants: Arc<dyn GrantStore>,
     pub auth_sessions: Arc<dyn AuthSessionStore>,
+    pub accounts: Arc<dyn AccountStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -200,4 +207,60 @@ pub trait AuthSessionStore: Send + Sync {
     async fn lapsed_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<Vec<String>>;
     /// The user's sessions, newest first.
     async fn sessions_of(&self, user: UserId) -> StoreResult<Vec<AuthSessionRecord>>;
+}
+
+/// Account lifecycle: single-use tokens and codes, invitations, resources, sign-in history and
+/// the durable outbox. Changes that must happen together are lists of [`AccountOp`] applied in
+/// one transaction.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// In one transaction: the account (with this id and its sign-up consents), then `ops`.
+    /// `Conflict{constraint:"users_email"}` when the address is taken.
+    async fn create_account(
+        &self,
+        id: UserId,
+        new: NewUser,
+        consents: &SignupConsents,
+        ops: Vec<AccountOp>,
+    ) -> StoreResult<User>;
+    /// Applies every step in one transaction, or none (the first failing step's error).
+    async fn apply(&self, ops: Vec<AccountOp>) -> StoreResult<()>;
+    /// A token by digest, whatever its state.
+    async fn token(&self, digest: &str) -> StoreResult<Option<AccountToken>>;
+    /// The newest live code of `kind` for the account.
+    async fn live_code(&self, user: UserId, kind: TokenKind, now: UnixTime) -> StoreResult<Option<AccountToken>>;
+    /// Counts a wrong code against the live code of `kind`; returns the attempts so far.
+    async fn code_failed(&self, user: UserId, kind: TokenKind, now: UnixTime) -> StoreResult<i64>;
+    /// In one transaction: the invitation, then `ops` (its mail).
+    async fn create_invitation(&self, inv: &NewInvitation, ops: Vec<AccountOp>) -> StoreResult<()>;
+    async fn invitation(&self, id: uuid::Uuid) -> StoreResult<Option<Invitation>>;
+    async fn invitation_by_token(&self, digest: &str) -> StoreResult<Option<Invitation>>;
+    async fn list_invitations(&self, limit: i64) -> StoreResult<Vec<Invitation>>;
+    /// Invitations sent to an address (by lookup key).
+    async fn invitations_for(&self, email_lookup: &str) -> StoreResult<Vec<Invitation>>;
+    /// `true` when a pending invitation was revoked by this call.
+    async fn revoke_invitation(&self, id: uuid::Uuid, now: UnixTime) -> StoreResult<bool>;
+    /// A new link for a pending invitation (the old one dies), then `ops`, in one transaction.
+    /// `NotFound` when the invitation is not pending.
+    async fn reissue_invitation(
+        &self,
+        id: uuid::Uuid,
+        token_digest: &str,
+        expires_at: UnixTime,
+        ops: Vec<AccountOp>,
+    ) -> StoreResult<()>;
+    async fn resources_of(&self, user: UserId) -> StoreResult<Vec<String>>;
+    async fn record_login(&self, user: UserId, event: &LoginEvent) -> StoreResult<()>;
+    /// The newest sign-ins and failures first.
+    async fn login_history(&self, user: UserId, limit: i64) -> StoreResult<Vec<LoginEvent>>;
+    async fn enqueue(&self, messages: &[OutboxMessage]) -> StoreResult<()>;
+    /// Claims due messages for `lease_secs` (a claim that is not settled in time is retried).
+    async fn claim_outbox(&self, now: UnixTime, lease_secs: i64, limit: i64) -> StoreResult<Vec<OutboxItem>>;
+    async fn outbox_sent(&self, id: i64, now: UnixTime) -> StoreResult<()>;
+    async fn outbox_failed(&self, id: i64, error: &str, next_attempt_at: UnixTime) -> StoreResult<()>;
+    /// Messages not sent yet (for operators and tests).
+    async fn outbox_pending(&self) -> StoreResult<i64>;
+    /// Deletes spent tokens, sent messages older than a day and sign-in history older than 90
+    /// days; returns how many rows went.
+    async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
 }

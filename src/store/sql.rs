@@ -177,7 +177,7 @@ async fn sqlite_migration_lock(db_file: &std::path::Path) -> anyhow::Result<Opti
 /// The user columns every user query selects, in `user_from_row` order.
 macro_rules! user_cols {
     () => {
-        "id, email, name, status, is_admin, email_verified, phone_number, phone_number_verified, address, locale, created_at, updated_at"
+        "id, email, name, status, is_admin, email_verified, phone_number, phone_number_verified, address, locale, time_zone, terms_version, terms_accepted_at, newsletter_consent_at, created_at, updated_at"
     };
 }
 
@@ -204,6 +204,13 @@ macro_rules! impl_sql_store {
                         .transpose()
                         .map_err(|e| decode_err("address", e))?,
                     locale: row.try_get("locale").map_err(db_err)?,
+                    time_zone: row.try_get("time_zone").map_err(db_err)?,
+                    terms_version: row.try_get("terms_version").map_err(db_err)?,
+                    terms_accepted_at: row.try_get::<Option<i64>, _>("terms_accepted_at").map_err(db_err)?.map(UnixTime),
+                    newsletter_consent_at: row
+                        .try_get::<Option<i64>, _>("newsletter_consent_at")
+                        .map_err(db_err)?
+                        .map(UnixTime),
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                     updated_at: UnixTime(row.try_get("updated_at").map_err(db_err)?),
                 })

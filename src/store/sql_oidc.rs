@@ -39,7 +39,7 @@ macro_rules! grant_cols {
 
 macro_rules! session_cols {
     () => {
-        "sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at"
+        "sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at, amr, acr, ip, user_agent"
     };
 }
 
@@ -557,8 +557,8 @@ macro_rules! impl_oidc_stores {
             async fn open_session(&self, s: &AuthSessionRecord) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query(
-                    "INSERT INTO auth_sessions (sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO auth_sessions (sid, user_id, auth_time, last_seen, idle_expires_at, expires_at, ended_at, amr, acr, ip, user_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&s.sid)
                 .bind(s.user_id.as_uuid())
@@ -567,6 +567,10 @@ macro_rules! impl_oidc_stores {
                 .bind(s.idle_expires_at.0)
                 .bind(s.expires_at.0)
                 .bind(s.ended_at.map(|t| t.0))
+                .bind(s.amr.join(" "))
+                .bind(s.acr.as_deref())
+                .bind(s.ip.as_deref())
+                .bind(s.user_agent.as_deref())
                 .execute(&self.pool)
                 .await
                 .map(|_| ())
@@ -672,6 +676,10 @@ macro_rules! impl_oidc_stores {
                     idle_expires_at: UnixTime(r.try_get("idle_expires_at").map_err(db_err)?),
                     expires_at: UnixTime(r.try_get("expires_at").map_err(db_err)?),
                     ended_at: r.try_get::<Option<i64>, _>("ended_at").map_err(db_err)?.map(UnixTime),
+                    amr: r.try_get::<String, _>("amr").map_err(db_err)?.split_whitespace().map(str::to_owned).collect(),
+                    acr: r.try_get("acr").map_err(db_err)?,
+                    ip: r.try_get("ip").map_err(db_err)?,
+                    user_agent: r.try_get("user_agent").map_err(db_err)?,
                 })
             }
 

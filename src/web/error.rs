@@ -19,6 +19,12 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
+    /// A page error whose message is a catalogue key (shown in the user's language).
+    #[error("{key}")]
+    Page { status: StatusCode, key: &'static str },
+    /// The form's CSRF token does not match the session's (or the request is cross-site).
+    #[error("csrf")]
+    Csrf,
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -53,6 +59,9 @@ pub struct ErrorPayload {
     pub error_description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
+    /// The catalogue key of the message, for pages in the user's language.
+    #[serde(skip)]
+    pub message_key: Option<&'static str>,
 }
 
 /// The cause of a 5xx, for the log only.
@@ -61,13 +70,34 @@ pub struct ErrorCause(pub Arc<anyhow::Error>);
 
 impl WebError {
     pub fn csrf() -> Self {
-        WebError::Forbidden(
-            "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
-        )
+        WebError::Csrf
+    }
+
+    pub fn page(status: StatusCode, key: &'static str) -> Self {
+        WebError::Page { status, key }
+    }
+
+    /// The catalogue key of the message, where there is one.
+    fn message_key(&self) -> Option<&'static str> {
+        Some(match self {
+            WebError::Page { key, .. } => key,
+            WebError::Csrf => "error.csrf",
+            WebError::NotFound => "error.not_found",
+            WebError::PayloadTooLarge => "error.too_large",
+            WebError::StoreUnavailable(_) => "error.unavailable",
+            WebError::Internal(_) => "error.internal",
+            _ => return None,
+        })
     }
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
+            WebError::Page { status, key } => (*status, "invalid_request", (*key).to_owned()),
+            WebError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
+            ),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             WebError::NotFound => (StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.".into()),
@@ -100,6 +130,7 @@ impl WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
+        let message_key = self.message_key();
         let error_id = status.is_server_error().then(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
         let mut res = status.into_response();
         if let WebError::TooManyRequests { retry_after_secs, .. } = &self {
@@ -118,6 +149,7 @@ impl IntoResponse for WebError {
             error: code,
             error_description: message,
             error_id,
+            message_key,
         });
         res
     }
@@ -181,6 +213,7 @@ fn wants_html(req_accept: Option<&HeaderValue>) -> bool {
 /// Renders [`ErrorPayload`]s (HTML for browsers, JSON otherwise) and logs 5xx causes.
 pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let html = wants_html(req.headers().get(header::ACCEPT));
+    let ui = if html { Some(super::ui::ui_of_request(req.headers(), req.uri(), None)) } else { None };
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut res = next.run(req).await;
     let Some(payload) = res.extensions_mut().remove::<ErrorPayload>() else {
@@ -190,8 +223,8 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         tracing::error!(error_id = payload.error_id.as_deref().unwrap_or(""), request_id = request_id.as_deref().unwrap_or(""), error = ?cause, "request failed");
     }
     let (mut parts, _) = res.into_parts();
-    let body = if html {
-        match state.templates.error_page(&payload) {
+    let body = if let Some(ui) = &ui {
+        match state.templates.error_page(ui, &payload) {
             Ok(page) => Html(page).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");

@@ -12,6 +12,7 @@ pub mod serve;
 pub mod session;
 pub mod state;
 pub mod templates;
+pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;

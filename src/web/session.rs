@@ -29,13 +29,16 @@ pub struct SessionData {
     pub user: Option<SessionUser>,
 }
 
+/// Who is signed in and how: the user id and the authentication facts, never copies of
+/// profile data (pages read the account, so a changed name or address shows at once).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SessionUser {
     pub id: UserId,
-    pub email: String,
-    pub name: Option<String>,
     pub auth_time: UnixTime,
     pub amr: Vec<Amr>,
+    /// Authentication context class reached (OIDC `acr`), when one is claimed.
+    #[serde(default)]
+    pub acr: Option<String>,
     /// Session id exposed to relying parties (OIDC `sid`), unrelated to the cookie value. Kept
     /// when the same user signs in again; a new one when another user signs in.
     pub sid: String,
@@ -63,6 +66,23 @@ pub struct Sessions {
     secure: bool,
     idle: Duration,
     absolute_secs: i64,
+}
+
+/// Where a sign-in comes from (kept with the sign-in session, shown on the session list).
+#[derive(Debug, Clone)]
+pub struct SignInOrigin {
+    pub ip: std::net::IpAddr,
+    pub user_agent: Option<String>,
+}
+
+impl SignInOrigin {
+    pub fn new(ip: std::net::IpAddr, headers: &HeaderMap) -> Self {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect::<String>());
+        Self { ip, user_agent }
+    }
 }
 
 pub const DEVICE_COOKIE: &str = "guichet_device";
@@ -119,6 +139,15 @@ impl Sessions {
         if now >= absolute_end || now >= idle_end {
             self.store.delete(&Self::key(&id)).await?;
             return Ok(None);
+        }
+        // A sign-in session ended elsewhere (revoked from the account page, password reset,
+        // deletion, suspension, logout on another node) ends this browser's session at once.
+        if let Some(u) = &data.user {
+            let open = self.auth_sessions.auth_session(&u.sid).await?.is_some_and(|r| r.ended_at.is_none());
+            if !open {
+                self.store.delete(&Self::key(&id)).await?;
+                return Ok(None);
+            }
         }
         // A session stored before browsers were named gets its name now (and is saved below).
         let unnamed = data.browser.is_empty();
@@ -183,6 +212,7 @@ impl Sessions {
         &self,
         old: Session,
         auth: &crate::auth::Authenticated,
+        origin: &SignInOrigin,
     ) -> Result<(Session, Option<String>), StoreError> {
         let previous = old.data.user.clone();
         let browser = if old.data.browser.is_empty() { tokens::random_token() } else { old.data.browser.clone() };
@@ -205,6 +235,10 @@ impl Sessions {
                         idle_expires_at: idle,
                         expires_at: expires,
                         ended_at: None,
+                        amr: auth.amr.iter().map(|a| a.as_str().to_owned()).collect(),
+                        acr: auth.acr.clone(),
+                        ip: Some(origin.ip.to_string()),
+                        user_agent: origin.user_agent.clone(),
                     })
                     .await?;
                 (sid, other.map(|p| p.sid))
@@ -214,10 +248,9 @@ impl Sessions {
         self.store.delete(&Self::key(&old.id)).await?;
         let user = SessionUser {
             id: auth.user.id,
-            email: auth.user.email.to_string(),
-            name: auth.user.name.clone(),
             auth_time: auth.auth_time,
             amr: auth.amr.clone(),
+            acr: auth.acr.clone(),
             sid,
             login_id: tokens::random_token(),
         };

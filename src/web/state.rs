@@ -33,6 +33,7 @@ pub struct Services {
     pub settings: Arc<Settings>,
     pub stores: Stores,
     pub auth: Arc<AuthService>,
+    pub accounts: Arc<crate::accounts::AccountService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

@@ -112,7 +112,7 @@ async fn migrate_reports_what_it_applied() {
     let out = cli.run(&["migrate", "--json"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1, 2, 3]));
+    assert_eq!(v["applied"], serde_json::json!([1, 2, 3, 4]));
     let out = cli.run(&["migrate", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));
@@ -244,7 +244,7 @@ async fn client_commands() {
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["redirect_uris"].as_array().unwrap().len(), 2);
     assert_eq!(m["grant_types"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]));
-    let out = cli.run(&["client", "delete", "--client-id", m["client_id"].as_str().unwrap()], None);
+    let out = cli.run(&["client", "delete", &format!("--client-id={}", m["client_id"].as_str().unwrap())], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = cli.run(&["client", "show", &id, "--json"], None);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -43,15 +43,15 @@ async fn correct_password_signs_in_and_rotates_the_session() {
     assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
     assert!(!session_cookie.contains("Secure"), "http issuer: no Secure flag");
 
-    let home = browser.get(app.url("/")).send().await.unwrap();
+    let home = browser.get(app.url("/account")).send().await.unwrap();
     assert_eq!(home.status(), 200);
     assert!(home.text().await.unwrap().contains("Alice@Example.com"));
 
     // The pre-login session id is dead: replaying it is anonymous.
     let old = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let res = old.get(app.url("/")).header("cookie", format!("guichet_session={before}")).send().await.unwrap();
+    let res = old.get(app.url("/account")).header("cookie", format!("guichet_session={before}")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/login");
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login"));
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn missing_or_wrong_csrf_token_is_rejected_and_nothing_happens() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "forbidden");
     // Still anonymous.
-    assert_eq!(browser.get(app.url("/")).send().await.unwrap().status(), 303);
+    assert_eq!(browser.get(app.url("/account")).send().await.unwrap().status(), 303);
 }
 
 #[tokio::test]
@@ -199,16 +199,16 @@ async fn logout_needs_a_post_with_csrf_and_ends_the_session() {
     let page = browser.get(app.url("/logout")).send().await.unwrap();
     assert_eq!(page.status(), 200, "GET shows a confirmation, it does not sign out");
     let csrf = form_value(&page.text().await.unwrap(), "csrf_token").unwrap();
-    assert_eq!(browser.get(app.url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(browser.get(app.url("/account")).send().await.unwrap().status(), 200);
     let res = browser.post(app.url("/logout")).form(&[("csrf_token", "forged")]).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(browser.get(app.url("/")).send().await.unwrap().status(), 200, "still signed in");
+    assert_eq!(browser.get(app.url("/account")).send().await.unwrap().status(), 200, "still signed in");
     let res = browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert!(set_cookies(&res).iter().any(|c| c.starts_with("guichet_session=;") && c.contains("Max-Age=0")));
-    let res = browser.get(app.url("/")).send().await.unwrap();
+    let res = browser.get(app.url("/account")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/login");
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/login"));
 }
 
 #[tokio::test]

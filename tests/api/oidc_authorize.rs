@@ -202,7 +202,7 @@ async fn consent_is_asked_remembered_and_revocable() {
     let (url, v) = auth_url(&app, &rp, &[]);
     let code = redirect_params(&b.get(url).send().await.unwrap())["code"].clone();
     let tokens = exchange(&app, &rp, &code, &v).await;
-    let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("Partner billing"));
     let csrf = form_value(&home, "csrf_token").unwrap();
     let res = b

@@ -85,7 +85,7 @@ async fn rp_initiated_logout_with_hint_redirects_and_ends_everything() {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "https://rp.example.com/bye?state=s1");
     // The Guichet session is gone.
-    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 303);
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 303);
     // The session's tokens are revoked (offline_access ones survive, by definition).
     assert_eq!(userinfo_status(&app, t["access_token"].as_str().unwrap()).await, 401);
     let res = app
@@ -130,7 +130,7 @@ async fn logout_without_hint_asks_for_confirmation() {
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"action="/end_session/confirm""#));
-    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 200, "not signed out by a link");
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200, "not signed out by a link");
     let csrf = form_value(&html, "csrf_token").unwrap();
     let forged = b
         .post(app.url("/end_session/confirm"))
@@ -152,7 +152,7 @@ async fn logout_without_hint_asks_for_confirmation() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "https://rp.example.com/bye");
-    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 303);
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 303);
 }
 
 #[tokio::test]

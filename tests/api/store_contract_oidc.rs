@@ -261,6 +261,10 @@ async fn auth_session_store_contract() {
         idle_expires_at: now.plus_secs(100),
         expires_at: now.plus_secs(1000),
         ended_at: None,
+        amr: vec!["pwd".into()],
+        acr: Some("1".into()),
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
     };
     s.open_session(&rec).await.unwrap();
     s.open_session(&AuthSessionRecord { sid: "sid-b".into(), auth_time: now.plus_secs(1), ..rec.clone() })

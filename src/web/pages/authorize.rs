@@ -18,6 +18,8 @@ use crate::oidc::OAuthError;
 use crate::web::error::WebError;
 use crate::web::session::{check_csrf, Session};
 use crate::web::state::AppState;
+use crate::web::templates::Ui;
+use crate::web::ui::negotiate;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Interaction {
@@ -38,14 +40,14 @@ fn interaction_key(id: &str) -> String {
 
 #[derive(Serialize)]
 struct FormPostCtx<'a> {
-    title: &'static str,
+    title: &'a str,
     action: &'a str,
     params: &'a [(String, String)],
 }
 
 #[derive(Serialize)]
 struct ConsentCtx {
-    title: &'static str,
+    title: String,
     client_name: String,
     email: String,
     scopes: Vec<&'static str>,
@@ -55,7 +57,7 @@ struct ConsentCtx {
 
 #[derive(Serialize)]
 struct SelectCtx {
-    title: &'static str,
+    title: String,
     client_name: String,
     email: String,
     csrf_token: String,
@@ -63,14 +65,33 @@ struct SelectCtx {
 }
 
 /// Sends the authorization response (success or error) to the client.
-fn respond(state: &AppState, r: AuthorizationResponse) -> Result<Response, WebError> {
+fn respond(state: &AppState, headers: &HeaderMap, r: AuthorizationResponse) -> Result<Response, WebError> {
     match r.response_mode {
         ResponseMode::Query => Ok(Redirect::to(&r.query_url()).into_response()),
         ResponseMode::FormPost => {
-            let ctx = FormPostCtx { title: "Continue", action: &r.redirect_uri, params: &r.params };
-            Ok(Html(state.templates.render("form_post.html", &ctx)?).into_response())
+            let ui = Ui::new(negotiate(headers, None, None), "/");
+            let ctx = FormPostCtx {
+                title: ui.t(&state.templates, "common.continue"),
+                action: &r.redirect_uri,
+                params: &r.params,
+            };
+            Ok(Html(state.templates.page(&ui, "form_post.html", &ctx)?).into_response())
         }
     }
+}
+
+/// The language of an interaction's pages: the user's saved locale, the switch, the relying
+/// party's `ui_locales`, the browser.
+fn interaction_ui(headers: &HeaderMap, user: Option<&crate::domain::User>, ia: &Interaction, id: &str) -> Ui {
+    let lang = negotiate(headers, user.and_then(|u| u.locale.as_deref()), ia.request.ui_locales.as_deref());
+    Ui::new(lang, &format!("/authorize/resume?interaction={id}"))
+}
+
+/// The `ui_locales` of the interaction a sign-in page will resume, if any.
+pub async fn ui_locales_for(state: &AppState, return_to: &str) -> Option<String> {
+    let id = return_to.strip_prefix("/authorize/resume?interaction=")?;
+    let (ia, _) = load_interaction(state, id).await.ok()?;
+    ia.request.ui_locales
 }
 
 fn session_info(s: Option<&Session>) -> Option<SessionInfo> {
@@ -97,7 +118,7 @@ pub async fn authorize(
         Ok(x) => x,
         Err(AuthorizeError::Page(m)) => return Err(WebError::BadRequest(m)),
         Err(AuthorizeError::Unavailable(e)) => return Err(e.into()),
-        Err(AuthorizeError::Redirect(r)) => return respond(&state, r),
+        Err(AuthorizeError::Redirect(r)) => return respond(&state, &headers, r),
     };
     // A browser without a session gets one now, so the interaction is bound to it.
     let (session, created) = state.sessions.load_or_create(&headers).await?;
@@ -108,7 +129,7 @@ pub async fn authorize(
         consented_by: None,
         account_selected: false,
     };
-    let mut res = run(&state, &client, interaction, None, Some(&session)).await?;
+    let mut res = run(&state, &headers, &client, interaction, None, Some(&session)).await?;
     if created {
         res.headers_mut().append(axum::http::header::SET_COOKIE, state.sessions.set_cookie(&session));
     }
@@ -118,6 +139,7 @@ pub async fn authorize(
 /// Evaluates the interaction against the current session and takes the next step.
 async fn run(
     state: &AppState,
+    headers: &HeaderMap,
     client: &crate::domain::Client,
     ia: Interaction,
     id: Option<String>,
@@ -146,7 +168,7 @@ async fn run(
             if let Some(id) = &id {
                 state.stores.ephemeral.delete(&interaction_key(id)).await?;
             }
-            respond(state, resp)
+            respond(state, headers, resp)
         }
         Ok(Next::Login) => {
             let id = save(&ia).await?;
@@ -155,43 +177,38 @@ async fn run(
         Ok(Next::SelectAccount) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
+            let user = state.stores.users.user_by_id(u.id).await?.ok_or(WebError::NotFound)?;
+            let ui = interaction_ui(headers, Some(&user), &ia, &id);
             let ctx = SelectCtx {
-                title: "Choose an account",
+                title: ui.t(&state.templates, "select.title").to_owned(),
                 client_name: client.name.clone(),
-                email: u.email.clone(),
+                email: user.email.to_string(),
                 csrf_token: s.data.csrf.clone(),
                 interaction: id,
             };
-            Ok(Html(state.templates.render("select_account.html", &ctx)?).into_response())
+            Ok(Html(state.templates.page(&ui, "select_account.html", &ctx)?).into_response())
         }
         Ok(Next::Consent) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
+            let user = state.stores.users.user_by_id(u.id).await?.ok_or(WebError::NotFound)?;
+            let ui = interaction_ui(headers, Some(&user), &ia, &id);
             let scope = ia.request.consent_scope();
-            let mut scopes = Vec::new();
-            for (name, text) in [
-                ("profile", "your name and profile"),
-                ("email", "your email address"),
-                ("phone", "your phone number"),
-                ("address", "your postal address"),
-                ("offline_access", "access while you are signed out (offline access)"),
-            ] {
-                if scope.contains(name) {
-                    scopes.push(text);
-                }
-            }
-            if scope.contains("openid") {
-                scopes.insert(0, "your identity (who you are)");
-            }
+            // Catalogue keys under `scopes`, identity first.
+            let scopes: Vec<&'static str> =
+                ["openid", "profile", "email", "phone", "address", "resources", "offline_access"]
+                    .into_iter()
+                    .filter(|name| scope.contains(name))
+                    .collect();
             let ctx = ConsentCtx {
-                title: "Allow access",
+                title: state.templates.tf(ui.lang, "consent.title", &[("client", &client.name)]),
                 client_name: client.name.clone(),
-                email: u.email.clone(),
+                email: user.email.to_string(),
                 scopes,
                 csrf_token: s.data.csrf.clone(),
                 interaction: id,
             };
-            Ok(Html(state.templates.render("consent.html", &ctx)?).into_response())
+            Ok(Html(state.templates.page(&ui, "consent.html", &ctx)?).into_response())
         }
     }
 }
@@ -251,7 +268,7 @@ pub async fn resume(
         // Came back without signing in (e.g. opened the link elsewhere): sign in first.
         return Ok(Redirect::to(&login_url(&q.interaction, false, None)).into_response());
     }
-    run(&state, &client, ia, Some(q.interaction), session.as_ref()).await
+    run(&state, &headers, &client, ia, Some(q.interaction), session.as_ref()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -306,12 +323,12 @@ pub async fn consent(
         "allow" => {
             state.oidc.record_consent(info.user_id, &ia.request).await.map_err(oauth_internal)?;
             ia.consented_by = Some(info.user_id);
-            run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
+            run(&state, &headers, &client, ia, Some(f.interaction), session.as_ref()).await
         }
         "deny" => {
             state.stores.ephemeral.delete(&interaction_key(&f.interaction)).await?;
             let r = state.oidc.error_response(&ia.request, OAuthError::access_denied("the user denied access"));
-            respond(&state, r)
+            respond(&state, &headers, r)
         }
         _ => Err(WebError::BadRequest("decision must be allow or deny".into())),
     }
@@ -326,7 +343,7 @@ pub async fn select_account(
     match f.decision.as_str() {
         "continue" => {
             ia.account_selected = true;
-            run(&state, &client, ia, Some(f.interaction), session.as_ref()).await
+            run(&state, &headers, &client, ia, Some(f.interaction), session.as_ref()).await
         }
         "switch" => Ok(Redirect::to(&login_url(&f.interaction, true, None)).into_response()),
         _ => Err(WebError::BadRequest("decision must be continue or switch".into())),

@@ -14,10 +14,12 @@ use crate::oidc::logout::{EndSessionError, EndSessionParams, EndSessionRequest};
 use crate::web::error::WebError;
 use crate::web::session::{check_csrf, Session};
 use crate::web::state::AppState;
+use crate::web::templates::Ui;
+use crate::web::ui::negotiate;
 
 #[derive(Serialize)]
 struct ConfirmCtx {
-    title: &'static str,
+    title: String,
     email: String,
     client_name: Option<String>,
     csrf_token: String,
@@ -28,7 +30,7 @@ struct ConfirmCtx {
 
 #[derive(Serialize)]
 struct SignedOutCtx {
-    title: &'static str,
+    title: String,
 }
 
 pub async fn end_session(
@@ -43,24 +45,27 @@ pub async fn end_session(
     let req = state.oidc.validate_end_session(&params).await.map_err(end_session_error)?;
     let session = state.sessions.load(&headers).await?;
     let Some(user) = session.as_ref().and_then(|s| s.data.user.clone()) else {
-        return finish(&state, &req, None).await;
+        return finish(&state, &headers, &req, None).await;
     };
     let proven = req.hint_sid.as_deref() == Some(user.sid.as_str())
         || (req.hint_sid.is_none() && req.hint_sub.as_deref() == Some(user.id.to_string().as_str()));
     if proven {
-        return finish(&state, &req, session).await;
+        return finish(&state, &headers, &req, session).await;
     }
     let s = session.as_ref().ok_or_else(WebError::csrf)?;
+    let account = state.stores.users.user_by_id(user.id).await?.ok_or(WebError::NotFound)?;
+    let lang = negotiate(&headers, account.locale.as_deref(), params.ui_locales.as_deref());
+    let ui = Ui::new(lang, "/");
     let ctx = ConfirmCtx {
-        title: "Sign out",
-        email: user.email.clone(),
+        title: ui.t(&state.templates, "logout.title").to_owned(),
+        email: account.email.to_string(),
         client_name: req.client.as_ref().map(|c| c.name.clone()),
         csrf_token: s.data.csrf.clone(),
         client_id: req.client.as_ref().map(|c| c.client_id.to_string()).unwrap_or_default(),
         post_logout_redirect_uri: req.post_logout_redirect_uri.clone().unwrap_or_default(),
         state: req.state.clone().unwrap_or_default(),
     };
-    Ok(Html(state.templates.render("end_session.html", &ctx)?).into_response())
+    Ok(Html(state.templates.page(&ui, "end_session.html", &ctx)?).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -87,21 +92,30 @@ pub async fn confirm(
     };
     let req = state.oidc.validate_end_session(&params).await.map_err(end_session_error)?;
     if session.as_ref().and_then(|s| s.data.user.as_ref()).is_none() {
-        return finish(&state, &req, None).await;
+        return finish(&state, &headers, &req, None).await;
     }
     check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
-    finish(&state, &req, session).await
+    finish(&state, &headers, &req, session).await
 }
 
 /// Ends the session (if any) and sends the browser on.
-async fn finish(state: &AppState, req: &EndSessionRequest, session: Option<Session>) -> Result<Response, WebError> {
+async fn finish(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &EndSessionRequest,
+    session: Option<Session>,
+) -> Result<Response, WebError> {
     let had_session = session.is_some();
     if let Some(s) = session {
         sign_out(state, s).await?;
     }
     let mut res = match req.redirect_url() {
         Some(url) => Redirect::to(&url).into_response(),
-        None => Html(state.templates.render("signed_out.html", &SignedOutCtx { title: "Signed out" })?).into_response(),
+        None => {
+            let ui = Ui::new(negotiate(headers, None, None), "/");
+            let ctx = SignedOutCtx { title: ui.t(&state.templates, "logout.done_title").to_owned() };
+            Html(state.templates.page(&ui, "signed_out.html", &ctx)?).into_response()
+        }
     };
     if had_session {
         res.headers_mut().append(header::SET_COOKIE, state.sessions.clear_cookie());

@@ -6,33 +6,29 @@
 //!   (same page, same work);
 //! - 429 with `Retry-After` while throttled; 403 for a bad CSRF token or an inactive account;
 //!   400 when a field is missing; 503 + `Retry-After` when sign-ins are saturated.
+//!
+//! The page also links to registration (`#register-link`) and password reset (`#reset-link`),
+//! and offers a sign-in link by email (`POST /login/link`, input `email`).
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::json;
 
+use super::common::{finish_sign_in, render};
 use super::safe_return_to;
 use crate::auth::{AuthError, PasswordLogin};
+use crate::config::Registration;
 use crate::crypto::SecretString;
 use crate::domain::UserStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::metrics::LoginResult;
-use crate::web::session::{self, check_csrf, DEVICE_COOKIE};
+use crate::web::session::{self, check_csrf, SignInOrigin, DEVICE_COOKIE};
 use crate::web::state::AppState;
-
-#[derive(Serialize)]
-pub struct LoginCtx {
-    pub title: &'static str,
-    pub csrf_token: String,
-    pub email: String,
-    pub return_to: String,
-    pub error: Option<String>,
-    /// "to continue to <client>" when signing in for an application.
-    pub client_name: Option<String>,
-}
+use crate::web::templates::Ui;
 
 #[derive(Deserialize, Default)]
 pub struct LoginQuery {
@@ -40,6 +36,9 @@ pub struct LoginQuery {
     login_hint: Option<String>,
     /// `login`: show the form even to a signed-in user (OIDC prompt=login, max_age, switch account).
     prompt: Option<String>,
+    /// A notice to show above the form (after verification, reset, deletion).
+    notice: Option<String>,
+    ui_locales: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -51,9 +50,31 @@ pub struct LoginForm {
     return_to: Option<String>,
 }
 
+fn notice_key(n: Option<&str>) -> Option<&'static str> {
+    match n? {
+        "verified" => Some("login.verified"),
+        "password_set" => Some("login.password_set"),
+        "deleted" => Some("login.account_deleted"),
+        "reauth" => Some("login.reauth"),
+        _ => None,
+    }
+}
+
+/// The page language: saved locale aside (nobody is signed in here), the switch, the relying
+/// party's `ui_locales` (from the query or the pending interaction), the browser.
+async fn login_ui(state: &AppState, headers: &HeaderMap, uri: &Uri, return_to: &str, ui_locales: Option<&str>) -> Ui {
+    let from_interaction = match ui_locales {
+        Some(_) => None,
+        None => super::authorize::ui_locales_for(state, return_to).await,
+    };
+    let lang = crate::web::ui::negotiate(headers, None, ui_locales.or(from_interaction.as_deref()));
+    Ui::new(lang, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/login"))
+}
+
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let q: LoginQuery = super::unique_params(query.unwrap_or_default().as_bytes())?;
@@ -62,16 +83,19 @@ pub async fn show(
     if session.data.user.is_some() && q.prompt.as_deref() != Some("login") {
         return Ok(Redirect::to(&return_to).into_response());
     }
-    let client_name = super::authorize::client_name_for(&state, &return_to).await;
-    let ctx = LoginCtx {
-        title: "Sign in",
-        csrf_token: session.data.csrf.clone(),
-        email: q.login_hint.unwrap_or_default(),
-        return_to,
-        error: None,
-        client_name,
-    };
-    let mut res = Html(state.templates.render("login.html", &ctx)?).into_response();
+    let ui = login_ui(&state, &headers, &uri, &return_to, q.ui_locales.as_deref()).await;
+    let notice = notice_key(q.notice.as_deref()).map(|k| ui.t(&state.templates, k).to_owned());
+    let mut res = form(
+        &state,
+        &ui,
+        &session.data.csrf,
+        q.login_hint.as_deref().unwrap_or(""),
+        &return_to,
+        StatusCode::OK,
+        None,
+        notice,
+    )
+    .await?;
     if created {
         res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
     }
@@ -81,39 +105,36 @@ pub async fn show(
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     ClientIp(ip): ClientIp,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    posted: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, WebError> {
-    let Form(form) = form?;
+    let Form(f) = posted?;
     let session = state.sessions.load(&headers).await?;
-    check_csrf(session.as_ref(), &form.csrf_token, &headers)?;
+    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
     let Some(session) = session else { return Err(WebError::csrf()) };
-    let return_to = safe_return_to(form.return_to.as_deref());
+    let return_to = safe_return_to(f.return_to.as_deref());
+    let ui = login_ui(&state, &headers, &uri, &return_to, None).await;
     let csrf = session.data.csrf.clone();
-    let (st, csrf, email, rt) = (&state, csrf.as_str(), form.email.trim(), return_to.as_str());
-    let again = move |status: StatusCode, error: String| form_again(st, csrf, email, rt, status, error);
-    if form.email.trim().is_empty() || form.password.expose().is_empty() {
-        return again(StatusCode::BAD_REQUEST, "Enter your email address and your password.".into()).await;
+    let email = f.email.trim();
+    let again =
+        |status: StatusCode, error: String| form(&state, &ui, &csrf, email, &return_to, status, Some(error), None);
+    let t = |k: &str| ui.t(&state.templates, k).to_owned();
+    if email.is_empty() || f.password.expose().is_empty() {
+        return again(StatusCode::BAD_REQUEST, t("login.missing")).await;
     }
-    if form.password.expose().len() > state.settings.password.max_length || form.email.len() > 320 {
-        return again(StatusCode::BAD_REQUEST, "Invalid email or password.".into()).await;
+    if f.password.expose().len() > state.settings.password.max_length || f.email.len() > 320 {
+        return again(StatusCode::BAD_REQUEST, t("login.invalid")).await;
     }
     let device = session::cookie(&headers, DEVICE_COOKIE);
-    let attempt = PasswordLogin { email: &form.email, password: &form.password, ip, device: device.as_deref() };
+    let origin = SignInOrigin::new(ip, &headers);
+    let attempt = PasswordLogin { email: &f.email, password: &f.password, ip, device: device.as_deref() };
     match state.auth.login_password(attempt).await {
         Ok(done) => {
             state.metrics.login(LoginResult::Ok);
-            tracing::info!(user_id = %done.user.id, %ip, "signed in");
-            let (new, ended) = state.sessions.sign_in(session, &done).await?;
-            if let Some(sid) = ended {
-                // Another user signed in on this browser: the previous sign-in ends everywhere.
-                tracing::info!("previous sign-in session replaced by another user's");
-                state.oidc.end_session(&sid).await;
-            }
-            let mut res = Redirect::to(&return_to).into_response();
-            res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&new));
+            let mut res = finish_sign_in(&state, &headers, session, &done, &origin, &return_to).await?;
             if device.is_none() {
-                let d = state.auth.issue_device_cookie(&form.email).await?;
+                let d = state.auth.issue_device_cookie(&f.email).await?;
                 res.headers_mut().append(header::SET_COOKIE, state.sessions.device_cookie(&d));
             }
             Ok(res)
@@ -121,16 +142,19 @@ pub async fn submit(
         Err(AuthError::InvalidCredentials) => {
             state.metrics.login(LoginResult::Failed);
             tracing::info!(%ip, "sign-in failed");
-            again(StatusCode::UNAUTHORIZED, "Invalid email or password.".into()).await
+            state.accounts.record_login_failure(&f.email, ip, origin.user_agent.as_deref()).await;
+            again(StatusCode::UNAUTHORIZED, t("login.invalid")).await
         }
         Err(AuthError::Throttled { retry_after_secs }) => {
             state.metrics.login(LoginResult::Throttled);
             tracing::warn!(%ip, retry_after_secs, "sign-in throttled");
-            let mut res = again(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many failed attempts. Try again in {}.", human_secs(retry_after_secs)),
-            )
-            .await?;
+            let wait = if retry_after_secs < 90 {
+                state.templates.tf(ui.lang, "login.seconds", &[("n", &retry_after_secs.max(1).to_string())])
+            } else {
+                state.templates.tf(ui.lang, "login.minutes", &[("n", &((retry_after_secs + 59) / 60).to_string())])
+            };
+            let msg = state.templates.tf(ui.lang, "login.throttled", &[("wait", &wait)]);
+            let mut res = again(StatusCode::TOO_MANY_REQUESTS, msg).await?;
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -138,41 +162,37 @@ pub async fn submit(
         }
         Err(AuthError::NotActive(status)) => {
             state.metrics.login(LoginResult::Inactive);
-            let msg = match status {
-                UserStatus::Suspended => "This account is suspended. Contact your administrator.",
-                _ => "This account is not activated yet. Use the activation link you received by email.",
+            let key = match status {
+                UserStatus::Suspended => "login.suspended",
+                _ => "login.pending",
             };
-            again(StatusCode::FORBIDDEN, msg.into()).await
+            again(StatusCode::FORBIDDEN, t(key)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn human_secs(s: i64) -> String {
-    if s < 90 {
-        format!("{} second{}", s.max(1), if s == 1 { "" } else { "s" })
-    } else {
-        let m = (s + 59) / 60;
-        format!("{m} minutes")
-    }
-}
-
-/// The sign-in form again, with an error (the client name is looked up only on this path).
-async fn form_again(
+/// The sign-in form (the client name is looked up only when signing in for an application).
+#[allow(clippy::too_many_arguments)]
+async fn form(
     state: &AppState,
+    ui: &Ui,
     csrf: &str,
     email: &str,
     return_to: &str,
     status: StatusCode,
-    error: String,
+    error: Option<String>,
+    notice: Option<String>,
 ) -> Result<Response, WebError> {
-    let ctx = LoginCtx {
-        title: "Sign in",
-        csrf_token: csrf.to_owned(),
-        email: email.to_owned(),
-        return_to: return_to.to_owned(),
-        error: Some(error),
-        client_name: super::authorize::client_name_for(state, return_to).await,
-    };
-    Ok((status, Html(state.templates.render("login.html", &ctx)?)).into_response())
+    let ctx = json!({
+        "title": ui.t(&state.templates, "login.title"),
+        "csrf_token": csrf,
+        "email": email,
+        "return_to": return_to,
+        "error": error,
+        "notice": notice,
+        "client_name": super::authorize::client_name_for(state, return_to).await,
+        "registration_open": state.accounts.registration() == Registration::Open,
+    });
+    render(state, ui, status, "login.html", &ctx)
 }

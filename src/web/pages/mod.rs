@@ -1,9 +1,12 @@
 //! Browser pages: each file holds its handlers and the `Ctx` struct its template renders.
 
+pub mod account;
 pub mod authorize;
+pub mod common;
 pub mod end_session;
-pub mod home;
+pub mod links;
 pub mod login;
+pub mod register;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -15,10 +18,32 @@ use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home::show))
+        .route("/", get(account::root))
         .route("/login", get(login::show).post(login::submit))
-        .route("/logout", get(home::confirm_logout).post(home::logout))
-        .route("/account/consents/revoke", post(home::revoke_consent))
+        .route("/login/link", get(links::link_use).post(links::link_request))
+        .route("/logout", get(account::confirm_logout).post(account::logout))
+        .route("/lang", get(crate::web::ui::switch))
+        .route("/register", get(register::show).post(register::submit))
+        .route("/register/verify", get(register::verify_show).post(register::verify))
+        .route("/password/reset", get(links::reset_show).post(links::reset_request))
+        .route("/password/reset/confirm", get(links::reset_confirm_show).post(links::reset_confirm))
+        .route("/activate", get(links::activate_show).post(links::activate))
+        .route("/invite", get(links::invite_show).post(links::invite_accept))
+        .route("/account", get(account::show))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::change_password))
+        .route("/account/email", get(account::email_show).post(account::email_start))
+        .route("/account/email/current", post(account::email_current))
+        .route("/account/email/new", post(account::email_new))
+        .route("/account/email/cancel", post(account::email_cancel))
+        .route("/account/phone", get(account::phone_show).post(account::phone_start))
+        .route("/account/phone/verify", post(account::phone_verify))
+        .route("/account/sessions", get(account::sessions_show))
+        .route("/account/sessions/revoke", post(account::sessions_revoke))
+        .route("/account/sessions/revoke-others", post(account::sessions_revoke_others))
+        .route("/account/export", get(account::export))
+        .route("/account/delete", get(account::delete_show).post(account::delete))
+        .route("/account/consents/revoke", post(account::revoke_consent))
         .route(crate::oidc::paths::AUTHORIZE, get(authorize::authorize).post(authorize::authorize))
         .route("/authorize/resume", get(authorize::resume))
         .route("/authorize/consent", post(authorize::consent))
@@ -27,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/end_session/confirm", post(end_session::confirm))
         .route("/static/guichet.css", get(stylesheet))
         .route("/static/form_post.js", get(form_post_script))
+        .route("/static/strength.js", get(|| script(STRENGTH_JS)))
+        .route("/static/pow.js", get(|| script(POW_JS)))
 }
 
 const CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/guichet.css"));
@@ -51,6 +78,20 @@ async fn form_post_script() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         FORM_POST_JS,
+    )
+        .into_response()
+}
+
+const STRENGTH_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/strength.js"));
+const POW_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/pow.js"));
+
+async fn script(src: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        src,
     )
         .into_response()
 }

@@ -1,0 +1,148 @@
+//! What every page handler shares: the signed-in user, rendering in the user's language,
+//! message pages, account errors as pages, and finishing a sign-in (every way of signing in
+//! ends here: password, emailed link, invitation, activation; the second factor of the MFA
+//! issue slots in before the session is made).
+
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde_json::{json, Value};
+
+use crate::accounts::AccountError;
+use crate::auth::{AuthError, Authenticated};
+use crate::domain::{User, UserStatus};
+use crate::web::error::WebError;
+use crate::web::session::{Session, SignInOrigin};
+use crate::web::state::AppState;
+use crate::web::templates::Ui;
+use crate::web::ui::negotiate;
+
+/// The browser's session and its signed-in user (read from the account, never from a copy).
+pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, WebError> {
+    let Some(s) = state.sessions.load(headers).await? else { return Ok(None) };
+    let Some(u) = &s.data.user else { return Ok(None) };
+    match state.stores.users.user_by_id(u.id).await? {
+        Some(user) if user.status == UserStatus::Active => Ok(Some((s, user))),
+        _ => Ok(None),
+    }
+}
+
+pub fn ui(headers: &HeaderMap, uri: &Uri, user: Option<&User>) -> Ui {
+    let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Ui::new(negotiate(headers, user.and_then(|u| u.locale.as_deref()), None), here)
+}
+
+pub fn render(state: &AppState, ui: &Ui, status: StatusCode, name: &str, ctx: &Value) -> Result<Response, WebError> {
+    let html = state.templates.page(ui, name, ctx)?;
+    let mut res = (status, Html(html)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// A page that says something: a title, paragraphs, an element id tests and scripts find,
+/// and optionally one link.
+pub fn message(
+    state: &AppState,
+    ui: &Ui,
+    status: StatusCode,
+    title: &str,
+    message_id: &str,
+    paragraphs: Vec<String>,
+    link: Option<(&str, &str, &str)>,
+) -> Result<Response, WebError> {
+    let (link_id, link_href, link_text) = link.unwrap_or(("", "", ""));
+    render(
+        state,
+        ui,
+        status,
+        "message.html",
+        &json!({
+            "title": title, "message_id": message_id, "paragraphs": paragraphs,
+            "link_id": link_id, "link_href": link_href, "link_text": link_text,
+        }),
+    )
+}
+
+/// An account error as a page: client mistakes are 4xx with the message in the user's
+/// language; store trouble is a 503.
+pub fn account_error(state: &AppState, ui: &Ui, e: AccountError) -> Result<Response, WebError> {
+    let t = |k: &str| state.templates.t(ui.lang, k).to_owned();
+    let (status, key) = match e {
+        AccountError::Invalid(k) => (StatusCode::BAD_REQUEST, k),
+        AccountError::NotAllowed(k) => (StatusCode::FORBIDDEN, k),
+        AccountError::TokenInvalid => (StatusCode::BAD_REQUEST, "link.invalid"),
+        AccountError::CodeWrong => (StatusCode::BAD_REQUEST, "email_change.code_wrong"),
+        AccountError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "error.too_many"),
+        AccountError::Reauthenticate => (StatusCode::FORBIDDEN, "login.reauth"),
+        AccountError::NoAccount => (StatusCode::NOT_FOUND, "error.not_found"),
+        AccountError::Auth(AuthError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "login.busy"),
+        AccountError::Auth(AuthError::NotActive(UserStatus::Suspended)) => (StatusCode::FORBIDDEN, "login.suspended"),
+        AccountError::Auth(AuthError::NotActive(_)) => (StatusCode::FORBIDDEN, "login.pending"),
+        AccountError::Auth(a) => return Err(a.into()),
+        AccountError::Store(s) => return Err(s.into()),
+        AccountError::Internal(i) => return Err(WebError::Internal(i)),
+    };
+    let mut res = render(
+        state,
+        ui,
+        status,
+        "error.html",
+        &json!({"title": status.canonical_reason().unwrap_or("Error"), "message": t(key), "error_id": null}),
+    )?;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        res.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("60"));
+    }
+    Ok(res)
+}
+
+/// The message key of an account error shown inside a form (the form comes back with it).
+pub fn form_error_key(e: &AccountError) -> Option<&'static str> {
+    match e {
+        AccountError::Invalid(k) | AccountError::NotAllowed(k) => Some(k),
+        AccountError::CodeWrong => Some("email_change.code_wrong"),
+        AccountError::TokenInvalid => Some("email_change.code_expired"),
+        AccountError::Throttled => Some("error.too_many"),
+        _ => None,
+    }
+}
+
+/// Ends a sign-in, whatever the method: the session is made (a new cookie), the previous
+/// user's session ended if another user signs in, the history recorded, then on to
+/// `return_to`. The second factor (MFA issue) will be asked here, before the session.
+pub async fn finish_sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: Session,
+    auth: &Authenticated,
+    origin: &SignInOrigin,
+    return_to: &str,
+) -> Result<Response, WebError> {
+    let (new, ended) = state.sessions.sign_in(session, auth, origin).await?;
+    if let Some(sid) = ended {
+        tracing::info!("previous sign-in session replaced by another user's");
+        state.oidc.end_session(&sid).await;
+    }
+    let method = auth.amr.first().map(|a| a.as_str()).unwrap_or("pwd");
+    state.accounts.record_login(auth.user.id, true, method, origin.ip, origin.user_agent.as_deref()).await;
+    tracing::info!(user_id = %auth.user.id, ip = %origin.ip, method, "signed in");
+    let _ = headers;
+    let mut res = Redirect::to(return_to).into_response();
+    res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&new));
+    Ok(res)
+}
+
+impl From<AccountError> for WebError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => s.into(),
+            AccountError::Auth(a) => a.into(),
+            AccountError::Internal(i) => WebError::Internal(i),
+            AccountError::Invalid(k) => WebError::page(StatusCode::BAD_REQUEST, k),
+            AccountError::NotAllowed(k) => WebError::page(StatusCode::FORBIDDEN, k),
+            AccountError::TokenInvalid => WebError::page(StatusCode::BAD_REQUEST, "link.invalid"),
+            AccountError::CodeWrong => WebError::page(StatusCode::BAD_REQUEST, "email_change.code_wrong"),
+            AccountError::Throttled => WebError::page(StatusCode::TOO_MANY_REQUESTS, "error.too_many"),
+            AccountError::Reauthenticate => WebError::page(StatusCode::FORBIDDEN, "login.reauth"),
+            AccountError::NoAccount => WebError::NotFound,
+        }
+    }
+}

@@ -45,7 +45,44 @@ pub async fn fresh_store_settings(dir: &std::path::Path) -> Settings {
         s.redis.key_prefix = format!("guichet-test-{}:", uuid::Uuid::new_v4().simple());
     }
     s.keys.dir = dir.join("keys");
+    s.mail.outbox_dir = dir.join("outbox");
+    s.sms.outbox_dir = dir.join("outbox");
     s
+}
+
+/// The messages the file mail driver wrote so far (raw RFC 5322 text, decoded from
+/// quoted-printable), oldest first.
+pub fn outbox(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "eml"));
+    files.sort();
+    files.iter().map(|p| decode_qp(&std::fs::read_to_string(p).unwrap_or_default())).collect()
+}
+
+fn decode_qp(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first link starting with `prefix` in a message.
+pub fn link_in(mail: &str, prefix: &str) -> Option<String> {
+    let start = mail.find(prefix)?;
+    let end = mail[start..].find(|c: char| c.is_whitespace() || c == '"' || c == '<').map_or(mail.len(), |e| start + e);
+    Some(mail[start..end].to_owned())
 }
 
 pub fn test_defaults(s: &mut Settings) {
@@ -107,6 +144,18 @@ impl TestApp {
             handle: Some(handle),
             _dir: dir,
         }
+    }
+
+    /// Waits (up to 10 s) until the outbox holds `n` mail files; returns them.
+    pub async fn mails(&self, n: usize) -> Vec<String> {
+        for _ in 0..100 {
+            let m = outbox(&self.settings.mail.outbox_dir);
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("expected {n} mails, found {}", outbox(&self.settings.mail.outbox_dir).len());
     }
 
     pub fn url(&self, path: &str) -> String {

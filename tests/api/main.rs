@@ -1,6 +1,7 @@
 //! One black-box test binary (STYLE habit 7). Each module is one feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod cli;
 mod hardening;
 mod helpers;

@@ -51,7 +51,7 @@ CREATE INDEX invitations_created ON invitations (created_at);
 CREATE TABLE user_resources (
     user_id       UUID    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     resource      TEXT    NOT NULL,
-    invitation_id BLOB,
+    invitation_id UUID,
     granted_at    BIGINT NOT NULL,
     PRIMARY KEY (user_id, resource)
 );

@@ -306,9 +306,9 @@ def redirects_to_login(resp: requests.Response) -> bool:
 
 
 def scenario_logout(c: Checks, client: Client):
-    home = client.get("/")
+    home = client.get("/account")
     c.check(
-        "GET / while logged in -> 200, not the login page",
+        "GET /account while logged in -> 200, not the login page",
         home.status_code == 200 and urlparse(home.url).path != "/login",
         describe(home),
     )

@@ -151,27 +151,11 @@ fn explain(e: AccountError) -> anyhow::Error {
     }
 }
 
-fn rfc3339(t: UnixTime) -> String {
-    let secs = t.0;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
-}
-
 fn invitation_json(i: &crate::domain::account::Invitation, now: UnixTime, link: Option<&str>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": i.id, "email": i.email, "name": i.name, "org": i.org, "resource": i.resource,
         "status": i.status(now), "created_at": i.created_at.0, "expires_at": i.expires_at.0,
-        "expires": rfc3339(i.expires_at), "accepted_at": i.accepted_at.map(|t| t.0), "revoked_at": i.revoked_at.map(|t| t.0),
+        "expires": i.expires_at.rfc3339(), "accepted_at": i.accepted_at.map(|t| t.0), "revoked_at": i.revoked_at.map(|t| t.0),
     });
     if let Some(l) = link {
         v["link"] = serde_json::json!(l);
@@ -193,7 +177,7 @@ pub async fn invite(cmd: InviteCommand, settings: &Settings, clock: Arc<dyn Cloc
             if json {
                 println!("{}", serde_json::to_string_pretty(&invitation_json(&inv, now, Some(&link)))?);
             } else {
-                println!("invited {} (invitation {}, expires {})\n{link}", inv.email, inv.id, rfc3339(inv.expires_at));
+                println!("invited {} (invitation {}, expires {})\n{link}", inv.email, inv.id, inv.expires_at.rfc3339());
             }
         }
         InviteCommand::List { limit, json } => {
@@ -305,13 +289,4 @@ pub async fn delete_user(args: DeleteUser, settings: &Settings, clock: Arc<dyn C
         println!("deleted user {} (audit subject {})", user.email, a.service.pseudonym(user.id));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(super::rfc3339(crate::domain::UnixTime(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(crate::domain::UnixTime(1_795_000_000)), "2026-11-18T11:06:40Z");
-    }
 }

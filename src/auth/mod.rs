@@ -153,17 +153,15 @@ impl AuthService {
         Ok(self.hasher.hash(password).await?)
     }
 
-    /// Whether the account has a password (accounts made from invitations may not).
-    pub async fn has_password(&self, user: &User) -> Result<bool, AuthError> {
+    /// Checks a signed-in user's password (re-authentication, password change): `None` when
+    /// the account has no password (made from an invitation), else whether it matches.
+    pub async fn check_user_password(&self, user: &User, password: &SecretString) -> Result<Option<bool>, AuthError> {
         let creds = self.users.credentials_by_email(&user.email.lookup_key()).await?;
-        Ok(creds.is_some_and(|c| c.password_hash.is_some()))
-    }
-
-    /// Checks a signed-in user's password (re-authentication, password change).
-    pub async fn verify_user_password(&self, user: &User, password: &SecretString) -> Result<bool, AuthError> {
-        let creds = self.users.credentials_by_email(&user.email.lookup_key()).await?;
-        let stored = creds.as_ref().filter(|c| c.user.id == user.id).and_then(|c| c.password_hash.as_deref());
-        Ok(self.hasher.verify(stored, password).await?.ok && stored.is_some())
+        let Some(stored) = creds.as_ref().filter(|c| c.user.id == user.id).and_then(|c| c.password_hash.as_deref())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.hasher.verify(Some(stored), password).await?.ok))
     }
 
     /// A device cookie for a browser that just signed in to `account` (see [`throttle`]).

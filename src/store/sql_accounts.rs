@@ -31,6 +31,15 @@ fn spent() -> StoreError {
     StoreError::Conflict { constraint: "token_spent" }
 }
 
+/// A statement that had to change a row: `NotFound` when it changed none.
+fn found(rows: u64) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Sent messages are kept a day (delivery questions), then go: they hold addresses.
 const SENT_KEPT_SECS: i64 = 24 * 3600;
 /// Sign-in history is kept 90 days.
@@ -140,9 +149,7 @@ macro_rules! impl_account_store {
                             .execute(&mut **tx)
                             .await
                             .map_err(db_err)?;
-                        if r.rows_affected() == 0 {
-                            return Err(StoreError::NotFound);
-                        }
+                        found(r.rows_affected())?;
                     }
                     AccountOp::ChangeEmail { user, email } => {
                         let r = sqlx::query(
@@ -155,9 +162,7 @@ macro_rules! impl_account_store {
                         .execute(&mut **tx)
                         .await
                         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict { constraint: "users_email" } } else { db_err(e) })?;
-                        if r.rows_affected() == 0 {
-                            return Err(StoreError::NotFound);
-                        }
+                        found(r.rows_affected())?;
                     }
                     AccountOp::SetPhone { user, phone, verified } => {
                         let r = sqlx::query(
@@ -170,9 +175,7 @@ macro_rules! impl_account_store {
                         .execute(&mut **tx)
                         .await
                         .map_err(db_err)?;
-                        if r.rows_affected() == 0 {
-                            return Err(StoreError::NotFound);
-                        }
+                        found(r.rows_affected())?;
                     }
                     AccountOp::SetProfile { user, profile } => {
                         let r = sqlx::query(
@@ -186,9 +189,7 @@ macro_rules! impl_account_store {
                         .execute(&mut **tx)
                         .await
                         .map_err(db_err)?;
-                        if r.rows_affected() == 0 {
-                            return Err(StoreError::NotFound);
-                        }
+                        found(r.rows_affected())?;
                     }
                     AccountOp::EndSessions { user, except } => {
                         let rows = sqlx::query(
@@ -266,9 +267,7 @@ macro_rules! impl_account_store {
                             .execute(&mut **tx)
                             .await
                             .map_err(db_err)?;
-                        if r.rows_affected() == 0 {
-                            return Err(StoreError::NotFound);
-                        }
+                        found(r.rows_affected())?;
                     }
                     AccountOp::Enqueue(m) => Self::enqueue_in(tx, &m, now).await?,
                     AccountOp::Audit { action, subject, actor, detail } => {
@@ -300,7 +299,7 @@ macro_rules! impl_account_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
-                if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                found(r.rows_affected())
             }
 
             async fn revoke_session_grants_in(

@@ -1,7 +1,7 @@
 //! The account console (`/account`; `/` redirects there): profile, password, email and phone,
 //! sessions and sign-in history, applications, data export, deletion; and sign-out.
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -66,32 +66,22 @@ macro_rules! signed_in_or_login {
     };
 }
 
+/// The signed-in user of a form post, its CSRF token checked (else to the sign-in page).
+macro_rules! posted_by_user {
+    ($state:expr, $headers:expr, $back:expr, $csrf:expr) => {{
+        let (s, u) = signed_in_or_login!($state, $headers, $back);
+        check_csrf(Some(&s), $csrf, &$headers)?;
+        (s, u)
+    }};
+}
+
 pub async fn root() -> Redirect {
     Redirect::to("/account")
 }
 
-fn fmt_time(t: crate::domain::UnixTime, tz: Option<&str>) -> String {
-    // Shown in UTC (the time zone name is recorded for relying apps; no tz database here).
-    let _ = tz;
-    let secs = t.0;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
-}
-
-/// Days since 1970-01-01 to a calendar date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// Times are shown in UTC (the zone name is kept for relying apps; no tz database here).
+fn fmt_time(t: crate::domain::UnixTime) -> String {
+    t.display_utc()
 }
 
 async fn console(
@@ -145,8 +135,7 @@ pub async fn profile(
     form: FormResult<ProfileForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account", &f.csrf_token);
     match state.accounts.update_profile(u.id, &f.name, &f.locale, &f.time_zone).await {
         Ok(()) => {
             let u = state.accounts.profile(u.id).await?;
@@ -202,8 +191,7 @@ pub async fn change_password(
     form: FormResult<PasswordForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account", &f.csrf_token);
     let sid = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
     match state.accounts.change_password(u.id, &f.current_password, &f.password, &sid).await {
         Ok(()) => {
@@ -256,25 +244,23 @@ pub async fn email_show(State(state): State<AppState>, headers: HeaderMap, uri: 
 async fn email_step(
     state: &AppState,
     headers: &HeaderMap,
-    uri: &Uri,
     f: &EmailForm,
     step: &str,
     ip: std::net::IpAddr,
 ) -> Result<Response, WebError> {
-    let (s, u) = signed_in_or_login!(state, headers, "/account/email");
-    check_csrf(Some(&s), &f.csrf_token, headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/email", &f.csrf_token);
     let sid = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
     let r = match step {
         "start" => state.accounts.start_email_change(u.id, &f.new_email, ip).await,
         "current" => state.accounts.confirm_email_current(u.id, &f.code).await,
         "new" => state.accounts.confirm_email_new(u.id, &f.code, &sid).await,
-        _ => state.accounts.cancel_email_change(u.id).await,
+        "cancel" => state.accounts.cancel_email_change(u.id).await,
+        _ => return Err(WebError::NotFound),
     };
     let page = |u: User, status, notice, error| async move {
         let ui = ui(headers, &Uri::from_static("/account/email"), Some(&u));
         email_page(state, &ui, &s, &u, status, notice, error).await
     };
-    let _ = uri;
     match r {
         Ok(()) => {
             let u = state.accounts.profile(u.id).await?;
@@ -302,45 +288,26 @@ async fn email_step(
 pub async fn email_start(
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: Uri,
     ClientIp(ip): ClientIp,
     form: FormResult<EmailForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    email_step(&state, &headers, &uri, &f, "start", ip).await
+    email_step(&state, &headers, &f, "start", ip).await
 }
 
-pub async fn email_current(
+/// `POST /account/email/{current|new|cancel}`.
+pub async fn email_action(
     State(state): State<AppState>,
+    Path(step): Path<String>,
     headers: HeaderMap,
-    uri: Uri,
     ClientIp(ip): ClientIp,
     form: FormResult<EmailForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    email_step(&state, &headers, &uri, &f, "current", ip).await
-}
-
-pub async fn email_new(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    ClientIp(ip): ClientIp,
-    form: FormResult<EmailForm>,
-) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    email_step(&state, &headers, &uri, &f, "new", ip).await
-}
-
-pub async fn email_cancel(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    ClientIp(ip): ClientIp,
-    form: FormResult<EmailForm>,
-) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    email_step(&state, &headers, &uri, &f, "cancel", ip).await
+    match step.as_str() {
+        "current" | "new" | "cancel" => email_step(&state, &headers, &f, &step, ip).await,
+        _ => Err(WebError::NotFound),
+    }
 }
 
 // ---------------------------------------------------------------- phone
@@ -388,8 +355,7 @@ pub async fn phone_start(
     form: FormResult<PhoneForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account/phone");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/phone", &f.csrf_token);
     let ui = ui(&headers, &Uri::from_static("/account/phone"), Some(&u));
     match state.accounts.start_phone(u.id, &f.phone, &f.pow_challenge, &f.pow_nonce, ip).await {
         Ok(()) => phone_page(&state, &ui, &s, &u, StatusCode::OK, None, None).await,
@@ -413,8 +379,7 @@ pub async fn phone_verify(
     form: FormResult<PhoneForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account/phone");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/phone", &f.csrf_token);
     let ui = ui(&headers, &Uri::from_static("/account/phone"), Some(&u));
     match state.accounts.verify_phone(u.id, &f.code).await {
         Ok(()) => {
@@ -463,14 +428,13 @@ async fn sessions_page(
 ) -> Result<Response, WebError> {
     let current = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
     let unknown = ui.t(&state.templates, "sessions.unknown_device");
-    let tz = u.time_zone.as_deref();
     let list = state.accounts.sessions(u.id).await?;
     let others = list.iter().any(|r| r.sid != current);
     let sessions: Vec<Value> = list
         .iter()
         .map(|r| json!({
             "handle": handle(&r.sid), "current": r.sid == current, "device": device(r.user_agent.as_deref(), unknown),
-            "ip": r.ip, "signed_in": fmt_time(r.auth_time, tz), "last_seen": fmt_time(r.last_seen, tz),
+            "ip": r.ip, "signed_in": fmt_time(r.auth_time), "last_seen": fmt_time(r.last_seen),
         }))
         .collect();
     let history: Vec<Value> = state
@@ -478,7 +442,7 @@ async fn sessions_page(
         .login_history(u.id)
         .await?
         .iter()
-        .map(|e| json!({"at": fmt_time(e.at, tz), "success": e.success, "method": e.method, "ip": e.ip, "device": device(e.user_agent.as_deref(), unknown)}))
+        .map(|e| json!({"at": fmt_time(e.at), "success": e.success, "method": e.method, "ip": e.ip, "device": device(e.user_agent.as_deref(), unknown)}))
         .collect();
     let ctx = json!({
         "title": ui.t(&state.templates, "sessions.title"), "sessions": sessions, "others": others, "history": history,
@@ -506,8 +470,7 @@ pub async fn sessions_revoke(
     form: FormResult<RevokeSessionForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account/sessions");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/sessions", &f.csrf_token);
     let ui = ui(&headers, &Uri::from_static("/account/sessions"), Some(&u));
     let target = state.accounts.sessions(u.id).await?.into_iter().find(|r| handle(&r.sid) == f.session);
     let Some(target) = target else { return account_error(&state, &ui, AccountError::TokenInvalid) };
@@ -521,8 +484,7 @@ pub async fn sessions_revoke_others(
     form: FormResult<RevokeSessionForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account/sessions");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/sessions", &f.csrf_token);
     let sid = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
     state.accounts.revoke_other_sessions(u.id, &sid).await?;
     let ui = ui(&headers, &Uri::from_static("/account/sessions"), Some(&u));
@@ -589,8 +551,7 @@ pub async fn delete(
     form: FormResult<DeleteForm>,
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
-    let (s, u) = signed_in_or_login!(state, headers, "/account/delete");
-    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let (s, u) = posted_by_user!(state, headers, "/account/delete", &f.csrf_token);
     let ui = ui(&headers, &Uri::from_static("/account/delete"), Some(&u));
     let auth_time = s.data.user.as_ref().map(|x| x.auth_time);
     match state.accounts.delete(u.id, Some(&f.confirm_email), auth_time, "self").await {
@@ -668,15 +629,4 @@ pub async fn revoke_consent(
     state.stores.grants.revoke_user_client_grants(u.id, &client, state.clock.now()).await?;
     tracing::info!(user_id = %u.id, client_id = %client, "consent withdrawn");
     Ok(Redirect::to("/account").into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(fmt_time(crate::domain::UnixTime(0), None), "1970-01-01 00:00 UTC");
-        assert_eq!(fmt_time(crate::domain::UnixTime(1_795_000_000), None), "2026-11-18 11:06 UTC");
-    }
 }

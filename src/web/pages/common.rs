@@ -110,7 +110,6 @@ pub fn form_error_key(e: &AccountError) -> Option<&'static str> {
 /// `return_to`. The second factor (MFA issue) will be asked here, before the session.
 pub async fn finish_sign_in(
     state: &AppState,
-    headers: &HeaderMap,
     session: Session,
     auth: &Authenticated,
     origin: &SignInOrigin,
@@ -124,7 +123,6 @@ pub async fn finish_sign_in(
     let method = auth.amr.first().map(|a| a.as_str()).unwrap_or("pwd");
     state.accounts.record_login(auth.user.id, true, method, origin.ip, origin.user_agent.as_deref()).await;
     tracing::info!(user_id = %auth.user.id, ip = %origin.ip, method, "signed in");
-    let _ = headers;
     let mut res = Redirect::to(return_to).into_response();
     res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&new));
     Ok(res)

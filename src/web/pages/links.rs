@@ -255,9 +255,7 @@ pub async fn activate(
     let Some(session) = session else { return Err(WebError::csrf()) };
     let ui = ui(&headers, &uri, None);
     match state.accounts.activate(&f.token, &f.password).await {
-        Ok(auth) => {
-            finish_sign_in(&state, &headers, session, &auth, &SignInOrigin::new(ip, &headers), "/account").await
-        }
+        Ok(auth) => finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), "/account").await,
         Err(AccountError::TokenInvalid) => invalid_link(&state, &ui, "activate.link_invalid"),
         Err(AccountError::Invalid(k)) => {
             let user = state.accounts.activation_target(&f.token).await?;
@@ -344,7 +342,7 @@ pub async fn invite_accept(
     let me = signed_in(&state, &headers).await?.map(|(_, u)| u.id);
     match state.accounts.accept_invitation(&f.token, me).await {
         Ok(InvitationOutcome::Created(auth)) => {
-            finish_sign_in(&state, &headers, session, &auth, &SignInOrigin::new(ip, &headers), "/account").await
+            finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), "/account").await
         }
         Ok(InvitationOutcome::Attached) => Ok(Redirect::to("/account").into_response()),
         Ok(InvitationOutcome::SignInFirst { email }) => {
@@ -353,7 +351,6 @@ pub async fn invite_accept(
                 .append_pair("return_to", &back)
                 .append_pair("login_hint", &email)
                 .finish();
-            let _ = t;
             Ok(Redirect::to(&format!("/login?{q}")).into_response())
         }
         Ok(InvitationOutcome::OtherAccount { email }) => {
@@ -432,7 +429,7 @@ pub async fn link_use(
     match state.accounts.use_login_link(&q.token, &browser).await {
         Ok((auth, return_to)) => {
             let return_to = safe_return_to(Some(&return_to));
-            finish_sign_in(&state, &headers, session, &auth, &SignInOrigin::new(ip, &headers), &return_to).await
+            finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), &return_to).await
         }
         Err(AccountError::NotAllowed(k)) => message(
             &state,

@@ -132,7 +132,7 @@ pub async fn submit(
     match state.auth.login_password(attempt).await {
         Ok(done) => {
             state.metrics.login(LoginResult::Ok);
-            let mut res = finish_sign_in(&state, &headers, session, &done, &origin, &return_to).await?;
+            let mut res = finish_sign_in(&state, session, &done, &origin, &return_to).await?;
             if device.is_none() {
                 let d = state.auth.issue_device_cookie(&f.email).await?;
                 res.headers_mut().append(header::SET_COOKIE, state.sessions.device_cookie(&d));

@@ -53,7 +53,11 @@ pub enum UserCommand {
     /// Issue (and mail) a new activation link for a pending account.
     ActivateLink(crate::cli_accounts::ActivateLink),
     /// Delete an account for good (personal data, credentials, sessions, grants, tokens).
-    Delete(crate::cli_accounts::DeleteUser),
+    Delete(crate::cli_accounts::UserByEmail),
+    /// Suspend an account: every session and refresh token ends, sign-in is refused.
+    Suspend(crate::cli_accounts::UserByEmail),
+    /// Resume a suspended account.
+    Resume(crate::cli_accounts::UserByEmail),
     /// List users.
     List {
         /// Print the result as JSON.
@@ -145,6 +149,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             crate::cli_accounts::activate_link(args, &settings, clock).await
         }
         Command::User(UserCommand::Delete(args)) => crate::cli_accounts::delete_user(args, &settings, clock).await,
+        Command::User(UserCommand::Suspend(args)) => {
+            crate::cli_accounts::suspend_user(args, true, &settings, clock).await
+        }
+        Command::User(UserCommand::Resume(args)) => {
+            crate::cli_accounts::suspend_user(args, false, &settings, clock).await
+        }
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
         Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
         Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,

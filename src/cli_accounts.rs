@@ -71,8 +71,9 @@ pub struct ActivateLink {
     pub json: bool,
 }
 
+/// An account named by its email (delete, suspend, resume).
 #[derive(Debug, Args)]
-pub struct DeleteUser {
+pub struct UserByEmail {
     #[arg(long)]
     pub email: String,
     #[arg(long)]
@@ -273,7 +274,30 @@ pub async fn activate_link(args: ActivateLink, settings: &Settings, clock: Arc<d
     Ok(())
 }
 
-pub async fn delete_user(args: DeleteUser, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+/// `user suspend` / `user resume`.
+pub async fn suspend_user(
+    args: UserByEmail,
+    suspended: bool,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let a = Accounts::open(settings, clock).await?;
+    let user = a
+        .service
+        .user_by_email(&args.email)
+        .await
+        .map_err(explain)?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {}", args.email.trim()))?;
+    let user = a.service.set_suspended(user.id, suspended, "operator").await.map_err(explain)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&user)?);
+    } else {
+        println!("{} is {}", user.email, user.status);
+    }
+    Ok(())
+}
+
+pub async fn delete_user(args: UserByEmail, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let a = Accounts::open(settings, clock).await?;
     let user = a
         .service

@@ -35,6 +35,10 @@ pub struct Settings {
     pub login_throttle: ThrottleSettings,
     pub oidc: OidcSettings,
     pub log: LogSettings,
+    /// Shorthand for `accounts.registration` at the top of the file (`registration = "closed"`);
+    /// wins when both are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
     pub accounts: AccountsSettings,
     pub mail: MailSettings,
     pub sms: SmsSettings,
@@ -509,6 +513,11 @@ impl Settings {
         Self::load(file, &env)
     }
 
+    /// Who may create an account (`registration`, else `accounts.registration`).
+    pub fn registration(&self) -> Registration {
+        self.registration.unwrap_or(self.accounts.registration)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.issuer_url()?;
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
@@ -635,6 +644,8 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             vec!["database".into(), "url".into()]
         } else if name == "REDIS_URL" {
             vec!["redis".into(), "url".into()]
+        } else if name == "GUICHET_REGISTRATION" {
+            vec!["registration".into()]
         } else if let Some(rest) = name.strip_prefix("GUICHET_") {
             // Overrides are GUICHET_<SECTION>__<KEY>; other GUICHET_* variables (GUICHET_CONFIG,
             // tooling's own) are not ours to judge. A misspelt section or key with `__` still
@@ -649,7 +660,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
         if value.is_empty() && (name == "DATABASE_URL" || name == "REDIS_URL") {
             continue;
         }
-        if path.iter().any(|p| p.is_empty()) || path.len() < 2 {
+        if path.iter().any(|p| p.is_empty()) || (path.len() < 2 && name != "GUICHET_REGISTRATION") {
             return Err(invalid(name, "environment overrides look like GUICHET_<SECTION>__<KEY>"));
         }
         let v = parse_env_value(value);

@@ -429,6 +429,36 @@ impl AccountService {
         Ok(())
     }
 
+    /// Suspends (every session and refresh token ends, sign-in refused) or resumes an account.
+    pub async fn set_suspended(&self, user: UserId, suspended: bool, actor: &str) -> AccountResult<User> {
+        let u = self.user(user).await?;
+        let audit = AccountOp::Audit {
+            action: if suspended { "account.suspended" } else { "account.resumed" }.into(),
+            subject: user.to_string(),
+            actor: Some(actor.to_owned()),
+            detail: None,
+        };
+        if suspended {
+            let grants = self.session_grants_of(user, None).await?;
+            self.stores
+                .accounts
+                .apply(vec![
+                    AccountOp::SetStatus { user, status: UserStatus::Suspended },
+                    AccountOp::EndSessions { user, except: None },
+                    AccountOp::RevokeAllGrants { user },
+                    audit,
+                ])
+                .await?;
+            self.oidc.notify_logout(grants);
+            tracing::info!(user_id = %user, "account suspended; every session ended");
+        } else {
+            let status = if u.status == UserStatus::Suspended { UserStatus::Active } else { u.status };
+            self.stores.accounts.apply(vec![AccountOp::SetStatus { user, status }, audit]).await?;
+            tracing::info!(user_id = %user, "account resumed");
+        }
+        self.user(user).await
+    }
+
     /// A stable pseudonym of a user id (HMAC with the server secret): the audit log can tell
     /// events of one account apart without holding who it was.
     pub fn pseudonym(&self, user: UserId) -> String {

@@ -142,7 +142,7 @@ impl AccountService {
     }
 
     pub fn registration(&self) -> Registration {
-        self.settings.accounts.registration
+        self.settings.registration()
     }
 
     fn issuer(&self) -> &str {

@@ -9,6 +9,10 @@ impl AccountService {
 
     /// Self-registration. The answer is the same whether or not the address has an account:
     /// a new address gets a confirmation link, an existing one a "someone tried" notice.
+    /// Registering again while the address is not confirmed sends a new link (the previous one
+    /// dies; rate-limited). Each link carries the password chosen with it, so whoever owns the
+    /// mailbox ends up with the password of the registration they confirm (a stranger who
+    /// registered the address first cannot keep a password on it).
     #[allow(clippy::too_many_arguments)]
     pub async fn register(
         &self,
@@ -36,7 +40,24 @@ impl AccountService {
         if !self.allow_issue(TokenKind::EmailVerification, &email.lookup_key(), Some(ip)).await? {
             return Ok(());
         }
-        if let Some(existing) = self.user_by_email(email.as_str()).await? {
+        let existing = self.user_by_email(email.as_str()).await?;
+        if let Some(pending) = existing
+            .as_ref()
+            .filter(|u| u.status == UserStatus::Pending && !u.email_verified && u.terms_version.is_some())
+        {
+            let lang = self.lang_of(Some(pending), lang);
+            let (raw, token) = self.new_link_token(
+                TokenKind::EmailVerification,
+                Some(pending.id),
+                serde_json::json!({ "password_hash": hash }),
+            );
+            let mail = self.verification_mail(lang, pending.email.as_str(), name.as_deref(), &raw)?;
+            self.stores.accounts.apply(vec![AccountOp::InsertToken(token), AccountOp::Enqueue(mail)]).await?;
+            self.sent();
+            tracing::info!(user_id = %pending.id, "registration repeated before confirmation: new link sent");
+            return Ok(());
+        }
+        if let Some(existing) = existing {
             let lang = self.lang_of(Some(&existing), lang);
             let (raw, reset) = self.new_link_token(TokenKind::PasswordReset, Some(existing.id), serde_json::json!({}));
             let mail = self.compose(
@@ -60,19 +81,9 @@ impl AccountService {
             return Ok(());
         }
         let id = UserId::new_random();
-        let (raw, token) = self.new_link_token(TokenKind::EmailVerification, Some(id), serde_json::json!({}));
-        let mail = self.compose(
-            lang,
-            Mail {
-                to: email.as_str(),
-                name: name.as_deref(),
-                kind: "verify",
-                paragraphs: vec![self.p(lang, "mail.verify.body")],
-                action: Some(self.link("/register/verify", &raw)),
-                code: None,
-                expiry: Some(self.expiry_text(lang, TokenKind::EmailVerification)),
-            },
-        )?;
+        let (raw, token) =
+            self.new_link_token(TokenKind::EmailVerification, Some(id), serde_json::json!({ "password_hash": hash }));
+        let mail = self.verification_mail(lang, email.as_str(), name.as_deref(), &raw)?;
         let new = NewUser {
             email: email.clone(),
             name,
@@ -107,6 +118,21 @@ impl AccountService {
         Ok(())
     }
 
+    fn verification_mail(&self, lang: Lang, to: &str, name: Option<&str>, raw: &str) -> AccountResult<OutboxMessage> {
+        self.compose(
+            lang,
+            Mail {
+                to,
+                name,
+                kind: "verify",
+                paragraphs: vec![self.p(lang, "mail.verify.body")],
+                action: Some(self.link("/register/verify", raw)),
+                code: None,
+                expiry: Some(self.expiry_text(lang, TokenKind::EmailVerification)),
+            },
+        )
+    }
+
     /// The account a verification link is for (to show before confirming).
     pub async fn verification_target(&self, raw: &str) -> AccountResult<User> {
         let t = self.live_token(TokenKind::EmailVerification, raw).await?;
@@ -118,7 +144,10 @@ impl AccountService {
         let t = self.live_token(TokenKind::EmailVerification, raw).await?;
         let user = t.user_id.ok_or(AccountError::TokenInvalid)?;
         let u = self.user(user).await?;
-        let mut ops = vec![AccountOp::ConsumeToken { digest: t.digest }, AccountOp::SetEmailVerified { user }];
+        let mut ops = vec![AccountOp::ConsumeToken { digest: t.digest.clone() }, AccountOp::SetEmailVerified { user }];
+        if let Some(hash) = t.data_str("password_hash") {
+            ops.push(AccountOp::SetPassword { user, hash: hash.to_owned() });
+        }
         if u.status == UserStatus::Pending {
             ops.push(AccountOp::SetStatus { user, status: UserStatus::Active });
         }

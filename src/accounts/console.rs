@@ -452,7 +452,18 @@ impl AccountService {
             self.oidc.notify_logout(grants);
             tracing::info!(user_id = %user, "account suspended; every session ended");
         } else {
-            let status = if u.status == UserStatus::Suspended { UserStatus::Active } else { u.status };
+            // Back to active, unless it never was (no password and no confirmed address yet).
+            let has_password = self
+                .stores
+                .users
+                .credentials_by_email(&u.email.lookup_key())
+                .await?
+                .is_some_and(|c| c.password_hash.is_some());
+            let status = match u.status {
+                UserStatus::Suspended if has_password || u.email_verified => UserStatus::Active,
+                UserStatus::Suspended => UserStatus::Pending,
+                other => other,
+            };
             self.stores.accounts.apply(vec![AccountOp::SetStatus { user, status }, audit]).await?;
             tracing::info!(user_id = %user, "account resumed");
         }

@@ -437,3 +437,95 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     let log = log.lock().unwrap().clone();
     assert!(log.contains("shutdown signal received"), "{log}");
 }
+
+/// The `.eml` files the CLI's file mail driver wrote (under its working directory).
+fn cli_mails(cli: &Cli) -> Vec<String> {
+    let dir = cli._dir.path().join("data/outbox");
+    let mut files: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "eml"));
+    files.sort();
+    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn invitations_from_the_command_line() {
+    let cli = Cli::new().await;
+    let out = cli.run(
+        &[
+            "invite",
+            "create",
+            "--email",
+            "guest@example.com",
+            "--resource",
+            "gallery:123",
+            "--name",
+            "Guest",
+            "--org",
+            "acme",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["id", "expires", "expires_at", "link", "status"] {
+        assert!(!inv[k].is_null(), "--json prints {k}: {inv}");
+    }
+    assert_eq!(inv["status"], "pending");
+    assert_eq!(inv["resource"], "gallery:123");
+    assert!(inv["link"].as_str().unwrap().contains("/invite?token="));
+    let mails = cli_mails(&cli);
+    assert_eq!(mails.len(), 1, "mailed before the command exits");
+    assert!(mails[0].contains("To: guest@example.com"));
+    let id = inv["id"].as_str().unwrap();
+    let out = cli.run(&["invite", "resend", id, "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(again["link"], inv["link"], "a new link");
+    let out = cli.run(&["invite", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let out = cli.run(&["invite", "revoke", id, "--json"], None);
+    assert!(out.status.success());
+    let out = cli.run(&["invite", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["status"], "revoked");
+    let out = cli.run(&["invite", "revoke", id], None);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).starts_with("error: "));
+    let out = cli.run(&["invite", "create", "--email", "not an address"], None);
+    assert!(!out.status.success());
+    stderr_line(&out);
+}
+
+#[tokio::test]
+async fn operators_create_pending_accounts_and_delete_them() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["user", "create", "--email", "pending@example.com", "--name", "Pat", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let u: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(u["status"], "pending");
+    let first = u["activation_link"].as_str().unwrap().to_owned();
+    assert!(first.contains("/activate?token="));
+    assert!(cli_mails(&cli)[0].contains("To: pending@example.com"));
+    let out = cli.run(&["user", "activate-link", "--email", "pending@example.com", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(v["activation_link"].as_str().unwrap(), first);
+    assert_eq!(cli_mails(&cli).len(), 2);
+    for (cmd, status) in [("suspend", "suspended"), ("resume", "pending")] {
+        let out = cli.run(&["user", cmd, "--email", "pending@example.com", "--json"], None);
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["status"], status, "a never-activated account resumes as pending");
+    }
+    let out = cli.run(&["user", "delete", "--email", "pending@example.com", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["subject"].as_str().unwrap().starts_with("anon-"));
+    let out = cli.run(&["user", "list", "--json"], None);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+    let out = cli.run(&["user", "delete", "--email", "pending@example.com"], None);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("no user"));
+}

@@ -1,6 +1,8 @@
 //! One black-box test binary (STYLE habit 7). Each module is one feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_console;
+mod account_links;
 mod accounts;
 mod cli;
 mod hardening;

@@ -159,8 +159,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
         Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,
         Command::User(UserCommand::List { json, limit, offset }) => {
-            let opened = open_stores(&settings, clock).await?;
-            let users = opened.stores.users.list_users(limit.clamp(1, 100_000), offset.max(0)).await?;
+            let accounts = crate::cli_accounts::Accounts::open(&settings, clock).await?;
+            let users = accounts.service.list(limit, offset).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {

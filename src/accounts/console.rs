@@ -11,6 +11,30 @@ impl AccountService {
         self.user(user).await
     }
 
+    /// The account, if it still exists.
+    pub async fn find(&self, user: UserId) -> AccountResult<Option<User>> {
+        Ok(self.stores.users.user_by_id(user).await?)
+    }
+
+    /// Accounts in creation order (operators).
+    pub async fn list(&self, limit: i64, offset: i64) -> AccountResult<Vec<User>> {
+        Ok(self.stores.users.list_users(limit.clamp(1, 100_000), offset.max(0)).await?)
+    }
+
+    /// Applications the user consented to: (client, scope, since).
+    pub async fn applications(&self, user: UserId) -> AccountResult<Vec<(crate::domain::Client, String, UnixTime)>> {
+        Ok(self.stores.consents.consents_of(user).await?)
+    }
+
+    /// Withdraws consent for an application: the consent is forgotten and every grant the
+    /// user gave it is revoked (its refresh and access tokens stop working).
+    pub async fn withdraw_consent(&self, user: UserId, client: &crate::domain::ClientId) -> AccountResult<()> {
+        self.stores.consents.delete_consent(user, client).await?;
+        self.stores.grants.revoke_user_client_grants(user, client, self.clock.now()).await?;
+        tracing::info!(user_id = %user, client_id = %client, "consent withdrawn");
+        Ok(())
+    }
+
     pub async fn update_profile(&self, user: UserId, name: &str, locale: &str, time_zone: &str) -> AccountResult<()> {
         let name = parse_display_name(name).map_err(|_| AccountError::Invalid("register.name_invalid"))?;
         let locale = match locale.trim() {

@@ -94,9 +94,8 @@ async fn console(
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let apps: Vec<Value> = state
-        .stores
-        .consents
-        .consents_of(u.id)
+        .accounts
+        .applications(u.id)
         .await?
         .into_iter()
         .map(|(c, scope, _)| json!({"client_id": c.client_id.to_string(), "name": c.name, "scope": scope}))
@@ -625,8 +624,6 @@ pub async fn revoke_consent(
         return Ok(Redirect::to("/login").into_response());
     };
     let client = crate::domain::ClientId::new(form.client_id);
-    state.stores.consents.delete_consent(u.id, &client).await?;
-    state.stores.grants.revoke_user_client_grants(u.id, &client, state.clock.now()).await?;
-    tracing::info!(user_id = %u.id, client_id = %client, "consent withdrawn");
+    state.accounts.withdraw_consent(u.id, &client).await?;
     Ok(Redirect::to("/account").into_response())
 }

@@ -177,7 +177,7 @@ async fn run(
         Ok(Next::SelectAccount) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
-            let user = state.stores.users.user_by_id(u.id).await?.ok_or(WebError::NotFound)?;
+            let user = state.accounts.find(u.id).await?.ok_or(WebError::NotFound)?;
             let ui = interaction_ui(headers, Some(&user), &ia, &id);
             let ctx = SelectCtx {
                 title: ui.t(&state.templates, "select.title").to_owned(),
@@ -191,7 +191,7 @@ async fn run(
         Ok(Next::Consent) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
-            let user = state.stores.users.user_by_id(u.id).await?.ok_or(WebError::NotFound)?;
+            let user = state.accounts.find(u.id).await?.ok_or(WebError::NotFound)?;
             let ui = interaction_ui(headers, Some(&user), &ia, &id);
             let scope = ia.request.consent_scope();
             // Catalogue keys under `scopes`, identity first.

@@ -20,7 +20,7 @@ use crate::web::ui::negotiate;
 pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, WebError> {
     let Some(s) = state.sessions.load(headers).await? else { return Ok(None) };
     let Some(u) = &s.data.user else { return Ok(None) };
-    match state.stores.users.user_by_id(u.id).await? {
+    match state.accounts.find(u.id).await? {
         Some(user) if user.status == UserStatus::Active => Ok(Some((s, user))),
         _ => Ok(None),
     }

@@ -53,7 +53,7 @@ pub async fn end_session(
         return finish(&state, &headers, &req, session).await;
     }
     let s = session.as_ref().ok_or_else(WebError::csrf)?;
-    let account = state.stores.users.user_by_id(user.id).await?.ok_or(WebError::NotFound)?;
+    let account = state.accounts.find(user.id).await?.ok_or(WebError::NotFound)?;
     let lang = negotiate(&headers, account.locale.as_deref(), params.ui_locales.as_deref());
     let ui = Ui::new(lang, "/");
     let ctx = ConfirmCtx {

@@ -114,62 +114,66 @@ pub async fn submit(
     check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
     let Some(session) = session else { return Err(WebError::csrf()) };
     let return_to = safe_return_to(f.return_to.as_deref());
-    let ui = login_ui(&state, &headers, &uri, &return_to, None).await;
-    let csrf = session.data.csrf.clone();
     let email = f.email.trim();
-    let again =
-        |status: StatusCode, error: String| form(&state, &ui, &csrf, email, &return_to, status, Some(error), None);
-    let t = |k: &str| ui.t(&state.templates, k).to_owned();
-    if email.is_empty() || f.password.expose().is_empty() {
-        return again(StatusCode::BAD_REQUEST, t("login.missing")).await;
-    }
-    if f.password.expose().len() > state.settings.password.max_length || f.email.len() > 320 {
-        return again(StatusCode::BAD_REQUEST, t("login.invalid")).await;
-    }
-    let device = session::cookie(&headers, DEVICE_COOKIE);
-    let origin = SignInOrigin::new(ip, &headers);
-    let attempt = PasswordLogin { email: &f.email, password: &f.password, ip, device: device.as_deref() };
-    match state.auth.login_password(attempt).await {
-        Ok(done) => {
-            state.metrics.login(LoginResult::Ok);
-            let mut res = finish_sign_in(&state, session, &done, &origin, &return_to).await?;
-            if device.is_none() {
-                let d = state.auth.issue_device_cookie(&f.email).await?;
-                res.headers_mut().append(header::SET_COOKIE, state.sessions.device_cookie(&d));
+    // (status, message key, seconds to wait when throttled)
+    let (status, key, retry_after) = if email.is_empty() || f.password.expose().is_empty() {
+        (StatusCode::BAD_REQUEST, "login.missing", None)
+    } else if f.password.expose().len() > state.settings.password.max_length || f.email.len() > 320 {
+        (StatusCode::BAD_REQUEST, "login.invalid", None)
+    } else {
+        let device = session::cookie(&headers, DEVICE_COOKIE);
+        let origin = SignInOrigin::new(ip, &headers);
+        let attempt = PasswordLogin { email: &f.email, password: &f.password, ip, device: device.as_deref() };
+        match state.auth.login_password(attempt).await {
+            Ok(done) => {
+                state.metrics.login(LoginResult::Ok);
+                let mut res = finish_sign_in(&state, session, &done, &origin, &return_to).await?;
+                if device.is_none() {
+                    let d = state.auth.issue_device_cookie(&f.email).await?;
+                    res.headers_mut().append(header::SET_COOKIE, state.sessions.device_cookie(&d));
+                }
+                return Ok(res);
             }
-            Ok(res)
+            Err(AuthError::InvalidCredentials) => {
+                state.metrics.login(LoginResult::Failed);
+                tracing::info!(%ip, "sign-in failed");
+                state.accounts.record_login_failure(&f.email, ip, origin.user_agent.as_deref()).await;
+                (StatusCode::UNAUTHORIZED, "login.invalid", None)
+            }
+            Err(AuthError::Throttled { retry_after_secs }) => {
+                state.metrics.login(LoginResult::Throttled);
+                tracing::warn!(%ip, retry_after_secs, "sign-in throttled");
+                (StatusCode::TOO_MANY_REQUESTS, "login.throttled", Some(retry_after_secs))
+            }
+            Err(AuthError::NotActive(status)) => {
+                state.metrics.login(LoginResult::Inactive);
+                (
+                    StatusCode::FORBIDDEN,
+                    if status == UserStatus::Suspended { "login.suspended" } else { "login.pending" },
+                    None,
+                )
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(AuthError::InvalidCredentials) => {
-            state.metrics.login(LoginResult::Failed);
-            tracing::info!(%ip, "sign-in failed");
-            state.accounts.record_login_failure(&f.email, ip, origin.user_agent.as_deref()).await;
-            again(StatusCode::UNAUTHORIZED, t("login.invalid")).await
-        }
-        Err(AuthError::Throttled { retry_after_secs }) => {
-            state.metrics.login(LoginResult::Throttled);
-            tracing::warn!(%ip, retry_after_secs, "sign-in throttled");
-            let wait = if retry_after_secs < 90 {
-                state.templates.tf(ui.lang, "login.seconds", &[("n", &retry_after_secs.max(1).to_string())])
+    };
+    // Only a failure renders a page (and needs the page's language).
+    let ui = login_ui(&state, &headers, &uri, &return_to, None).await;
+    let message = match retry_after {
+        Some(secs) => {
+            let wait = if secs < 90 {
+                state.templates.tf(ui.lang, "login.seconds", &[("n", &secs.max(1).to_string())])
             } else {
-                state.templates.tf(ui.lang, "login.minutes", &[("n", &((retry_after_secs + 59) / 60).to_string())])
+                state.templates.tf(ui.lang, "login.minutes", &[("n", &((secs + 59) / 60).to_string())])
             };
-            let msg = state.templates.tf(ui.lang, "login.throttled", &[("wait", &wait)]);
-            let mut res = again(StatusCode::TOO_MANY_REQUESTS, msg).await?;
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(res)
+            state.templates.tf(ui.lang, key, &[("wait", &wait)])
         }
-        Err(AuthError::NotActive(status)) => {
-            state.metrics.login(LoginResult::Inactive);
-            let key = match status {
-                UserStatus::Suspended => "login.suspended",
-                _ => "login.pending",
-            };
-            again(StatusCode::FORBIDDEN, t(key)).await
-        }
-        Err(e) => Err(e.into()),
+        None => ui.t(&state.templates, key).to_owned(),
+    };
+    let mut res = form(&state, &ui, &session.data.csrf, email, &return_to, status, Some(message), None).await?;
+    if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    Ok(res)
 }
 
 /// The sign-in form (the client name is looked up only when signing in for an application).

@@ -124,11 +124,29 @@ impl KeySet {
     }
 
     /// Re-reads the directory (new keys from a rotation on another node or the CLI).
+    ///
+    /// A directory listing is not atomic: read while another process rotates, it can show the
+    /// old key already retired but not yet the new one. Such a reading, which would leave an
+    /// algorithm that signs now without a signing key, is read again (a few times) before it
+    /// is believed.
     pub fn reload(&self) -> Result<(), KeyError> {
-        let mut loaded = Vec::new();
-        for f in read_dir(&self.dir)? {
-            loaded.push(Arc::new(load(f, &self.dir)?));
-        }
+        let now = self.clock.now();
+        let current = self.snapshot();
+        let mut attempts = 0;
+        let loaded = loop {
+            let mut loaded = Vec::new();
+            for f in read_dir(&self.dir)? {
+                loaded.push(Arc::new(load(f, &self.dir)?));
+            }
+            let gap = SigningAlg::ALL
+                .iter()
+                .any(|alg| signing_in(&current, *alg, now).is_some() && signing_in(&loaded, *alg, now).is_none());
+            attempts += 1;
+            if !gap || attempts >= 5 {
+                break loaded;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
         if let Ok(mut w) = self.keys.write() {
             *w = Arc::new(loaded);
         }
@@ -144,17 +162,7 @@ impl KeySet {
 
     /// The key that signs for `alg` now: the most recently activated one that is active.
     pub fn signing_key(&self, alg: SigningAlg) -> Option<Arc<LoadedKey>> {
-        let now = self.clock.now();
-        self.snapshot()
-            .iter()
-            .filter(|k| {
-                k.file.alg == alg
-                    && k.file.revoked_at.is_none()
-                    && k.file.active_from <= now
-                    && k.file.retired_at.is_none_or(|r| r > now)
-            })
-            .max_by(|a, b| (a.file.active_from, &a.file.kid).cmp(&(b.file.active_from, &b.file.kid)))
-            .cloned()
+        signing_in(&self.snapshot(), alg, self.clock.now())
     }
 
     fn published(&self, k: &LoadedKey, now: UnixTime) -> bool {
@@ -287,6 +295,19 @@ impl KeySet {
         changed.extend(self.list().into_iter().filter(|k| k.kid == kid));
         Ok(changed)
     }
+}
+
+/// The key of `keys` that signs for `alg` at `now`: the most recently activated active one.
+fn signing_in(keys: &[Arc<LoadedKey>], alg: SigningAlg, now: UnixTime) -> Option<Arc<LoadedKey>> {
+    keys.iter()
+        .filter(|k| {
+            k.file.alg == alg
+                && k.file.revoked_at.is_none()
+                && k.file.active_from <= now
+                && k.file.retired_at.is_none_or(|r| r > now)
+        })
+        .max_by(|a, b| (a.file.active_from, &a.file.kid).cmp(&(b.file.active_from, &b.file.kid)))
+        .cloned()
 }
 
 fn file_name(f: &KeyFile) -> String {

@@ -844,7 +844,7 @@ class Suite:
                         or (params is not None and params.get("error") == "temporarily_unavailable"), short(r))
             except requests.RequestException as e:
                 c.check(f"{tag}: GET /authorize (valid request, signed in) answers 503", False, repr(e))
-            expect_503("GET / (signed in)", lambda: signed.get(dep.a + "/"))
+            expect_503("GET /account (signed in)", lambda: signed.get(dep.a + "/account"))
             # Introspection and userinfo may not need Redis at all (revocations are durable): a
             # correct answer is as good as a 503; a wrong one (live token inactive, revoked
             # token active), a 500 or a 4xx is not.
@@ -892,8 +892,8 @@ class Suite:
             if f is not None:
                 r = b.post_login(page, f)
                 c.check(f"{tag}: after: POST /login signs in (303)", r.status_code == 303, short(r))
-            r = b.get(dep.a + "/")
-            c.check(f"{tag}: after: GET / shows the account page (200)", r.status_code == 200, short(r))
+            r = b.get(dep.a + "/account")
+            c.check(f"{tag}: after: GET /account shows the account page (200)", r.status_code == 200, short(r))
             req, code = get_code(dep, b, dep.b)
             r = exchange(dep, dep.a, req, code)
             c.check(f"{tag}: after: GET /authorize gives a code that /token exchanges", r.status_code == 200, short(r))

@@ -327,12 +327,12 @@ def scenario_logout(c: Checks, client: Client):
     resp = client.post_form(form.url(page.url), form.hidden_fields())
     c.require("POST /logout -> 303", resp.status_code == 303, describe(resp))
 
-    after = client.get("/", allow_redirects=False)
-    c.check("after logout, GET / redirects to /login", redirects_to_login(after), describe(after))
+    after = client.get("/account", allow_redirects=False)
+    c.check("after logout, GET /account redirects to /login", redirects_to_login(after), describe(after))
 
     replay = Client(client.base)
     replay.session.cookies.update(old_cookies)
-    again = replay.get("/", allow_redirects=False)
+    again = replay.get("/account", allow_redirects=False)
     c.check(
         "after logout, the old session cookie no longer logs in",
         redirects_to_login(again),

@@ -65,16 +65,22 @@ impl AccountService {
 
     /// Changes the password (the current one is required when there is one); the other
     /// sessions end; a notice is sent.
+    /// A first password (accounts made from an invitation have none) needs a recent sign-in
+    /// instead of the current password.
     pub async fn change_password(
         &self,
         user: UserId,
         current: &SecretString,
         new: &SecretString,
         current_sid: &str,
+        auth_time: UnixTime,
     ) -> AccountResult<()> {
         let u = self.user(user).await?;
-        if self.auth.check_user_password(&u, current).await? == Some(false) {
-            return Err(AccountError::Invalid("account.current_wrong"));
+        match self.auth.check_user_password(&u, current).await? {
+            Some(true) => {}
+            Some(false) => return Err(AccountError::Invalid("account.current_wrong")),
+            None if self.recent(auth_time) => {}
+            None => return Err(AccountError::Reauthenticate),
         }
         self.policy(new, u.email.as_str())?;
         let hash = self.auth.hash_password(new).await?;
@@ -409,11 +415,8 @@ impl AccountService {
         actor: &str,
     ) -> AccountResult<()> {
         let u = self.user(user).await?;
-        if let Some(at) = auth_time {
-            let recent = i64::try_from(self.settings.accounts.recent_auth_secs).unwrap_or(300);
-            if at.secs_until(self.clock.now()) > recent {
-                return Err(AccountError::Reauthenticate);
-            }
+        if auth_time.is_some_and(|at| !self.recent(at)) {
+            return Err(AccountError::Reauthenticate);
         }
         if let Some(typed) = confirm_email {
             if lookup_key(typed) != u.email.lookup_key() {
@@ -451,6 +454,12 @@ impl AccountService {
         self.oidc.notify_logout(grants);
         tracing::info!(subject = %self.pseudonym(user), "account deleted");
         Ok(())
+    }
+
+    /// A sign-in recent enough for sensitive changes (`accounts.recent_auth_secs`).
+    pub fn recent(&self, auth_time: UnixTime) -> bool {
+        let recent = i64::try_from(self.settings.accounts.recent_auth_secs).unwrap_or(300);
+        auth_time.secs_until(self.clock.now()) <= recent
     }
 
     /// Suspends (every session and refresh token ends, sign-in refused) or resumes an account.

@@ -163,6 +163,17 @@ async fn an_invitation_creates_the_account_and_signs_in_then_deletion_removes_it
     assert_eq!(export["resources"], serde_json::json!(["gallery:123"]));
     // The link works once.
     assert_eq!(b.get(&link).send().await.unwrap().status(), 400);
+    // No password yet: a first one needs no current password, only a recent sign-in.
+    let csrf = form_value(&account, "csrf_token").unwrap();
+    app.clock.advance(6 * 60);
+    let first = [("csrf_token", csrf.as_str()), ("current_password", ""), ("password", "my very first passphrase")];
+    let res = b.post(app.url("/account/password")).form(&first).send().await.unwrap();
+    assert_eq!(res.status(), 303, "six minutes later: sign in again first");
+    assert!(res.headers()["location"].to_str().unwrap().contains("prompt=login"));
+    app.clock.advance(-6 * 60);
+    let res = b.post(app.url("/account/password")).form(&first).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.login(&app.browser(), "client@example.com", "my very first passphrase", None).await.status(), 303);
     // Deletion: typed address, then gone.
     let page = b.get(app.url("/account/delete")).send().await.unwrap().text().await.unwrap();
     let csrf = form_value(&page, "csrf_token").unwrap();

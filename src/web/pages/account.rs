@@ -191,12 +191,18 @@ pub async fn change_password(
 ) -> Result<Response, WebError> {
     let Form(f) = form?;
     let (s, u) = posted_by_user!(state, headers, "/account", &f.csrf_token);
-    let sid = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
-    match state.accounts.change_password(u.id, &f.current_password, &f.password, &sid).await {
+    let (sid, auth_time) = s
+        .data
+        .user
+        .as_ref()
+        .map(|x| (x.sid.clone(), x.auth_time))
+        .unwrap_or((String::new(), crate::domain::UnixTime(0)));
+    match state.accounts.change_password(u.id, &f.current_password, &f.password, &sid, auth_time).await {
         Ok(()) => {
             let ui = ui(&headers, &uri, Some(&u));
             console(&state, &ui, &s, &u, StatusCode::OK, Some("account.password_changed"), None).await
         }
+        Err(AccountError::Reauthenticate) => Ok(reauth("/account")),
         Err(e) => form_again(&state, &headers, &uri, &s, &u, e).await,
     }
 }
@@ -505,12 +511,17 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap) -> Result
 }
 
 fn recent(state: &AppState, s: &Session) -> bool {
-    let recent = i64::try_from(state.settings.accounts.recent_auth_secs).unwrap_or(300);
-    s.data.user.as_ref().is_some_and(|u| u.auth_time.secs_until(state.clock.now()) <= recent)
+    s.data.user.as_ref().is_some_and(|u| state.accounts.recent(u.auth_time))
 }
 
-fn reauth() -> Response {
-    Redirect::to("/login?prompt=login&notice=reauth&return_to=%2Faccount%2Fdelete").into_response()
+/// To the sign-in page (even signed in), then back to `back`.
+fn reauth(back: &str) -> Response {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("prompt", "login")
+        .append_pair("notice", "reauth")
+        .append_pair("return_to", back)
+        .finish();
+    Redirect::to(&format!("/login?{q}")).into_response()
 }
 
 async fn delete_page(
@@ -531,7 +542,7 @@ async fn delete_page(
 pub async fn delete_show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, WebError> {
     let (s, u) = signed_in_or_login!(state, headers, "/account/delete");
     if !recent(&state, &s) {
-        return Ok(reauth());
+        return Ok(reauth("/account/delete"));
     }
     let ui = ui(&headers, &uri, Some(&u));
     delete_page(&state, &ui, &s, &u, StatusCode::OK, None).await
@@ -562,7 +573,7 @@ pub async fn delete(
             res.headers_mut().append(header::SET_COOKIE, state.sessions.clear_cookie());
             Ok(res)
         }
-        Err(AccountError::Reauthenticate) => Ok(reauth()),
+        Err(AccountError::Reauthenticate) => Ok(reauth("/account/delete")),
         Err(AccountError::Invalid(k)) => delete_page(&state, &ui, &s, &u, StatusCode::BAD_REQUEST, Some(k)).await,
         Err(e) => Err(e.into()),
     }

@@ -215,6 +215,16 @@ pub struct OutboxItem {
     pub attempts: i64,
 }
 
+/// An entry of the audit log. After a deletion the subject is a pseudonym.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    pub action: String,
+    pub subject: String,
+    pub actor: Option<String>,
+    pub detail: Option<String>,
+}
+
 /// A sign-in or failed sign-in, for the account's history.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoginEvent {

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::account::{
-    AccountOp, AccountToken, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage, SignupConsents,
-    TokenKind,
+    AccountOp, AccountToken, AuditEvent, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage,
+    SignupConsents, TokenKind,
 };
 use crate::domain::{
     AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, NewUser, RefreshRecord,
@@ -263,4 +263,6 @@ pub trait AccountStore: Send + Sync {
     /// Deletes spent tokens, sent messages older than a day and sign-in history older than 90
     /// days; returns how many rows went.
     async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
+    /// The newest audit entries first.
+    async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
 use super::{AccountStore, StoreError, StoreResult};
 use crate::domain::account::{
-    AccountOp, AccountToken, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage, SignupConsents,
-    TokenKind, CODE_MAX_ATTEMPTS,
+    AccountOp, AccountToken, AuditEvent, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage,
+    SignupConsents, TokenKind, CODE_MAX_ATTEMPTS,
 };
 use crate::domain::{NewUser, UnixTime, User, UserId};
 
@@ -658,6 +658,25 @@ macro_rules! impl_account_store {
                     .await
                     .map_err(db_err)?;
                 row.try_get::<i64, _>("n").map_err(db_err)
+            }
+
+            async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+                let rows = sqlx::query("SELECT at, action, subject, actor, detail FROM audit_events ORDER BY id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditEvent {
+                            at: UnixTime(r.try_get("at").map_err(db_err)?),
+                            action: r.try_get("action").map_err(db_err)?,
+                            subject: r.try_get("subject").map_err(db_err)?,
+                            actor: r.try_get("actor").map_err(db_err)?,
+                            detail: r.try_get("detail").map_err(db_err)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64> {

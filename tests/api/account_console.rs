@@ -305,7 +305,7 @@ async fn export_holds_everything_and_no_secret() {
 #[tokio::test]
 async fn deletion_needs_a_recent_sign_in_and_tells_relying_apps() {
     let app = TestApp::spawn().await;
-    app.create_user("dan@example.com", PW).await;
+    let dan = app.create_user("dan@example.com", PW).await;
     let (bc_url, got) = crate::oidc_logout::logout_receiver(0).await;
     let mut reg = registration("Orders");
     reg.backchannel_logout_uri = Some(bc_url);
@@ -352,6 +352,12 @@ async fn deletion_needs_a_recent_sign_in_and_tells_relying_apps() {
     assert_eq!(res.status(), 400, "offline tokens die with the account");
     assert_eq!(app.login(&app.browser(), "dan@example.com", PW, None).await.status(), 401);
     assert!(app.mails(1).await.iter().any(|m| m.contains("Your account was deleted")));
+    // The audit log keeps a pseudonym, nothing that names the person.
+    let audit = app.state.stores.accounts.audit_events(10).await.unwrap();
+    let deleted = audit.iter().find(|e| e.action == "account.deleted").unwrap();
+    assert!(deleted.subject.starts_with("anon-"));
+    let raw = format!("{audit:?}");
+    assert!(!raw.contains("dan@example.com") && !raw.contains(&dan.id.to_string()));
 }
 
 #[tokio::test]

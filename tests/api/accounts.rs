@@ -19,6 +19,7 @@ async fn register(app: &TestApp, b: &reqwest::Client, email: &str) -> reqwest::R
             ("password", PW),
             ("name", "Zoé"),
             ("accept_terms", "yes"),
+            ("newsletter", "yes"),
         ])
         .send()
         .await
@@ -50,6 +51,48 @@ async fn register_verify_then_sign_in_and_the_link_works_once() {
     assert_eq!(app.login(&b, "zoe@example.com", PW, None).await.status(), 303);
     let account = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(account.contains("id=\"account\"") && account.contains("zoe@example.com"));
+    // The terms version and the newsletter consent are recorded with their time.
+    let export: serde_json::Value = b.get(app.url("/account/export")).send().await.unwrap().json().await.unwrap();
+    let p = &export["profile"];
+    assert_eq!(p["terms_version"], "1");
+    assert!(p["terms_accepted_at"].is_i64() && p["newsletter_consent_at"].is_i64(), "{p}");
+    assert_eq!(p["email_verified"], true);
+    assert_eq!(p["name"], "Zoé");
+}
+
+#[tokio::test]
+async fn resources_from_invitations_are_released_under_scope_resources() {
+    use crate::oidc_helpers::{claims, registration, tokens_for};
+    let app = TestApp::spawn().await;
+    let user = app.create_user("photo.client@example.com", crate::oidc_helpers::PW).await;
+    let (_, link) = app
+        .state
+        .accounts
+        .invite("photo.client@example.com", None, None, Some("gallery:123"), None, guichet::i18n::Lang::En)
+        .await
+        .unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    assert!(matches!(
+        app.state.accounts.accept_invitation(token, Some(user.id)).await.unwrap(),
+        guichet::accounts::InvitationOutcome::Attached
+    ));
+    let mut reg = registration("Galleries");
+    reg.first_party = true;
+    let rp = app.register(reg).await;
+    let t = tokens_for(&app, &app.browser(), &rp, "photo.client@example.com", &[("scope", "openid resources")]).await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["resources"], serde_json::json!(["gallery:123"]));
+    let info: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["resources"], serde_json::json!(["gallery:123"]));
+    let t = tokens_for(&app, &app.browser(), &rp, "photo.client@example.com", &[("scope", "openid")]).await;
+    assert!(claims(t["id_token"].as_str().unwrap()).get("resources").is_none(), "only under scope resources");
 }
 
 #[tokio::test]

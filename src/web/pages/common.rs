@@ -38,6 +38,21 @@ pub fn render(state: &AppState, ui: &Ui, status: StatusCode, name: &str, ctx: &V
     Ok(res)
 }
 
+/// A page with a form: rendered with the CSRF token of the browser's session, which is made
+/// if need be (its cookie set then).
+pub async fn form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    render: impl FnOnce(&str) -> Result<Response, WebError>,
+) -> Result<Response, WebError> {
+    let (session, created) = state.sessions.load_or_create(headers).await?;
+    let mut res = render(&session.data.csrf)?;
+    if created {
+        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
+    }
+    Ok(res)
+}
+
 /// A page that says something: a title, paragraphs, an element id tests and scripts find,
 /// and optionally one link.
 pub fn message(

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{account_error, finish_sign_in, message, render, signed_in, ui};
+use super::common::{account_error, finish_sign_in, form_page, message, render, signed_in, ui};
 use super::safe_return_to;
 use crate::accounts::{AccountError, InvitationOutcome};
 use crate::crypto::SecretString;
@@ -87,13 +87,11 @@ fn policy_message(state: &AppState, ui: &Ui, key: &str) -> String {
 
 pub async fn reset_show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, WebError> {
     let ui = ui(&headers, &uri, None);
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
-    let ctx = json!({"title": ui.t(&state.templates, "reset.title"), "csrf_token": session.data.csrf, "email": ""});
-    let mut res = render(&state, &ui, StatusCode::OK, "reset_request.html", &ctx)?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| {
+        let ctx = json!({"title": ui.t(&state.templates, "reset.title"), "csrf_token": csrf, "email": ""});
+        render(&state, &ui, StatusCode::OK, "reset_request.html", &ctx)
+    })
+    .await
 }
 
 pub async fn reset_request(
@@ -137,24 +135,22 @@ pub async fn reset_confirm_show(
         Err(AccountError::TokenInvalid) => return invalid_link(&state, &ui, "reset.link_invalid"),
         Err(e) => return account_error(&state, &ui, e),
     };
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
     let intro = state.templates.tf(ui.lang, "reset.choose_intro", &[("email", user.email.as_str())]);
-    let mut res = password_form(
-        &state,
-        &ui,
-        StatusCode::OK,
-        &session.data.csrf,
-        &q.token,
-        "/password/reset/confirm",
-        "reset.choose_title",
-        intro,
-        "reset.choose_button",
-        None,
-    )?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| {
+        password_form(
+            &state,
+            &ui,
+            StatusCode::OK,
+            csrf,
+            &q.token,
+            "/password/reset/confirm",
+            "reset.choose_title",
+            intro,
+            "reset.choose_button",
+            None,
+        )
+    })
+    .await
 }
 
 pub async fn reset_confirm(
@@ -222,24 +218,22 @@ pub async fn activate_show(
         Err(AccountError::TokenInvalid) => return invalid_link(&state, &ui, "activate.link_invalid"),
         Err(e) => return account_error(&state, &ui, e),
     };
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
     let intro = state.templates.tf(ui.lang, "activate.intro", &[("email", user.email.as_str())]);
-    let mut res = password_form(
-        &state,
-        &ui,
-        StatusCode::OK,
-        &session.data.csrf,
-        &q.token,
-        "/activate",
-        "activate.title",
-        intro,
-        "activate.button",
-        None,
-    )?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| {
+        password_form(
+            &state,
+            &ui,
+            StatusCode::OK,
+            csrf,
+            &q.token,
+            "/activate",
+            "activate.title",
+            intro,
+            "activate.button",
+            None,
+        )
+    })
+    .await
 }
 
 pub async fn activate(
@@ -303,20 +297,18 @@ pub async fn invite_show(
         }
         Err(e) => return account_error(&state, &ui, e),
     };
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
-    let mut paragraphs = vec![state.templates.tf(ui.lang, "invite.intro_anonymous", &[("email", &inv.email)])];
-    if let Some(r) = &inv.resource {
-        paragraphs.push(state.templates.tf(ui.lang, "invite.resource", &[("resource", r)]));
-    }
-    let ctx = json!({
-        "title": t("invite.title"), "csrf_token": session.data.csrf, "token": q.token, "action": "/invite",
-        "button": t("invite.accept"), "paragraphs": paragraphs,
-    });
-    let mut res = render(&state, &ui, StatusCode::OK, "confirm.html", &ctx)?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| {
+        let mut paragraphs = vec![state.templates.tf(ui.lang, "invite.intro_anonymous", &[("email", &inv.email)])];
+        if let Some(r) = &inv.resource {
+            paragraphs.push(state.templates.tf(ui.lang, "invite.resource", &[("resource", r)]));
+        }
+        let ctx = json!({
+            "title": t("invite.title"), "csrf_token": csrf, "token": q.token, "action": "/invite",
+            "button": t("invite.accept"), "paragraphs": paragraphs,
+        });
+        render(&state, &ui, StatusCode::OK, "confirm.html", &ctx)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]

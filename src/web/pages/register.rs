@@ -2,12 +2,12 @@
 //! a page with a button, so that mail scanners fetching the link do not spend it).
 
 use axum::extract::{Form, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{account_error, message, render, ui};
+use super::common::{account_error, form_page, message, render, ui};
 use crate::accounts::{policy, AccountError};
 use crate::config::Registration;
 use crate::crypto::SecretString;
@@ -75,12 +75,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     if let Some(r) = closed(&state, &ui) {
         return r;
     }
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
-    let mut res = page(&state, &ui, StatusCode::OK, &session.data.csrf, None, None, 0)?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| page(&state, &ui, StatusCode::OK, csrf, None, None, 0)).await
 }
 
 pub async fn submit(
@@ -167,17 +162,15 @@ pub async fn verify_show(
         }
         Err(e) => return account_error(&state, &ui, e),
     };
-    let (session, created) = state.sessions.load_or_create(&headers).await?;
-    let ctx = json!({
-        "title": t("register.verify_title"), "csrf_token": session.data.csrf, "token": q.token, "action": "/register/verify",
-        "button": t("register.verify_button"),
-        "paragraphs": [state.templates.tf(ui.lang, "register.verify_intro", &[("email", user.email.as_str())])],
-    });
-    let mut res = render(&state, &ui, StatusCode::OK, "confirm.html", &ctx)?;
-    if created {
-        res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
-    }
-    Ok(res)
+    form_page(&state, &headers, |csrf| {
+        let ctx = json!({
+            "title": t("register.verify_title"), "csrf_token": csrf, "token": q.token, "action": "/register/verify",
+            "button": t("register.verify_button"),
+            "paragraphs": [state.templates.tf(ui.lang, "register.verify_intro", &[("email", user.email.as_str())])],
+        });
+        render(&state, &ui, StatusCode::OK, "confirm.html", &ctx)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]

@@ -55,32 +55,76 @@ fn invalid_link(state: &AppState, ui: &Ui, key: &str) -> Result<Response, WebErr
     )
 }
 
-/// The "choose a password" form of a link (reset or activation).
-#[allow(clippy::too_many_arguments)]
-fn password_form(
-    state: &AppState,
-    ui: &Ui,
-    status: StatusCode,
-    csrf: &str,
-    token: &str,
-    action: &str,
-    title: &str,
-    intro: String,
-    button: &str,
-    error: Option<String>,
-) -> Result<Response, WebError> {
-    let p = &state.settings.password;
-    let ctx = json!({
-        "title": ui.t(&state.templates, title), "csrf_token": csrf, "token": token, "action": action,
-        "paragraphs": [intro], "button": ui.t(&state.templates, button), "error": error,
-        "min_length": p.min_length.to_string(), "max_length": p.max_length.to_string(),
-    });
-    render(state, ui, status, "password_form.html", &ctx)
+/// A link whose page asks for a password: reset or activation.
+struct PasswordLink {
+    action: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    button: &'static str,
+    invalid: &'static str,
 }
 
-fn policy_message(state: &AppState, ui: &Ui, key: &str) -> String {
-    let p = &state.settings.password;
-    state.templates.tf(ui.lang, key, &[("min", &p.min_length.to_string()), ("max", &p.max_length.to_string())])
+const RESET: PasswordLink = PasswordLink {
+    action: "/password/reset/confirm",
+    title: "reset.choose_title",
+    intro: "reset.choose_intro",
+    button: "reset.choose_button",
+    invalid: "reset.link_invalid",
+};
+
+const ACTIVATION: PasswordLink = PasswordLink {
+    action: "/activate",
+    title: "activate.title",
+    intro: "activate.intro",
+    button: "activate.button",
+    invalid: "activate.link_invalid",
+};
+
+impl PasswordLink {
+    /// The "choose a password" form, with the policy's complaint when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn form(
+        &self,
+        state: &AppState,
+        ui: &Ui,
+        status: StatusCode,
+        csrf: &str,
+        token: &str,
+        email: &str,
+        error: Option<&str>,
+    ) -> Result<Response, WebError> {
+        let p = &state.settings.password;
+        let (min, max) = (p.min_length.to_string(), p.max_length.to_string());
+        let ctx = json!({
+            "title": ui.t(&state.templates, self.title), "csrf_token": csrf, "token": token, "action": self.action,
+            "paragraphs": [state.templates.tf(ui.lang, self.intro, &[("email", email)])],
+            "button": ui.t(&state.templates, self.button),
+            "error": error.map(|k| state.templates.tf(ui.lang, k, &[("min", &min), ("max", &max)])),
+            "min_length": min, "max_length": max,
+        });
+        render(state, ui, status, "password_form.html", &ctx)
+    }
+
+    /// `GET` of the link: the form, or why the link does not work.
+    async fn show(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        ui: &Ui,
+        token: &str,
+        target: Result<crate::domain::User, AccountError>,
+    ) -> Result<Response, WebError> {
+        match target {
+            Ok(user) => {
+                form_page(state, headers, |csrf| {
+                    self.form(state, ui, StatusCode::OK, csrf, token, user.email.as_str(), None)
+                })
+                .await
+            }
+            Err(AccountError::TokenInvalid) => invalid_link(state, ui, self.invalid),
+            Err(e) => account_error(state, ui, e),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- password reset
@@ -130,27 +174,8 @@ pub async fn reset_confirm_show(
 ) -> Result<Response, WebError> {
     let q: TokenQuery = super::unique_params(q.unwrap_or_default().as_bytes())?;
     let ui = ui(&headers, &uri, None);
-    let user = match state.accounts.reset_target(&q.token).await {
-        Ok(u) => u,
-        Err(AccountError::TokenInvalid) => return invalid_link(&state, &ui, "reset.link_invalid"),
-        Err(e) => return account_error(&state, &ui, e),
-    };
-    let intro = state.templates.tf(ui.lang, "reset.choose_intro", &[("email", user.email.as_str())]);
-    form_page(&state, &headers, |csrf| {
-        password_form(
-            &state,
-            &ui,
-            StatusCode::OK,
-            csrf,
-            &q.token,
-            "/password/reset/confirm",
-            "reset.choose_title",
-            intro,
-            "reset.choose_button",
-            None,
-        )
-    })
-    .await
+    let target = state.accounts.reset_target(&q.token).await;
+    RESET.show(&state, &headers, &ui, &q.token, target).await
 }
 
 pub async fn reset_confirm(
@@ -181,23 +206,11 @@ pub async fn reset_confirm(
             }
             Ok(res)
         }
-        Err(AccountError::TokenInvalid) => invalid_link(&state, &ui, "reset.link_invalid"),
+        Err(AccountError::TokenInvalid) => invalid_link(&state, &ui, RESET.invalid),
         Err(AccountError::Invalid(k)) => {
             let user = state.accounts.reset_target(&f.token).await?;
-            let intro = state.templates.tf(ui.lang, "reset.choose_intro", &[("email", user.email.as_str())]);
             let csrf = session.map(|s| s.data.csrf).unwrap_or_default();
-            password_form(
-                &state,
-                &ui,
-                StatusCode::BAD_REQUEST,
-                &csrf,
-                &f.token,
-                "/password/reset/confirm",
-                "reset.choose_title",
-                intro,
-                "reset.choose_button",
-                Some(policy_message(&state, &ui, k)),
-            )
+            RESET.form(&state, &ui, StatusCode::BAD_REQUEST, &csrf, &f.token, user.email.as_str(), Some(k))
         }
         Err(e) => account_error(&state, &ui, e),
     }
@@ -213,27 +226,8 @@ pub async fn activate_show(
 ) -> Result<Response, WebError> {
     let q: TokenQuery = super::unique_params(q.unwrap_or_default().as_bytes())?;
     let ui = ui(&headers, &uri, None);
-    let user = match state.accounts.activation_target(&q.token).await {
-        Ok(u) => u,
-        Err(AccountError::TokenInvalid) => return invalid_link(&state, &ui, "activate.link_invalid"),
-        Err(e) => return account_error(&state, &ui, e),
-    };
-    let intro = state.templates.tf(ui.lang, "activate.intro", &[("email", user.email.as_str())]);
-    form_page(&state, &headers, |csrf| {
-        password_form(
-            &state,
-            &ui,
-            StatusCode::OK,
-            csrf,
-            &q.token,
-            "/activate",
-            "activate.title",
-            intro,
-            "activate.button",
-            None,
-        )
-    })
-    .await
+    let target = state.accounts.activation_target(&q.token).await;
+    ACTIVATION.show(&state, &headers, &ui, &q.token, target).await
 }
 
 pub async fn activate(
@@ -250,21 +244,17 @@ pub async fn activate(
     let ui = ui(&headers, &uri, None);
     match state.accounts.activate(&f.token, &f.password).await {
         Ok(auth) => finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), "/account").await,
-        Err(AccountError::TokenInvalid) => invalid_link(&state, &ui, "activate.link_invalid"),
+        Err(AccountError::TokenInvalid) => invalid_link(&state, &ui, ACTIVATION.invalid),
         Err(AccountError::Invalid(k)) => {
             let user = state.accounts.activation_target(&f.token).await?;
-            let intro = state.templates.tf(ui.lang, "activate.intro", &[("email", user.email.as_str())]);
-            password_form(
+            ACTIVATION.form(
                 &state,
                 &ui,
                 StatusCode::BAD_REQUEST,
                 &session.data.csrf,
                 &f.token,
-                "/activate",
-                "activate.title",
-                intro,
-                "activate.button",
-                Some(policy_message(&state, &ui, k)),
+                user.email.as_str(),
+                Some(k),
             )
         }
         Err(e) => account_error(&state, &ui, e),

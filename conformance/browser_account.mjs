@@ -30,6 +30,8 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { CheckError, ensure, fail, jsonish, pass, results, Scenario } from './checks.mjs';
+
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM_ARGS = [
   '--headless',
@@ -65,94 +67,11 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------- results
-let passed = 0;
-let failed = 0;
-
-function oneLine(s) {
-  s = String(s).replace(/\s+/g, ' ').trim();
-  return s.length > 900 ? `${s.slice(0, 900)}...` : s;
-}
-
-function pass(name) {
-  passed++;
-  console.log(`PASS ${name}`);
-}
-
-function fail(name, why) {
-  failed++;
-  console.log(`FAIL ${name}: ${oneLine(why)}`);
-}
-
-function jsonish(v) {
-  try {
-    const s = JSON.stringify(v);
-    return s === undefined ? String(v) : s;
-  } catch {
-    return String(v);
-  }
-}
-
 function describe(e) {
   if (!(e instanceof Error)) return jsonish(e);
   // Playwright's messages carry a call log over several lines; the first ones say enough.
   const msg = e.name === 'CheckError' ? e.message : e.message.split('\n').slice(0, 4).join(' | ');
   return `${e.name}: ${msg}`;
-}
-
-class CheckError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = 'CheckError';
-  }
-}
-
-function ensure(ok, why) {
-  if (!ok) throw new CheckError(why);
-}
-
-/**
- * One scenario: a sequence of checks. `step` failures block the rest of the
- * scenario (later steps are reported as FAIL "not run"), `check` failures do not.
- */
-class Scenario {
-  constructor(title, onBlocked) {
-    this.title = title;
-    this.blockedBy = null;
-    this.onBlocked = onBlocked;
-  }
-
-  async run(name, fn, blocking) {
-    const full = `${this.title}: ${name}`;
-    if (this.blockedBy) {
-      fail(full, `not run: '${this.blockedBy}' failed`);
-      return undefined;
-    }
-    try {
-      const v = await fn();
-      pass(full);
-      return v;
-    } catch (e) {
-      let why = describe(e);
-      if (this.onBlocked) {
-        try {
-          why += ` [${await this.onBlocked(name)}]`;
-        } catch {
-          // the page is gone: the error says enough
-        }
-      }
-      fail(full, why);
-      if (blocking) this.blockedBy = name;
-      return undefined;
-    }
-  }
-
-  step(name, fn) {
-    return this.run(name, fn, true);
-  }
-
-  check(name, fn) {
-    return this.run(name, fn, false);
-  }
 }
 
 // ---------------------------------------------------------------- RFC 5322 / MIME
@@ -406,13 +325,13 @@ async function lifecycle(browser, opts, lang, mailSubjects) {
     return `page ${page.url()} lang=${jsonish(info.lang)}${info.error ? ` error=${jsonish(info.error)}` : ''} text=${jsonish(info.text)}`;
   };
 
-  const s = new Scenario(lang, async (stepName) => {
+  const s = new Scenario(lang, { describe, onBlocked: async (stepName) => {
     if (!page) return 'no page';
     const state = await pageState();
     const file = join(shotsDir, `${lang}-failed-${stepName.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')}.png`);
     await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
     return `${state}; screenshot ${file}`;
-  });
+  } });
 
   const shot = async (name) => {
     shotNo++;
@@ -689,5 +608,5 @@ try {
   crashed = true;
   fail('browser_account.mjs', `crashed: ${describe(e)}${e?.stack ? ` ${e.stack.split('\n').slice(1, 4).join(' ')}` : ''}`);
 }
-if (!process.argv.includes('--decode-eml') || crashed) console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed || crashed ? 1 : 0;
+if (!process.argv.includes('--decode-eml') || crashed) console.log(`${results.passed} passed, ${results.failed} failed`);
+process.exitCode = results.failed || crashed ? 1 : 0;

@@ -35,6 +35,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { CheckError, ensure, fail, jsonish, pass, results, Scenario } from './checks.mjs';
+
 const REDIRECT_URI = 'http://127.0.0.1:65000/cb';
 const POST_LOGOUT_URI = 'http://127.0.0.1:65000/bye';
 const SCOPE = 'openid email profile offline_access';
@@ -59,33 +61,6 @@ function parseArgs(argv) {
 }
 
 // ---------------------------------------------------------------- results
-let passed = 0;
-let failed = 0;
-
-function oneLine(s) {
-  s = String(s).replace(/\s+/g, ' ').trim();
-  return s.length > 900 ? `${s.slice(0, 900)}...` : s;
-}
-
-function pass(name) {
-  passed++;
-  console.log(`PASS ${name}`);
-}
-
-function fail(name, why) {
-  failed++;
-  console.log(`FAIL ${name}: ${oneLine(why)}`);
-}
-
-function jsonish(v) {
-  try {
-    const s = JSON.stringify(v);
-    return s === undefined ? String(v) : s;
-  } catch {
-    return String(v);
-  }
-}
-
 /** Describes an exception, with the fields openid-client / oauth4webapi errors carry. */
 function describe(e) {
   if (!(e instanceof Error)) return jsonish(e);
@@ -103,57 +78,10 @@ function describe(e) {
   return parts.join(' ');
 }
 
-class CheckError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = 'CheckError';
-  }
-}
-
-function ensure(ok, why) {
-  if (!ok) throw new CheckError(why);
-}
-
-/**
- * One scenario: a sequence of checks. `step` failures block the rest of the
- * scenario (later steps are reported as FAIL "not run"), `check` failures do not.
- */
-class Scenario {
-  constructor(title) {
-    this.title = title;
-    this.blockedBy = null;
-  }
-
-  async run(name, fn, blocking) {
-    const full = `${this.title}: ${name}`;
-    if (this.blockedBy) {
-      fail(full, `not run: '${this.blockedBy}' failed`);
-      return undefined;
-    }
-    try {
-      const v = await fn();
-      pass(full);
-      return v;
-    } catch (e) {
-      fail(full, describe(e));
-      if (blocking) this.blockedBy = name;
-      return undefined;
-    }
-  }
-
-  step(name, fn) {
-    return this.run(name, fn, true);
-  }
-
-  check(name, fn) {
-    return this.run(name, fn, false);
-  }
-}
-
 /** Runs one scenario; an exception escaping it counts as one failure and the next scenario still runs. */
 async function scenario(title, fn) {
   try {
-    await fn(new Scenario(title));
+    await fn(new Scenario(title, { describe }));
   } catch (e) {
     fail(`${title}: scenario crashed`, `${describe(e)}${e?.stack ? ` ${e.stack.split('\n').slice(1, 3).join(' ')}` : ''}`);
   }
@@ -698,5 +626,5 @@ try {
   crashed = true;
   fail('openid_client.mjs', `crashed: ${describe(e)}${e?.stack ? ` ${e.stack.split('\n').slice(1, 4).join(' ')}` : ''}`);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed || crashed ? 1 : 0;
+console.log(`${results.passed} passed, ${results.failed} failed`);
+process.exitCode = results.failed || crashed ? 1 : 0;

@@ -20,7 +20,8 @@ use crate::oidc::{KeySet, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
-    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, Stores, UserStore,
+    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, MfaStore, Stores,
+    UserStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -44,6 +45,7 @@ struct SqlParts {
     grants: Arc<dyn GrantStore>,
     auth_sessions: Arc<dyn AuthSessionStore>,
     accounts: Arc<dyn AccountStore>,
+    mfa: Arc<dyn MfaStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -56,6 +58,7 @@ where
         + GrantStore
         + AuthSessionStore
         + AccountStore
+        + MfaStore
         + Health
         + EphemeralStore
         + 'static,
@@ -68,6 +71,7 @@ where
         grants: a.clone(),
         auth_sessions: a.clone(),
         accounts: a.clone(),
+        mfa: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -113,6 +117,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             grants: parts.grants,
             auth_sessions: parts.auth_sessions,
             accounts: parts.accounts,
+            mfa: parts.mfa,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -235,12 +240,21 @@ impl App {
             header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         };
+        let sealer = Arc::new(crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?);
+        let mfa = Arc::new(crate::auth::mfa::MfaService::new(
+            stores.clone(),
+            sealer,
+            clock.clone(),
+            secret_bytes,
+            &settings.server.issuer,
+        ));
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
             stores,
             auth,
             accounts,
+            mfa,
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),

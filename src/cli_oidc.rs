@@ -141,6 +141,9 @@ pub struct CreateClient {
     /// Without it a client only introspects its own tokens. Confidential clients only.
     #[arg(long)]
     pub introspection: bool,
+    /// Sign-ins for this client need a second factor (whatever `[mfa] policy` says).
+    #[arg(long)]
+    pub require_mfa: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -271,6 +274,7 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
                 id_token_signed_response_alg: a.id_token_signed_response_alg,
                 id_token_claims: !a.no_id_token_claims,
                 introspection: a.introspection,
+                require_mfa: a.require_mfa,
             };
             let (c, secret) = p.register_client(reg).await.map_err(|e| store_msg(e, ""))?;
             print_client(&c, secret.as_deref(), a.json)

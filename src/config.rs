@@ -42,6 +42,33 @@ pub struct Settings {
     pub accounts: AccountsSettings,
     pub mail: MailSettings,
     pub sms: SmsSettings,
+    pub mfa: MfaSettings,
+}
+
+/// Whether a second factor is asked at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaPolicy {
+    /// Never asked (factors enrolled are ignored at sign-in).
+    Off,
+    /// Asked of users who enrolled a factor.
+    Optional,
+    /// Everyone: a user without a factor enrols one at the next sign-in, before any application.
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSettings {
+    /// `off` | `optional` | `required` (a client created with `--require-mfa` requires it for
+    /// its own sign-ins whatever this says).
+    pub policy: MfaPolicy,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self { policy: MfaPolicy::Optional }
+    }
 }
 
 /// Who may create an account on their own.

@@ -155,7 +155,7 @@ impl AccountService {
         if u.status != UserStatus::Active {
             return Err(AccountError::Auth(AuthError::NotActive(u.status)));
         }
-        Ok((self.authenticated(u, Amr::Otp), return_to))
+        Ok((self.authenticated(u, Amr::Email), return_to))
     }
 
     pub(super) fn authenticated(&self, user: User, amr: Amr) -> Authenticated {

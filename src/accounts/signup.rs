@@ -341,7 +341,7 @@ impl AccountService {
                 };
                 let u = self.user(u.id).await?;
                 tracing::info!(invitation = %inv.id, user_id = %u.id, "account created from an invitation");
-                Ok(InvitationOutcome::Created(Box::new(self.authenticated(u, Amr::Otp))))
+                Ok(InvitationOutcome::Created(Box::new(self.authenticated(u, Amr::Email))))
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Authentication service: who is this? Password sign-in with throttling today; the MFA steps
 //! (TOTP, WebAuthn) and federated sign-in slot in as further steps of the same flow.
 
+pub mod mfa;
 pub mod throttle;
 
 use std::net::IpAddr;
@@ -45,9 +46,12 @@ impl From<PasswordError> for AuthError {
 pub enum Amr {
     /// Password.
     Pwd,
-    /// A one-time link or code sent to the user's mailbox (emailed sign-in link, invitation,
-    /// activation). RFC 8176 has no mail-specific value; `otp` is what it is.
+    /// A one-time password: a TOTP code or a recovery code (RFC 8176 `otp`).
     Otp,
+    /// A one-time link sent to the user's mailbox (emailed sign-in link, invitation).
+    Email,
+    /// More than one factor (RFC 8176 `mfa`), added beside the factors used.
+    Mfa,
 }
 
 impl Amr {
@@ -56,6 +60,8 @@ impl Amr {
         match self {
             Amr::Pwd => "pwd",
             Amr::Otp => "otp",
+            Amr::Email => "email",
+            Amr::Mfa => "mfa",
         }
     }
 }

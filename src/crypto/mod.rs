@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod password;
+pub mod sealed;
 pub mod secret;
 pub mod tokens;
 

@@ -314,6 +314,26 @@ pub enum AccountOp {
         user: UserId,
     },
     Enqueue(OutboxMessage),
+    /// A new (unconfirmed) factor; the user's other unconfirmed factors of its kind go.
+    AddFactor(super::mfa::Factor),
+    /// Enrolment finished: the factor is usable.
+    ConfirmFactor {
+        user: UserId,
+        id: uuid::Uuid,
+    },
+    RemoveFactor {
+        user: UserId,
+        id: uuid::Uuid,
+    },
+    /// Every factor and recovery code of the user (operator reset).
+    RemoveFactors {
+        user: UserId,
+    },
+    /// Replaces the user's recovery codes (digests); an empty list removes them.
+    SetRecoveryCodes {
+        user: UserId,
+        digests: Vec<String>,
+    },
     Audit {
         action: String,
         subject: String,

@@ -135,6 +135,8 @@ pub struct Client {
     /// A resource server that may introspect access tokens issued to other clients
     /// (RFC 7662 §4); otherwise a client may only introspect its own tokens.
     pub introspection: bool,
+    /// Sign-ins for this client need a second factor, whatever the global policy.
+    pub require_mfa: bool,
     pub created_at: UnixTime,
 }
 
@@ -258,6 +260,7 @@ mod tests {
             id_token_signed_response_alg: SigningAlg::RS256,
             id_token_claims: true,
             introspection: false,
+            require_mfa: false,
             created_at: UnixTime(0),
         }
     }

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod email;
 pub mod grant;
 pub mod ids;
+pub mod mfa;
 pub mod user;
 
 pub use client::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};

@@ -11,9 +11,10 @@ use serde_json::Value;
 use super::claims::parse_claims_request;
 use super::error::OAuthError;
 use super::pkce;
-use super::types::{Prompt, ResponseMode, Scope, ACR_PASSWORD, SUPPORTED_SCOPES};
+use super::types::{Prompt, ResponseMode, Scope, SUPPORTED_SCOPES};
 use super::{jwt, secs, OidcProvider};
 use crate::crypto::tokens;
+use crate::domain::mfa::{acr_rank, ACR_MFA, ACR_PWD};
 use crate::domain::{Client, ClientId, Grant, GrantId, GrantType, NewAuthCode, UnixTime, UserId, UserStatus};
 
 /// The raw request parameters (query for GET, form for POST).
@@ -102,6 +103,10 @@ pub struct SessionInfo {
     pub auth_time: UnixTime,
     pub sid: String,
     pub amr: Vec<String>,
+    /// The level the sign-in reached (`urn:guichet:acr:*`).
+    pub acr: Option<String>,
+    /// The user has a second factor (so a higher level can be reached by stepping up).
+    pub has_factor: bool,
 }
 
 pub enum Next {
@@ -111,6 +116,11 @@ pub enum Next {
     SelectAccount,
     /// Third-party client without a consent covering the scope (or `prompt=consent`).
     Consent,
+    /// The sign-in is below the level asked (`acr_values`) or required (the client's or the
+    /// global MFA policy), and the user has a second factor: ask it now.
+    StepUp,
+    /// A second factor is required and the user has none: enrol one before going on.
+    Enrol,
     /// Done: send the code.
     Respond(AuthorizationResponse),
 }
@@ -312,6 +322,26 @@ impl OidcProvider {
                 return Ok(Next::SelectAccount);
             }
         }
+        // The level: what the request asks (acr_values, the highest known one) or what the
+        // client or the policy requires.
+        let asked = req.acr_values.as_deref().unwrap_or("").split_whitespace().map(acr_rank).max().unwrap_or(0);
+        let required = if client.require_mfa || self.mfa_required { acr_rank(ACR_MFA) } else { 0 };
+        let have = s.acr.as_deref().map(acr_rank).unwrap_or(acr_rank(ACR_PWD));
+        if have < required.max(asked.min(acr_rank(ACR_MFA))) {
+            if s.has_factor {
+                if none {
+                    return Err(fail(OAuthError::login_required("the sign-in is below the level asked")));
+                }
+                return Ok(Next::StepUp);
+            }
+            if required > have {
+                if none {
+                    return Err(fail(OAuthError::login_required("a second factor must be enrolled first")));
+                }
+                return Ok(Next::Enrol);
+            }
+            // Asked but not reachable (no factor): the ID token's acr says what was reached.
+        }
         if !progress.consented {
             // Third-party clients need consent for everything they ask; first-party clients
             // only for offline access (OIDC Core §11), or when the client asks (prompt=consent).
@@ -378,7 +408,7 @@ impl OidcProvider {
             scope: scope.to_string(),
             offline,
             auth_time: s.auth_time,
-            acr: Some(ACR_PASSWORD.to_owned()),
+            acr: Some(s.acr.clone().unwrap_or_else(|| ACR_PWD.to_owned())),
             amr: s.amr.clone(),
             claims: req.claims.clone(),
             created_at: now,

@@ -27,6 +27,8 @@ pub struct Registration {
     pub id_token_claims: bool,
     /// A resource server that may introspect other clients' access tokens (confidential only).
     pub introspection: bool,
+    /// Sign-ins for this client need a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,7 @@ impl OidcProvider {
             id_token_signed_response_alg: r.id_token_signed_response_alg,
             id_token_claims: r.id_token_claims,
             introspection: r.introspection,
+            require_mfa: r.require_mfa,
             created_at: self.clock.now(),
         };
         self.stores.clients.create_client(&client).await?;

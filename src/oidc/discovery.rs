@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::claims::supported_claim_names;
 use super::paths;
-use super::types::{ACR_PASSWORD, SUPPORTED_SCOPES};
+use super::types::SUPPORTED_SCOPES;
 use super::OidcProvider;
 use crate::domain::{ClientAuthMethod, GrantType, SigningAlg};
 
@@ -44,7 +44,7 @@ impl OidcProvider {
             "request_uri_parameter_supported": false,
             "require_request_uri_registration": false,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "acr_values_supported": [ACR_PASSWORD],
+            "acr_values_supported": crate::domain::mfa::ACR_VALUES,
             "ui_locales_supported": ["en"],
             "claims_locales_supported": ["en"],
             "authorization_response_iss_parameter_supported": true,

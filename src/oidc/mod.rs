@@ -52,6 +52,8 @@ pub struct OidcProvider {
     pub session_absolute_secs: i64,
     pub secret: ServerSecret,
     pub claims_hook: Arc<dyn ClaimsHook>,
+    /// `[mfa] policy = "required"`: every sign-in needs a second factor.
+    pub mfa_required: bool,
     /// Outbound HTTP (client jwks_uri, back-channel logout).
     pub http: reqwest::Client,
     pub jwks_cache: client_auth::JwksCache,
@@ -80,6 +82,7 @@ impl OidcProvider {
             keys,
             clock,
             cfg: settings.oidc.clone(),
+            mfa_required: settings.mfa.policy == crate::config::MfaPolicy::Required,
             session_absolute_secs: i64::try_from(settings.session.absolute_timeout_secs).unwrap_or(i64::MAX / 4),
             secret,
             claims_hook,

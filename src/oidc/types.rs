@@ -100,9 +100,6 @@ impl Prompt {
     }
 }
 
-/// The `acr` Guichet asserts for a password sign-in; MFA issues add stronger levels.
-pub const ACR_PASSWORD: &str = "urn:guichet:acr:pwd";
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! | throttle block | `<counter key>:block` | deadline (Unix seconds) | the block's delay |
 //! | device binding | `dev:<sha256(device cookie)>` | sha256 of the account | [`crate::auth::throttle::DEVICE_TTL`] |
 //! | links/codes sent | `iss:<token kind or "ip">:<sha256(account) or IP>` | counter | one hour (fixed window) |
+//! | wrong second-factor codes | `mfa:<sha256(user id)>` | counter | 5 minutes (fixed window) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //!
 //! Values whose loss must not weaken security live in SQL instead (access-token revocations,
@@ -76,6 +77,10 @@ pub enum EphemeralKey {
     PowChallenge {
         digest: String,
     },
+    /// Second-factor guesses of one account.
+    SecondFactor {
+        subject: String,
+    },
 }
 
 impl EphemeralKey {
@@ -101,6 +106,7 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::Device { cookie_digest } => write!(f, "dev:{cookie_digest}"),
             EphemeralKey::Issue { kind, subject } => write!(f, "iss:{kind}:{subject}"),
             EphemeralKey::PowChallenge { digest } => write!(f, "pow:{digest}"),
+            EphemeralKey::SecondFactor { subject } => write!(f, "mfa:{subject}"),
         }
     }
 }

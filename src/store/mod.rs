@@ -12,6 +12,7 @@ pub mod redis_ephemeral;
 #[macro_use]
 pub mod sql;
 pub mod sql_accounts;
+pub mod sql_mfa;
 pub mod sql_oidc;
 
 use std::sync::Arc;
@@ -92,6 +93,7 @@ pub struct Stores {
     pub grants: Arc<dyn GrantStore>,
     pub auth_sessions: Arc<dyn AuthSessionStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub mfa: Arc<dyn MfaStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -191,13 +193,16 @@ pub trait GrantStore: Send + Sync {
 pub trait AuthSessionStore: Send + Sync {
     async fn open_session(&self, s: &AuthSessionRecord) -> StoreResult<()>;
     async fn auth_session(&self, sid: &str) -> StoreResult<Option<AuthSessionRecord>>;
-    /// A new sign-in of the same user in the same session: new auth_time and lifetimes.
+    /// A new sign-in of the same user in the same session: new auth_time, lifetimes and
+    /// authentication facts (a step-up raises `acr`).
     async fn reauthenticated(
         &self,
         sid: &str,
         auth_time: UnixTime,
         idle_expires_at: UnixTime,
         expires_at: UnixTime,
+        amr: &[String],
+        acr: Option<&str>,
     ) -> StoreResult<()>;
     /// Activity: pushes the idle deadline.
     async fn touch_session(&self, sid: &str, now: UnixTime, idle_expires_at: UnixTime) -> StoreResult<()>;
@@ -265,4 +270,17 @@ pub trait AccountStore: Send + Sync {
     async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
     /// The newest audit entries first.
     async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Second factors: reads and the single-statement checks (changes go through
+/// [`AccountStore::apply`]).
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn factors_of(&self, user: UserId) -> StoreResult<Vec<crate::domain::mfa::Factor>>;
+    /// Accepts TOTP time step `step` for the factor unless it (or a later one) was accepted
+    /// before: `true` for the call that accepts it (one statement: two nodes cannot both).
+    async fn accept_totp_step(&self, id: uuid::Uuid, step: i64, now: UnixTime) -> StoreResult<bool>;
+    /// Spends a recovery code: `true` for the call that spends it.
+    async fn use_recovery_code(&self, user: UserId, digest: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, user: UserId) -> StoreResult<i64>;
 }

@@ -270,6 +270,71 @@ macro_rules! impl_account_store {
                         found(r.rows_affected())?;
                     }
                     AccountOp::Enqueue(m) => Self::enqueue_in(tx, &m, now).await?,
+                    AccountOp::AddFactor(f) => {
+                        sqlx::query("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2 AND confirmed = FALSE")
+                            .bind(f.user_id.as_uuid())
+                            .bind(f.kind.as_str())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                        sqlx::query(
+                            "INSERT INTO mfa_factors (id, user_id, kind, name, secret, confirmed, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(f.id)
+                        .bind(f.user_id.as_uuid())
+                        .bind(f.kind.as_str())
+                        .bind(&f.name)
+                        .bind(&f.secret_sealed)
+                        .bind(f.confirmed)
+                        .bind(now.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    AccountOp::ConfirmFactor { user, id } => {
+                        let r = sqlx::query(
+                            "UPDATE mfa_factors SET confirmed = TRUE WHERE id = $1 AND user_id = $2 AND confirmed = FALSE",
+                        )
+                        .bind(id)
+                        .bind(user.as_uuid())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                        if r.rows_affected() != 1 {
+                            return Err(spent());
+                        }
+                    }
+                    AccountOp::RemoveFactor { user, id } => {
+                        let r = sqlx::query("DELETE FROM mfa_factors WHERE id = $1 AND user_id = $2")
+                            .bind(id)
+                            .bind(user.as_uuid())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                        found(r.rows_affected())?;
+                    }
+                    AccountOp::RemoveFactors { user } => {
+                        for sql in ["DELETE FROM mfa_factors WHERE user_id = $1", "DELETE FROM recovery_codes WHERE user_id = $1"] {
+                            sqlx::query(sql).bind(user.as_uuid()).execute(&mut **tx).await.map_err(db_err)?;
+                        }
+                    }
+                    AccountOp::SetRecoveryCodes { user, digests } => {
+                        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                            .bind(user.as_uuid())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                        for d in digests {
+                            sqlx::query("INSERT INTO recovery_codes (user_id, digest, created_at) VALUES ($1, $2, $3)")
+                                .bind(user.as_uuid())
+                                .bind(&d)
+                                .bind(now.0)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(db_err)?;
+                        }
+                    }
                     AccountOp::Audit { action, subject, actor, detail } => {
                         sqlx::query("INSERT INTO audit_events (at, action, subject, actor, detail) VALUES ($1, $2, $3, $4, $5)")
                             .bind(now.0)

@@ -27,7 +27,7 @@ macro_rules! client_cols {
     () => {
         "c.client_id, c.name, c.secret_digest, c.auth_method, c.application_type, c.redirect_uris, \
          c.post_logout_redirect_uris, c.grant_types, c.jwks_uri, c.jwks, c.first_party, c.backchannel_logout_uri, \
-         c.id_token_signed_response_alg, c.id_token_claims, c.introspection, c.created_at"
+         c.id_token_signed_response_alg, c.id_token_claims, c.introspection, c.require_mfa, c.created_at"
     };
 }
 
@@ -71,6 +71,7 @@ macro_rules! impl_oidc_stores {
                     id_token_signed_response_alg: SigningAlg::from_str(&alg).map_err(|e| decode_err("alg", e))?,
                     id_token_claims: row.try_get("id_token_claims").map_err(db_err)?,
                     introspection: row.try_get("introspection").map_err(db_err)?,
+                    require_mfa: row.try_get("require_mfa").map_err(db_err)?,
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                 })
             }
@@ -104,8 +105,8 @@ macro_rules! impl_oidc_stores {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_digest, auth_method, application_type, redirect_uris, \
                      post_logout_redirect_uris, grant_types, jwks_uri, jwks, first_party, backchannel_logout_uri, \
-                     id_token_signed_response_alg, id_token_claims, introspection, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+                     id_token_signed_response_alg, id_token_claims, introspection, require_mfa, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
                 )
                 .bind(c.client_id.as_str())
                 .bind(&c.name)
@@ -122,6 +123,7 @@ macro_rules! impl_oidc_stores {
                 .bind(c.id_token_signed_response_alg.as_str())
                 .bind(c.id_token_claims)
                 .bind(c.introspection)
+                .bind(c.require_mfa)
                 .bind(c.created_at.0)
                 .execute(&self.pool)
                 .await
@@ -592,16 +594,20 @@ macro_rules! impl_oidc_stores {
                 auth_time: UnixTime,
                 idle_expires_at: UnixTime,
                 expires_at: UnixTime,
+                amr: &[String],
+                acr: Option<&str>,
             ) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query(
-                    "UPDATE auth_sessions SET auth_time = $2, last_seen = $2, idle_expires_at = $3, expires_at = $4 \
-                     WHERE sid = $1 AND ended_at IS NULL",
+                    "UPDATE auth_sessions SET auth_time = $2, last_seen = $2, idle_expires_at = $3, expires_at = $4, \
+                     amr = $5, acr = $6 WHERE sid = $1 AND ended_at IS NULL",
                 )
                 .bind(sid)
                 .bind(auth_time.0)
                 .bind(idle_expires_at.0)
                 .bind(expires_at.0)
+                .bind(amr.join(" "))
+                .bind(acr)
                 .execute(&self.pool)
                 .await
                 .map(|_| ())

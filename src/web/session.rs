@@ -27,7 +27,25 @@ pub struct SessionData {
     pub created_at: UnixTime,
     pub last_seen: UnixTime,
     pub user: Option<SessionUser>,
+    /// A sign-in half done: the first factor passed, the second is asked next (or a signed-in
+    /// user stepping up). Kept server-side, so any node continues it.
+    #[serde(default)]
+    pub pending: Option<PendingSignIn>,
 }
+
+/// The state of a sign-in between its first and second factor.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub user: UserId,
+    /// Methods used so far.
+    pub amr: Vec<Amr>,
+    pub started_at: UnixTime,
+    /// Where to go once done.
+    pub return_to: String,
+}
+
+/// A pending sign-in is abandoned after this.
+pub const PENDING_TTL_SECS: i64 = 300;
 
 /// Who is signed in and how: the user id and the authentication facts, never copies of
 /// profile data (pages read the account, so a changed name or address shows at once).
@@ -179,7 +197,14 @@ impl Sessions {
         let now = self.clock.now();
         let s = Session {
             id: tokens::random_token(),
-            data: SessionData { csrf: tokens::random_token(), browser, created_at: now, last_seen: now, user },
+            data: SessionData {
+                csrf: tokens::random_token(),
+                browser,
+                created_at: now,
+                last_seen: now,
+                user,
+                pending: None,
+            },
         };
         self.save(&s).await?;
         Ok(s)
@@ -221,7 +246,10 @@ impl Sessions {
         let expires = auth.auth_time.plus_secs(self.absolute_secs);
         let (sid, ended) = match previous {
             Some(p) if p.id == auth.user.id => {
-                self.auth_sessions.reauthenticated(&p.sid, auth.auth_time, idle, expires).await?;
+                let amr: Vec<String> = auth.amr.iter().map(|a| a.as_str().to_owned()).collect();
+                self.auth_sessions
+                    .reauthenticated(&p.sid, auth.auth_time, idle, expires, &amr, auth.acr.as_deref())
+                    .await?;
                 (p.sid, None)
             }
             other => {

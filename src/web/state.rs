@@ -34,6 +34,7 @@ pub struct Services {
     pub stores: Stores,
     pub auth: Arc<AuthService>,
     pub accounts: Arc<crate::accounts::AccountService>,
+    pub mfa: Arc<crate::auth::mfa::MfaService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

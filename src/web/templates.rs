@@ -36,6 +36,9 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "account_phone.html",
     "account_sessions.html",
     "account_delete.html",
+    "second_factor.html",
+    "security.html",
+    "security_totp.html",
     "email/message.html",
     "email/message.txt",
 );
@@ -154,6 +157,14 @@ mod tests {
             ctx[k] = serde_json::json!(v);
         }
         ctx["phone_verified"] = serde_json::json!(true);
+        ctx["factors"] =
+            serde_json::json!([{"id": "f", "kind": "totp", "name": "App", "created": "c", "last_used": "l"}]);
+        ctx["has_totp"] = serde_json::json!(true);
+        ctx["recovery_left"] = serde_json::json!("10");
+        ctx["qr_svg"] = serde_json::json!("<svg></svg>");
+        ctx["secret"] = serde_json::json!("ABC");
+        ctx["uri"] = serde_json::json!("otpauth://totp/x");
+        ctx["required"] = serde_json::json!(false);
         for lang in Lang::ALL {
             let ui = Ui::new(lang, "/x?y=1");
             for (name, _) in ALL {

@@ -24,6 +24,7 @@ pub fn registration(name: &str) -> Registration {
         id_token_signed_response_alg: SigningAlg::RS256,
         id_token_claims: true,
         introspection: false,
+        require_mfa: false,
     }
 }
 

@@ -276,9 +276,19 @@ async fn auth_session_store_contract() {
     assert_eq!(mine.iter().map(|r| r.sid.as_str()).collect::<Vec<_>>(), vec!["sid-b", "sid-a"], "newest first");
     s.touch_session("sid-a", now.plus_secs(50), now.plus_secs(150)).await.unwrap();
     assert_eq!(s.auth_session("sid-a").await.unwrap().unwrap().idle_expires_at, now.plus_secs(150));
-    s.reauthenticated("sid-a", now.plus_secs(60), now.plus_secs(160), now.plus_secs(1060)).await.unwrap();
+    s.reauthenticated(
+        "sid-a",
+        now.plus_secs(60),
+        now.plus_secs(160),
+        now.plus_secs(1060),
+        &["pwd".into(), "otp".into(), "mfa".into()],
+        Some("urn:guichet:acr:mfa"),
+    )
+    .await
+    .unwrap();
     let a = s.auth_session("sid-a").await.unwrap().unwrap();
     assert_eq!((a.auth_time, a.expires_at), (now.plus_secs(60), now.plus_secs(1060)));
+    assert_eq!((a.amr.len(), a.acr.as_deref()), (3, Some("urn:guichet:acr:mfa")), "a step-up is recorded");
     // Lapsed: past idle or absolute deadline, and not ended.
     assert!(s.lapsed_sessions(now.plus_secs(120), 10).await.unwrap().contains(&"sid-b".to_owned()));
     assert!(!s.lapsed_sessions(now.plus_secs(120), 10).await.unwrap().contains(&"sid-a".to_owned()));

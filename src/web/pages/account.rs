@@ -106,6 +106,7 @@ async fn console(
         "email": u.email.as_str(), "name": u.name, "locale": u.locale.as_deref().unwrap_or(ui.lang.code()),
         "time_zone": u.time_zone, "time_zones": TIME_ZONES, "phone": u.phone_number,
         "phone_verified": u.phone_number_verified, "csrf_token": s.data.csrf, "apps": apps,
+        "factor_summary": state.mfa.factor_kinds(u.id).await?.join(", "),
         "notice": notice.map(|k| ui.t(&state.templates, k)), "error": error,
         "min_length": p.min_length.to_string(), "max_length": p.max_length.to_string(),
     });

@@ -101,7 +101,27 @@ fn session_info(s: Option<&Session>) -> Option<SessionInfo> {
         auth_time: u.auth_time,
         sid: u.sid.clone(),
         amr: u.amr.iter().map(|a| a.as_str().to_owned()).collect(),
+        acr: u.acr.clone(),
+        has_factor: false,
     })
+}
+
+/// Whether the user could step up: looked up only when the request asks for a level or a
+/// second factor is required (no extra query on the common path).
+async fn with_factor_info(
+    state: &AppState,
+    client: &crate::domain::Client,
+    ia: &Interaction,
+    info: Option<SessionInfo>,
+) -> Result<Option<SessionInfo>, WebError> {
+    let Some(mut i) = info else { return Ok(None) };
+    let matters = ia.request.acr_values.is_some()
+        || client.require_mfa
+        || state.settings.mfa.policy == crate::config::MfaPolicy::Required;
+    if matters {
+        i.has_factor = state.mfa.has_factor(i.user_id).await?;
+    }
+    Ok(Some(i))
 }
 
 pub async fn authorize(
@@ -145,7 +165,7 @@ async fn run(
     id: Option<String>,
     session: Option<&Session>,
 ) -> Result<Response, WebError> {
-    let info = session_info(session);
+    let info = with_factor_info(state, client, &ia, session_info(session)).await?;
     let login = session.and_then(|s| s.data.user.as_ref()).map(|u| u.login_id.clone());
     let progress = Progress {
         fresh_login: login.is_some() && login != ia.started_login,
@@ -173,6 +193,18 @@ async fn run(
         Ok(Next::Login) => {
             let id = save(&ia).await?;
             Ok(Redirect::to(&login_url(&id, true, ia.request.login_hint.as_deref())).into_response())
+        }
+        Ok(Next::StepUp) => {
+            let id = save(&ia).await?;
+            let back = format!("/authorize/resume?interaction={id}");
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &back).finish();
+            Ok(Redirect::to(&format!("/login/second-factor?{q}")).into_response())
+        }
+        Ok(Next::Enrol) => {
+            let id = save(&ia).await?;
+            let back = format!("/authorize/resume?interaction={id}");
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", &back).finish();
+            Ok(Redirect::to(&format!("/account/security/totp?{q}")).into_response())
         }
         Ok(Next::SelectAccount) => {
             let id = save(&ia).await?;

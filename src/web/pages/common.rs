@@ -8,10 +8,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
 use crate::accounts::AccountError;
-use crate::auth::{AuthError, Authenticated};
+use crate::auth::{Amr, AuthError, Authenticated};
+use crate::config::MfaPolicy;
+use crate::domain::mfa::ACR_PWD;
 use crate::domain::{User, UserStatus};
 use crate::web::error::WebError;
-use crate::web::session::{Session, SignInOrigin};
+use crate::web::session::{PendingSignIn, Session, SignInOrigin};
 use crate::web::state::AppState;
 use crate::web::templates::Ui;
 use crate::web::ui::negotiate;
@@ -120,25 +122,61 @@ pub fn form_error_key(e: &AccountError) -> Option<&'static str> {
     }
 }
 
-/// Ends a sign-in, whatever the method: the session is made (a new cookie), the previous
-/// user's session ended if another user signs in, the history recorded, then on to
-/// `return_to`. The second factor (MFA issue) will be asked here, before the session.
+/// Ends the first step of a sign-in, whatever the method (password, emailed link, invitation,
+/// activation). A user with a second factor (and the policy not `off`) is sent to
+/// `/login/second-factor` with the sign-in pending in the session; otherwise the session is made.
 pub async fn finish_sign_in(
+    state: &AppState,
+    mut session: Session,
+    auth: &Authenticated,
+    origin: &SignInOrigin,
+    return_to: &str,
+) -> Result<Response, WebError> {
+    let policy = state.settings.mfa.policy;
+    if policy != MfaPolicy::Off && !auth.amr.contains(&Amr::Otp) && state.mfa.has_factor(auth.user.id).await? {
+        session.data.pending = Some(PendingSignIn {
+            user: auth.user.id,
+            amr: auth.amr.clone(),
+            started_at: state.clock.now(),
+            return_to: return_to.to_owned(),
+        });
+        state.sessions.save(&session).await?;
+        tracing::info!(user_id = %auth.user.id, "first factor passed; second factor asked");
+        return Ok(Redirect::to("/login/second-factor").into_response());
+    }
+    complete_sign_in(state, session, auth, origin, return_to).await
+}
+
+/// Makes the signed-in session (a new cookie), ends the previous user's session if another
+/// user signs in, records the sign-in, and goes on to `return_to` — or, when a second factor is
+/// required and the user has none, to its enrolment first.
+pub async fn complete_sign_in(
     state: &AppState,
     session: Session,
     auth: &Authenticated,
     origin: &SignInOrigin,
     return_to: &str,
 ) -> Result<Response, WebError> {
-    let (new, ended) = state.sessions.sign_in(session, auth, origin).await?;
+    let mut auth = auth.clone();
+    if auth.acr.is_none() {
+        auth.acr = Some(ACR_PWD.to_owned());
+    }
+    let (new, ended) = state.sessions.sign_in(session, &auth, origin).await?;
     if let Some(sid) = ended {
         tracing::info!("previous sign-in session replaced by another user's");
         state.oidc.end_session(&sid).await;
     }
-    let method = auth.amr.first().map(|a| a.as_str()).unwrap_or("pwd");
-    state.accounts.record_login(auth.user.id, true, method, origin.ip, origin.user_agent.as_deref()).await;
+    let method = auth.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>().join("+");
+    state.accounts.record_login(auth.user.id, true, &method, origin.ip, origin.user_agent.as_deref()).await;
     tracing::info!(user_id = %auth.user.id, ip = %origin.ip, method, "signed in");
-    let mut res = Redirect::to(return_to).into_response();
+    let must_enrol = state.settings.mfa.policy == MfaPolicy::Required && !state.mfa.has_factor(auth.user.id).await?;
+    let next = if must_enrol {
+        let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish();
+        format!("/account/security/totp?{q}")
+    } else {
+        return_to.to_owned()
+    };
+    let mut res = Redirect::to(&next).into_response();
     res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&new));
     Ok(res)
 }
@@ -156,6 +194,21 @@ impl From<AccountError> for WebError {
             AccountError::Throttled => WebError::page(StatusCode::TOO_MANY_REQUESTS, "error.too_many"),
             AccountError::Reauthenticate => WebError::page(StatusCode::FORBIDDEN, "login.reauth"),
             AccountError::NoAccount => WebError::NotFound,
+        }
+    }
+}
+
+impl From<crate::auth::mfa::MfaError> for WebError {
+    fn from(e: crate::auth::mfa::MfaError) -> Self {
+        use crate::auth::mfa::MfaError;
+        match e {
+            MfaError::Store(s) => s.into(),
+            MfaError::WrongCode => WebError::page(StatusCode::BAD_REQUEST, "mfa.wrong_code"),
+            MfaError::Throttled { retry_after_secs } => {
+                WebError::TooManyRequests { retry_after_secs, message: "Too many wrong codes.".into() }
+            }
+            MfaError::NoFactor => WebError::page(StatusCode::BAD_REQUEST, "mfa.no_factor"),
+            MfaError::Sealed(m) => WebError::Internal(anyhow::anyhow!("sealed factor secret: {m}")),
         }
     }
 }

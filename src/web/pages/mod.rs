@@ -7,6 +7,7 @@ pub mod end_session;
 pub mod links;
 pub mod login;
 pub mod register;
+pub mod security;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/", get(account::root))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/link", get(links::link_use).post(links::link_request))
+        .route("/login/second-factor", get(security::step_show).post(security::step_submit))
+        .route("/account/security", get(security::show))
+        .route("/account/security/totp", get(security::totp_show).post(security::totp_activate))
+        .route("/account/security/factor/remove", post(security::factor_remove))
+        .route("/account/security/recovery-codes", post(security::recovery_regenerate))
         .route("/logout", get(account::confirm_logout).post(account::logout))
         .route("/lang", get(crate::web::ui::switch))
         .route("/register", get(register::show).post(register::submit))

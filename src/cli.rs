@@ -58,6 +58,8 @@ pub enum UserCommand {
     Suspend(crate::cli_accounts::UserByEmail),
     /// Resume a suspended account.
     Resume(crate::cli_accounts::UserByEmail),
+    /// Remove a user's second factors and recovery codes (audited; the user is told by mail).
+    MfaReset(crate::cli_accounts::UserByEmail),
     /// List users.
     List {
         /// Print the result as JSON.
@@ -155,23 +157,38 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::User(UserCommand::Resume(args)) => {
             crate::cli_accounts::suspend_user(args, false, &settings, clock).await
         }
+        Command::User(UserCommand::MfaReset(args)) => crate::cli_accounts::mfa_reset(args, &settings, clock).await,
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
         Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
         Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,
         Command::User(UserCommand::List { json, limit, offset }) => {
             let accounts = crate::cli_accounts::Accounts::open(&settings, clock).await?;
             let users = accounts.service.list(limit, offset).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut listed = Vec::with_capacity(users.len());
+            for u in users {
+                let factors = accounts.mfa.factor_kinds(u.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                listed.push((u, factors));
+            }
             if json {
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                let v: Vec<serde_json::Value> = listed
+                    .iter()
+                    .map(|(u, f)| {
+                        let mut v = serde_json::to_value(u).unwrap_or_default();
+                        v["factors"] = serde_json::json!(f);
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                for u in &users {
+                for (u, f) in &listed {
                     println!(
-                        "{}  {:<40} {:<9} {}{}",
+                        "{}  {:<40} {:<9} {}{}{}",
                         u.id,
                         u.email,
                         u.status,
                         u.name.as_deref().unwrap_or(""),
-                        if u.is_admin { " [admin]" } else { "" }
+                        if u.is_admin { " [admin]" } else { "" },
+                        if f.is_empty() { String::new() } else { format!(" [{}]", f.join(",")) }
                     );
                 }
             }

@@ -82,6 +82,7 @@ pub struct UserByEmail {
 
 pub struct Accounts {
     pub service: Arc<AccountService>,
+    pub mfa: crate::auth::mfa::MfaService,
     stores: crate::store::Stores,
     delivery: Delivery,
     clock: Arc<dyn Clock>,
@@ -118,7 +119,15 @@ impl Accounts {
             oidc,
             Arc::new(tokio::sync::Notify::new()),
         ));
-        Ok(Self { service, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
+        let sealer = Arc::new(crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?);
+        let mfa = crate::auth::mfa::MfaService::new(
+            stores.clone(),
+            sealer,
+            clock.clone(),
+            secret_bytes,
+            &settings.server.issuer,
+        );
+        Ok(Self { service, mfa, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
     }
 
     /// Delivers the queued messages (best effort: a running server retries what fails).
@@ -293,6 +302,25 @@ pub async fn suspend_user(
         println!("{}", serde_json::to_string_pretty(&user)?);
     } else {
         println!("{} is {}", user.email, user.status);
+    }
+    Ok(())
+}
+
+/// `user mfa-reset`.
+pub async fn mfa_reset(args: UserByEmail, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let a = Accounts::open(settings, clock).await?;
+    let user = a
+        .service
+        .user_by_email(&args.email)
+        .await
+        .map_err(explain)?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {}", args.email.trim()))?;
+    a.service.reset_factors(user.id, "operator").await.map_err(explain)?;
+    a.deliver().await;
+    if args.json {
+        println!("{}", serde_json::json!({"id": user.id, "email": user.email.as_str(), "factors": []}));
+    } else {
+        println!("removed every second factor of {}", user.email);
     }
     Ok(())
 }

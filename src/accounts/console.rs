@@ -65,8 +65,8 @@ impl AccountService {
 
     /// Changes the password (the current one is required when there is one); the other
     /// sessions end; a notice is sent.
-    /// A first password (accounts made from an invitation have none) needs a recent sign-in
-    /// instead of the current password.
+    /// Needs a recent sign-in, and the current password when the account has one (accounts
+    /// made from an invitation have none).
     pub async fn change_password(
         &self,
         user: UserId,
@@ -76,11 +76,12 @@ impl AccountService {
         auth_time: UnixTime,
     ) -> AccountResult<()> {
         let u = self.user(user).await?;
-        match self.auth.check_user_password(&u, current).await? {
-            Some(true) => {}
-            Some(false) => return Err(AccountError::Invalid("account.current_wrong")),
-            None if self.recent(auth_time) => {}
-            None => return Err(AccountError::Reauthenticate),
+        // A sensitive change: a recent sign-in, and the current password when there is one.
+        if !self.recent(auth_time) {
+            return Err(AccountError::Reauthenticate);
+        }
+        if self.auth.check_user_password(&u, current).await? == Some(false) {
+            return Err(AccountError::Invalid("account.current_wrong"));
         }
         self.policy(new, u.email.as_str())?;
         let hash = self.auth.hash_password(new).await?;
@@ -136,7 +137,16 @@ impl AccountService {
     }
 
     /// Step 1: a code to the current address, for `new_email`.
-    pub async fn start_email_change(&self, user: UserId, new_email: &str, ip: IpAddr) -> AccountResult<()> {
+    pub async fn start_email_change(
+        &self,
+        user: UserId,
+        new_email: &str,
+        ip: IpAddr,
+        auth_time: UnixTime,
+    ) -> AccountResult<()> {
+        if !self.recent(auth_time) {
+            return Err(AccountError::Reauthenticate);
+        }
         let u = self.user(user).await?;
         let new = Email::parse(new_email).map_err(|_| AccountError::Invalid("register.email_invalid"))?;
         if new.lookup_key() == u.email.lookup_key() {
@@ -501,6 +511,41 @@ impl AccountService {
             tracing::info!(user_id = %user, "account resumed");
         }
         self.user(user).await
+    }
+
+    /// Removes every second factor and recovery code of the account (an operator's reset for a
+    /// user who lost them): audited, and the user is told by mail.
+    pub async fn reset_factors(&self, user: UserId, actor: &str) -> AccountResult<()> {
+        let u = self.user(user).await?;
+        let lang = self.lang_of(Some(&u), Lang::En);
+        let notice = self.compose(
+            lang,
+            Mail {
+                to: u.email.as_str(),
+                name: u.name.as_deref(),
+                kind: "mfa_reset",
+                paragraphs: vec![self.p(lang, "mail.mfa_reset.body"), self.p(lang, "mail.mfa_reset.hint")],
+                action: None,
+                code: None,
+                expiry: None,
+            },
+        )?;
+        self.stores
+            .accounts
+            .apply(vec![
+                AccountOp::RemoveFactors { user },
+                AccountOp::Audit {
+                    action: "mfa.reset".into(),
+                    subject: user.to_string(),
+                    actor: Some(actor.to_owned()),
+                    detail: None,
+                },
+                AccountOp::Enqueue(notice),
+            ])
+            .await?;
+        self.sent();
+        tracing::info!(user_id = %user, actor, "second factors reset by an operator");
+        Ok(())
     }
 
     /// A stable pseudonym of a user id (HMAC with the server secret): the audit log can tell

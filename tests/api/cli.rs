@@ -513,6 +513,11 @@ async fn operators_create_pending_accounts_and_delete_them() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(v["activation_link"].as_str().unwrap(), first);
     assert_eq!(cli_mails(&cli).len(), 2);
+    let out = cli.run(&["user", "mfa-reset", "--email", "pending@example.com", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli.run(&["user", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["factors"], serde_json::json!([]), "user list shows the factors");
     for (cmd, status) in [("suspend", "suspended"), ("resume", "pending")] {
         let out = cli.run(&["user", cmd, "--email", "pending@example.com", "--json"], None);
         assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));

@@ -8,6 +8,7 @@ mod cli;
 mod hardening;
 mod helpers;
 mod login;
+mod mfa;
 mod multi_node;
 mod oidc_authorize;
 mod oidc_helpers;

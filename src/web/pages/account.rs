@@ -255,9 +255,14 @@ async fn email_step(
     ip: std::net::IpAddr,
 ) -> Result<Response, WebError> {
     let (s, u) = posted_by_user!(state, headers, "/account/email", &f.csrf_token);
-    let sid = s.data.user.as_ref().map(|x| x.sid.clone()).unwrap_or_default();
+    let (sid, auth_time) = s
+        .data
+        .user
+        .as_ref()
+        .map(|x| (x.sid.clone(), x.auth_time))
+        .unwrap_or((String::new(), crate::domain::UnixTime(0)));
     let r = match step {
-        "start" => state.accounts.start_email_change(u.id, &f.new_email, ip).await,
+        "start" => state.accounts.start_email_change(u.id, &f.new_email, ip, auth_time).await,
         "current" => state.accounts.confirm_email_current(u.id, &f.code).await,
         "new" => state.accounts.confirm_email_new(u.id, &f.code, &sid).await,
         "cancel" => state.accounts.cancel_email_change(u.id).await,
@@ -268,6 +273,7 @@ async fn email_step(
         email_page(state, &ui, &s, &u, status, notice, error).await
     };
     match r {
+        Err(AccountError::Reauthenticate) => Ok(reauth("/account/email")),
         Ok(()) => {
             let u = state.accounts.profile(u.id).await?;
             let notice = match step {

@@ -1,0 +1,249 @@
+//! Second factors, black-box: TOTP enrolment and sign-in with codes computed independently
+//! (the `totp-rs` crate on the base32 key the page shows; the unit tests hold the RFC 6238
+//! vectors), replay, drift, throttling, recovery codes, removal, levels in tokens, step-up and
+//! the policies.
+
+use crate::helpers::{form_value, TestApp};
+use crate::oidc_helpers::{auth_url, claims, exchange, redirect_params, registration, PW};
+
+/// The code of an authenticator app holding `secret` (base32), at Unix time `t`.
+fn code_at(secret: &str, t: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap().generate(u64::try_from(t).unwrap())
+}
+
+fn now(app: &TestApp) -> i64 {
+    use guichet::domain::Clock;
+    app.clock.now().0
+}
+
+async fn page(b: &reqwest::Client, url: &str) -> (u16, String) {
+    let res = b.get(url).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn post(b: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    b.post(url).form(form).send().await.unwrap()
+}
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let i = html.find(start).unwrap_or_else(|| panic!("no {start}")) + start.len();
+    &html[i..i + html[i..].find(end).unwrap()]
+}
+
+/// Signs in with the password, enrols TOTP; returns (browser, secret, recovery codes).
+async fn enrolled(app: &TestApp, email: &str) -> (reqwest::Client, String, Vec<String>) {
+    app.create_user(email, PW).await;
+    let b = app.browser();
+    assert_eq!(app.login(&b, email, PW, None).await.status(), 303);
+    let (status, html) = page(&b, &app.url("/account/security/totp")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<svg"), "the QR code is inline SVG");
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    assert_eq!(secret.len(), 32, "160-bit key: {secret}");
+    let uri = crate::helpers::unescape(between(&html, "id=\"totp-uri\" href=\"", "\""));
+    assert!(uri.starts_with("otpauth://totp/") && uri.contains(&format!("secret={secret}")), "{uri}");
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    let res = post(&b, &app.url("/account/security/totp"), &[("csrf_token", &csrf), ("code", "000000")]).await;
+    assert_eq!(res.status(), 400, "a wrong code does not turn it on");
+    let code = code_at(&secret, now(app));
+    let res = post(&b, &app.url("/account/security/totp"), &[("csrf_token", &csrf), ("code", &code)]).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let codes: Vec<String> = between(&html, "id=\"recovery-codes\">", "</ol>")
+        .split("<code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
+    (b, secret, codes)
+}
+
+/// Password, then the second step with `code`: the final response.
+async fn sign_in_with(app: &TestApp, email: &str, code: &str) -> (reqwest::Client, reqwest::Response) {
+    let b = app.browser();
+    let res = app.login(&b, email, PW, None).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login/second-factor");
+    assert_eq!(page(&b, &app.url("/account")).await.0, 303, "not signed in before the second step");
+    let (status, html) = page(&b, &app.url("/login/second-factor")).await;
+    assert_eq!(status, 200);
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    let res = post(&b, &app.url("/login/second-factor"), &[("csrf_token", &csrf), ("code", code)]).await;
+    (b, res)
+}
+
+#[tokio::test]
+async fn totp_sign_in_replay_drift_and_recovery_codes() {
+    let app = TestApp::spawn().await;
+    let (_, secret, codes) = enrolled(&app, "tess@example.com").await;
+    // The enrolment's step is spent: the same code does not sign in.
+    let (_, res) = sign_in_with(&app, "tess@example.com", &code_at(&secret, now(&app))).await;
+    assert_eq!(res.status(), 401);
+    app.clock.advance(30);
+    let code = code_at(&secret, now(&app));
+    let (b, res) = sign_in_with(&app, "tess@example.com", &code).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(page(&b, &app.url("/account")).await.0, 200);
+    // Replay of that step elsewhere: refused.
+    let (_, res) = sign_in_with(&app, "tess@example.com", &code).await;
+    assert_eq!(res.status(), 401);
+    // Drift: the next step's code (a phone clock 30 s ahead) works; two steps ahead does not.
+    app.clock.advance(60);
+    let (_, res) = sign_in_with(&app, "tess@example.com", &code_at(&secret, now(&app) + 60)).await;
+    assert_eq!(res.status(), 401);
+    let (_, res) = sign_in_with(&app, "tess@example.com", &code_at(&secret, now(&app) + 30)).await;
+    assert_eq!(res.status(), 303);
+    // A recovery code works once (any case, with or without the dash).
+    let (b, res) = sign_in_with(&app, "tess@example.com", &codes[0].to_uppercase().replace('-', "")).await;
+    assert_eq!(res.status(), 303);
+    let (_, res) = sign_in_with(&app, "tess@example.com", &codes[0]).await;
+    assert_eq!(res.status(), 401);
+    let (_, html) = page(&b, &app.url("/account/security")).await;
+    assert!(between(&html, "id=\"recovery-left\">", "<").contains('9'), "the number left is shown");
+    // The account page says which factors the user has.
+    assert!(page(&b, &app.url("/account")).await.1.contains("id=\"factor-summary\">(totp)"));
+    // The history shows the second step.
+    assert!(page(&b, &app.url("/account/sessions")).await.1.contains("pwd+otp+mfa"));
+}
+
+#[tokio::test]
+async fn wrong_codes_are_limited_per_account() {
+    let app = TestApp::spawn().await;
+    let (_, secret, _) = enrolled(&app, "tom@example.com").await;
+    app.clock.advance(30);
+    // The enrolment already saw one wrong code: four more make five in five minutes.
+    for i in 0..4 {
+        let (_, res) = sign_in_with(&app, "tom@example.com", "123456").await;
+        assert_eq!(res.status(), 401, "wrong code {i}");
+    }
+    let (_, res) = sign_in_with(&app, "tom@example.com", &code_at(&secret, now(&app))).await;
+    assert_eq!(res.status(), 429, "even the right code waits");
+    assert!(res.headers().contains_key("retry-after"));
+    app.clock.advance(301);
+    let (_, res) = sign_in_with(&app, "tom@example.com", &code_at(&secret, now(&app))).await;
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn removing_a_factor_needs_a_code_and_a_recent_sign_in() {
+    let app = TestApp::spawn().await;
+    let (b, _, codes) = enrolled(&app, "rex@example.com").await;
+    let (_, html) = page(&b, &app.url("/account/security")).await;
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    let factor = form_value(&html, "factor").unwrap();
+    let url = app.url("/account/security/factor/remove");
+    let res = post(&b, &url, &[("csrf_token", &csrf), ("factor", &factor), ("code", "000000")]).await;
+    assert_eq!(res.status(), 400);
+    app.clock.advance(6 * 60);
+    let res = post(&b, &url, &[("csrf_token", &csrf), ("factor", &factor), ("code", &codes[1])]).await;
+    assert_eq!(res.status(), 303, "sign in again first");
+    assert!(res.headers()["location"].to_str().unwrap().contains("prompt=login"));
+    app.clock.advance(-6 * 60);
+    let res = post(&b, &url, &[("csrf_token", &csrf), ("factor", &factor), ("code", &codes[1])]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("id=\"no-factor\""));
+    // The password alone signs in again.
+    assert_eq!(app.login(&app.browser(), "rex@example.com", PW, None).await.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn regenerating_recovery_codes_kills_the_old_ones() {
+    let app = TestApp::spawn().await;
+    let (b, _, old) = enrolled(&app, "rio@example.com").await;
+    let csrf = form_value(&page(&b, &app.url("/account/security")).await.1, "csrf_token").unwrap();
+    let res = post(&b, &app.url("/account/security/recovery-codes"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let new: Vec<String> = between(&html, "id=\"recovery-codes\">", "</ol>")
+        .split("<code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    let (_, res) = sign_in_with(&app, "rio@example.com", &old[0]).await;
+    assert_eq!(res.status(), 401);
+    let (_, res) = sign_in_with(&app, "rio@example.com", &new[0]).await;
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn tokens_say_the_level_and_acr_values_steps_up() {
+    let app = TestApp::spawn().await;
+    let rp = app.register(registration("Billing")).await;
+    // Signed in with the password only, then a factor is enrolled.
+    let (b, secret, _) = enrolled(&app, "amy@example.com").await;
+    let (url, v) = auth_url(&app, &rp, &[]);
+    let res = app.authorize_as(&b, &url, "amy@example.com").await;
+    let t = exchange(&app, &rp, &redirect_params(&res)["code"], &v).await;
+    let c = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["acr"], "urn:guichet:acr:pwd");
+    // The app asks for two factors: prompt=none cannot, a normal request steps up.
+    let (url, _) = auth_url(&app, &rp, &[("acr_values", "urn:guichet:acr:mfa"), ("prompt", "none")]);
+    let res = b.get(&url).send().await.unwrap();
+    assert_eq!(redirect_params(&res)["error"], "login_required");
+    let (url, v) = auth_url(&app, &rp, &[("acr_values", "urn:guichet:acr:mfa")]);
+    let res = b.get(&url).send().await.unwrap();
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/login/second-factor?"), "{to}");
+    let (_, html) = page(&b, &app.url(&to)).await;
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    app.clock.advance(30);
+    let code = code_at(&secret, now(&app));
+    let res = post(&b, &app.url("/login/second-factor"), &[("csrf_token", &csrf), ("code", &code)]).await;
+    assert_eq!(res.status(), 303);
+    let res = app.follow(&b, res).await;
+    let t = exchange(&app, &rp, &redirect_params(&res)["code"], &v).await;
+    let c = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["acr"], "urn:guichet:acr:mfa");
+    assert_eq!(c["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    // Discovery lists the levels.
+    let d: serde_json::Value =
+        reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        d["acr_values_supported"],
+        serde_json::json!(["urn:guichet:acr:pwd", "urn:guichet:acr:mfa", "urn:guichet:acr:phr"])
+    );
+}
+
+#[tokio::test]
+async fn a_client_requiring_mfa_sends_users_without_a_factor_to_enrol() {
+    let app = TestApp::spawn().await;
+    app.create_user("neo@example.com", PW).await;
+    let mut reg = registration("Payslips");
+    reg.require_mfa = true;
+    let rp = app.register(reg).await;
+    let b = app.browser();
+    assert_eq!(app.login(&b, "neo@example.com", PW, None).await.status(), 303);
+    let (url, _) = auth_url(&app, &rp, &[]);
+    let res = b.get(&url).send().await.unwrap();
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/account/security/totp?return_to="), "enrol before the app: {to}");
+    let (_, html) = page(&b, &app.url(&to)).await;
+    assert!(html.contains("id=\"totp-form\""));
+}
+
+#[tokio::test]
+async fn a_required_policy_makes_everyone_enrol_at_sign_in() {
+    let app = TestApp::spawn_with(|s| s.mfa.policy = guichet::config::MfaPolicy::Required).await;
+    app.create_user("ann@example.com", PW).await;
+    let b = app.browser();
+    let res = app.login(&b, "ann@example.com", PW, None).await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/account/security/totp?return_to="));
+}
+
+#[tokio::test]
+async fn an_operator_reset_removes_every_factor_and_tells_the_user() {
+    let app = TestApp::spawn().await;
+    let (_, _, codes) = enrolled(&app, "lost.phone@example.com").await;
+    let user = app.state.accounts.user_by_email("lost.phone@example.com").await.unwrap().unwrap();
+    assert_eq!(app.state.mfa.factor_kinds(user.id).await.unwrap(), vec!["totp"]);
+    app.state.accounts.reset_factors(user.id, "operator").await.unwrap();
+    assert!(app.state.mfa.factor_kinds(user.id).await.unwrap().is_empty());
+    assert_eq!(app.state.mfa.recovery_codes_left(user.id).await.unwrap(), 0, "{} codes gone", codes.len());
+    assert!(app.mails(1).await.iter().any(|m| m.contains("two-step verification was reset")));
+    let audit = app.state.stores.accounts.audit_events(5).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "mfa.reset" && e.actor.as_deref() == Some("operator")));
+    assert_eq!(app.login(&app.browser(), "lost.phone@example.com", PW, None).await.headers()["location"], "/");
+}

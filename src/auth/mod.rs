@@ -1,6 +1,7 @@
 //! Authentication service: who is this? Password sign-in with throttling today; the MFA steps
 //! (TOTP, WebAuthn) and federated sign-in slot in as further steps of the same flow.
 
+pub mod flow;
 pub mod mfa;
 pub mod throttle;
 

@@ -8,7 +8,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
 use crate::accounts::AccountError;
-use crate::auth::{Amr, AuthError, Authenticated};
+use crate::auth::flow::{next_step, Step};
+use crate::auth::{AuthError, Authenticated};
 use crate::config::MfaPolicy;
 use crate::domain::mfa::ACR_PWD;
 use crate::domain::{User, UserStatus};
@@ -133,7 +134,8 @@ pub async fn finish_sign_in(
     return_to: &str,
 ) -> Result<Response, WebError> {
     let policy = state.settings.mfa.policy;
-    if policy != MfaPolicy::Off && !auth.amr.contains(&Amr::Otp) && state.mfa.has_factor(auth.user.id).await? {
+    let has_factor = policy != MfaPolicy::Off && state.mfa.has_factor(auth.user.id).await?;
+    if next_step(policy, has_factor, &auth.amr) == Step::SecondFactor {
         session.data.pending = Some(PendingSignIn {
             user: auth.user.id,
             amr: auth.amr.clone(),

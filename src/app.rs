@@ -247,6 +247,11 @@ impl App {
             clock.clone(),
             secret_bytes,
             &settings.server.issuer,
+            crate::auth::webauthn::relying_party(
+                &settings.server.issuer,
+                &settings.webauthn.rp_id,
+                &settings.webauthn.origins,
+            ),
         ));
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {

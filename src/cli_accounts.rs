@@ -126,6 +126,7 @@ impl Accounts {
             clock.clone(),
             secret_bytes,
             &settings.server.issuer,
+            None,
         );
         Ok(Self { service, mfa, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
     }

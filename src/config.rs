@@ -43,6 +43,17 @@ pub struct Settings {
     pub mail: MailSettings,
     pub sms: SmsSettings,
     pub mfa: MfaSettings,
+    pub webauthn: WebauthnSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnSettings {
+    /// The relying party ID (a domain). Empty: the issuer's host. WebAuthn is off when that is an
+    /// IP address.
+    pub rp_id: String,
+    /// Origins allowed to run ceremonies. Empty: the issuer's origin.
+    pub origins: Vec<String>,
 }
 
 /// Whether a second factor is asked at sign-in.

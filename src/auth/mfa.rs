@@ -52,9 +52,11 @@ pub struct TotpEnrolment {
 }
 
 pub struct MfaService {
-    stores: Stores,
-    sealer: Arc<Sealer>,
-    clock: Arc<dyn Clock>,
+    pub(super) stores: Stores,
+    pub(super) sealer: Arc<Sealer>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The WebAuthn relying party (None: WebAuthn off, e.g. an issuer on an IP address).
+    pub(super) webauthn: Option<webauthn_rs::Webauthn>,
     secret: [u8; 32],
     /// Issuer shown by authenticator apps (`Guichet (host)`).
     label: String,
@@ -88,9 +90,16 @@ fn normalise_code(code: &str) -> String {
 }
 
 impl MfaService {
-    pub fn new(stores: Stores, sealer: Arc<Sealer>, clock: Arc<dyn Clock>, secret: [u8; 32], issuer: &str) -> Self {
+    pub fn new(
+        stores: Stores,
+        sealer: Arc<Sealer>,
+        clock: Arc<dyn Clock>,
+        secret: [u8; 32],
+        issuer: &str,
+        webauthn: Option<webauthn_rs::Webauthn>,
+    ) -> Self {
         let host = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        Self { stores, sealer, clock, secret, label: format!("Guichet ({host})") }
+        Self { stores, sealer, clock, webauthn, secret, label: format!("Guichet ({host})") }
     }
 
     fn recovery_digest(&self, user: UserId, code: &str) -> String {
@@ -262,7 +271,7 @@ impl MfaService {
         Ok(codes)
     }
 
-    fn new_codes(&self, user: UserId, ops: &mut Vec<AccountOp>) -> Vec<String> {
+    pub(super) fn new_codes(&self, user: UserId, ops: &mut Vec<AccountOp>) -> Vec<String> {
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         ops.push(AccountOp::SetRecoveryCodes {
             user,
@@ -279,22 +288,23 @@ impl MfaService {
         Ok(codes)
     }
 
-    /// Removes a factor; needs a current code of it or a recovery code. The last factor takes
-    /// the recovery codes with it.
+    /// Removes a factor. A TOTP factor needs a current code of it or a recovery code; a
+    /// security key or passkey only the recent sign-in the page asks for. The last factor
+    /// takes the recovery codes with it.
     pub async fn remove(&self, user: UserId, factor: uuid::Uuid, code: &str) -> Result<(), MfaError> {
         let factors = self.factors(user).await?;
-        if !factors.iter().any(|f| f.id == factor) {
-            return Err(MfaError::NoFactor);
+        let target = factors.iter().find(|f| f.id == factor).ok_or(MfaError::NoFactor)?;
+        if target.kind == FactorKind::Totp {
+            let key = self.reserve(user).await?;
+            let ok = self.check_totp(user, code, Some(factor)).await? || {
+                let digest = self.recovery_digest(user, code);
+                self.stores.mfa.use_recovery_code(user, &digest, self.clock.now()).await?
+            };
+            if !ok {
+                return Err(MfaError::WrongCode);
+            }
+            self.release(&key).await?;
         }
-        let key = self.reserve(user).await?;
-        let ok = self.check_totp(user, code, Some(factor)).await? || {
-            let digest = self.recovery_digest(user, code);
-            self.stores.mfa.use_recovery_code(user, &digest, self.clock.now()).await?
-        };
-        if !ok {
-            return Err(MfaError::WrongCode);
-        }
-        self.release(&key).await?;
         let mut ops = vec![AccountOp::RemoveFactor { user, id: factor }];
         if !factors.iter().any(|f| f.id != factor && f.confirmed) {
             ops.push(AccountOp::SetRecoveryCodes { user, digests: Vec::new() });

@@ -4,6 +4,7 @@
 pub mod flow;
 pub mod mfa;
 pub mod throttle;
+pub mod webauthn;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -53,6 +54,12 @@ pub enum Amr {
     Email,
     /// More than one factor (RFC 8176 `mfa`), added beside the factors used.
     Mfa,
+    /// A hardware-bound key (a security key, a device-bound passkey).
+    Hwk,
+    /// A software key (a synced passkey).
+    Swk,
+    /// User verification by the authenticator (PIN or biometrics).
+    User,
 }
 
 impl Amr {
@@ -63,6 +70,9 @@ impl Amr {
             Amr::Otp => "otp",
             Amr::Email => "email",
             Amr::Mfa => "mfa",
+            Amr::Hwk => "hwk",
+            Amr::Swk => "swk",
+            Amr::User => "user",
         }
     }
 }

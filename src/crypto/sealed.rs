@@ -58,9 +58,10 @@ fn key_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, KeyError> {
     Ok(out)
 }
 
+/// Kids sort by creation time (nanoseconds: two keys made in one second still sort).
 fn new_kid() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    format!("{now:012}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{now:020}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 fn random_key() -> Vec<u8> {

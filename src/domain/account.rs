@@ -325,6 +325,18 @@ pub enum AccountOp {
         user: UserId,
         id: uuid::Uuid,
     },
+    /// A factor was used: its last use, and its new secret material when it changed (a
+    /// WebAuthn credential's signature counter and backup state).
+    TouchFactor {
+        user: UserId,
+        id: uuid::Uuid,
+        secret_sealed: Option<String>,
+    },
+    RenameFactor {
+        user: UserId,
+        id: uuid::Uuid,
+        name: String,
+    },
     /// Every factor and recovery code of the user (operator reset).
     RemoveFactors {
         user: UserId,

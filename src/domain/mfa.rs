@@ -31,12 +31,15 @@ pub const RECOVERY_CODES: usize = 10;
 pub enum FactorKind {
     /// RFC 6238 time-based one-time passwords (authenticator apps).
     Totp,
+    /// A WebAuthn credential: a security key or a passkey.
+    WebAuthn,
 }
 
 impl FactorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FactorKind::Totp => "totp",
+            FactorKind::WebAuthn => "webauthn",
         }
     }
 }
@@ -52,6 +55,7 @@ impl FromStr for FactorKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "totp" => Ok(FactorKind::Totp),
+            "webauthn" => Ok(FactorKind::WebAuthn),
             other => Err(format!("unknown factor kind {other:?}")),
         }
     }

@@ -12,6 +12,7 @@
 //! | throttle block | `<counter key>:block` | deadline (Unix seconds) | the block's delay |
 //! | device binding | `dev:<sha256(device cookie)>` | sha256 of the account | [`crate::auth::throttle::DEVICE_TTL`] |
 //! | links/codes sent | `iss:<token kind or "ip">:<sha256(account) or IP>` | counter | one hour (fixed window) |
+//! | WebAuthn ceremony | `wa:<reg|2fa|pwl>:<sha256(browser)>` | the ceremony state (taken once) | 5 minutes |
 //! | wrong second-factor codes | `mfa:<sha256(user id)>` | counter | 5 minutes (fixed window) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //!
@@ -81,6 +82,11 @@ pub enum EphemeralKey {
     SecondFactor {
         subject: String,
     },
+    /// A WebAuthn ceremony begun by one browser.
+    WebauthnCeremony {
+        purpose: &'static str,
+        browser_digest: String,
+    },
 }
 
 impl EphemeralKey {
@@ -107,6 +113,7 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::Issue { kind, subject } => write!(f, "iss:{kind}:{subject}"),
             EphemeralKey::PowChallenge { digest } => write!(f, "pow:{digest}"),
             EphemeralKey::SecondFactor { subject } => write!(f, "mfa:{subject}"),
+            EphemeralKey::WebauthnCeremony { purpose, browser_digest } => write!(f, "wa:{purpose}:{browser_digest}"),
         }
     }
 }

@@ -314,6 +314,29 @@ macro_rules! impl_account_store {
                             .map_err(db_err)?;
                         found(r.rows_affected())?;
                     }
+                    AccountOp::TouchFactor { user, id, secret_sealed } => {
+                        let r = sqlx::query(
+                            "UPDATE mfa_factors SET last_used_at = $3, secret = COALESCE($4, secret) WHERE id = $1 AND user_id = $2",
+                        )
+                        .bind(id)
+                        .bind(user.as_uuid())
+                        .bind(now.0)
+                        .bind(secret_sealed.as_deref())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                        found(r.rows_affected())?;
+                    }
+                    AccountOp::RenameFactor { user, id, name } => {
+                        let r = sqlx::query("UPDATE mfa_factors SET name = $3 WHERE id = $1 AND user_id = $2")
+                            .bind(id)
+                            .bind(user.as_uuid())
+                            .bind(&name)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                        found(r.rows_affected())?;
+                    }
                     AccountOp::RemoveFactors { user } => {
                         for sql in ["DELETE FROM mfa_factors WHERE user_id = $1", "DELETE FROM recovery_codes WHERE user_id = $1"] {
                             sqlx::query(sql).bind(user.as_uuid()).execute(&mut **tx).await.map_err(db_err)?;

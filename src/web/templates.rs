@@ -165,6 +165,8 @@ mod tests {
         ctx["secret"] = serde_json::json!("ABC");
         ctx["uri"] = serde_json::json!("otpauth://totp/x");
         ctx["required"] = serde_json::json!(false);
+        ctx["webauthn"] = serde_json::json!(true);
+        ctx["has_passkey"] = serde_json::json!(true);
         for lang in Lang::ALL {
             let ui = Ui::new(lang, "/x?y=1");
             for (name, _) in ALL {

@@ -197,6 +197,7 @@ async fn form(
         "notice": notice,
         "client_name": super::authorize::client_name_for(state, return_to).await,
         "registration_open": state.accounts.registration() == Registration::Open,
+        "webauthn": state.mfa.webauthn_enabled(),
     });
     render(state, ui, status, "login.html", &ctx)
 }

@@ -26,6 +26,13 @@ pub fn router() -> Router<AppState> {
         .route("/account/security", get(security::show))
         .route("/account/security/totp", get(security::totp_show).post(security::totp_activate))
         .route("/account/security/factor/remove", post(security::factor_remove))
+        .route("/account/security/factor/rename", post(security::factor_rename))
+        .route("/account/security/passkey/options", post(security::passkey_options))
+        .route("/account/security/passkey", post(security::passkey_register))
+        .route("/login/second-factor/webauthn/options", post(security::step_webauthn_options))
+        .route("/login/second-factor/webauthn", post(security::step_webauthn))
+        .route("/login/passkey/options", post(security::passwordless_options))
+        .route("/login/passkey", post(security::passwordless))
         .route("/account/security/recovery-codes", post(security::recovery_regenerate))
         .route("/logout", get(account::confirm_logout).post(account::logout))
         .route("/lang", get(crate::web::ui::switch))
@@ -58,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/form_post.js", get(form_post_script))
         .route("/static/strength.js", get(|| script(STRENGTH_JS)))
         .route("/static/pow.js", get(|| script(POW_JS)))
+        .route("/static/webauthn.js", get(|| script(WEBAUTHN_JS)))
 }
 
 const CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/guichet.css"));
@@ -87,6 +95,7 @@ async fn form_post_script() -> Response {
 }
 
 const STRENGTH_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/strength.js"));
+const WEBAUTHN_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/webauthn.js"));
 const POW_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/pow.js"));
 
 async fn script(src: &'static str) -> Response {

@@ -37,15 +37,19 @@ pub struct CodeForm {
     factor: String,
 }
 
-fn step_page(
+async fn step_page(
     state: &AppState,
     ui: &Ui,
     status: StatusCode,
-    csrf: &str,
+    s: &Session,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
+    let has_passkey = match s.data.pending.as_ref() {
+        Some(p) if state.mfa.webauthn_enabled() => state.mfa.has_passkey(p.user).await?,
+        _ => false,
+    };
     let ctx = json!({
-        "title": ui.t(&state.templates, "mfa.step_title"), "csrf_token": csrf,
+        "title": ui.t(&state.templates, "mfa.step_title"), "csrf_token": s.data.csrf, "has_passkey": has_passkey,
         "error": error.map(|k| ui.t(&state.templates, k)),
     });
     render(state, ui, status, "second_factor.html", &ctx)
@@ -79,7 +83,7 @@ pub async fn step_show(
         });
         state.sessions.save(&s).await?;
     }
-    step_page(&state, &ui, StatusCode::OK, &s.data.csrf, None)
+    step_page(&state, &ui, StatusCode::OK, &s, None).await
 }
 
 pub async fn step_submit(
@@ -114,10 +118,10 @@ pub async fn step_submit(
         }
         Err(MfaError::WrongCode) => {
             state.accounts.record_login(pending.user, false, "otp", ip, origin.user_agent.as_deref()).await;
-            step_page(&state, &ui, StatusCode::UNAUTHORIZED, &s.data.csrf, Some("mfa.wrong_code"))
+            step_page(&state, &ui, StatusCode::UNAUTHORIZED, &s, Some("mfa.wrong_code")).await
         }
         Err(MfaError::Throttled { retry_after_secs }) => {
-            let mut res = step_page(&state, &ui, StatusCode::TOO_MANY_REQUESTS, &s.data.csrf, Some("mfa.throttled"))?;
+            let mut res = step_page(&state, &ui, StatusCode::TOO_MANY_REQUESTS, &s, Some("mfa.throttled")).await?;
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -178,15 +182,20 @@ async fn security_page(
         .iter()
         .filter(|f| f.confirmed)
         .map(|f| {
+            let name = match f.kind {
+                crate::domain::mfa::FactorKind::Totp => ui.t(&state.templates, "mfa.authenticator_app").to_owned(),
+                crate::domain::mfa::FactorKind::WebAuthn => f.name.clone(),
+            };
             json!({
-                "id": f.id, "kind": f.kind.as_str(), "name": ui.t(&state.templates, "mfa.authenticator_app"),
+                "id": f.id, "kind": f.kind.as_str(), "name": name,
                 "created": f.created_at.display_utc(), "last_used": f.last_used_at.map(|t| t.display_utc()),
             })
         })
         .collect();
     let ctx = json!({
         "title": ui.t(&state.templates, "mfa.security_title"), "csrf_token": s.data.csrf,
-        "has_totp": !factors.is_empty(), "factors": factors,
+        "has_totp": factors.iter().any(|f| f["kind"] == "totp"), "factors": factors,
+        "webauthn": state.mfa.webauthn_enabled(),
         "recovery_left": state.mfa.recovery_codes_left(u.id).await?.to_string(),
         "notice": notice.map(|k| ui.t(&state.templates, k)), "error": error.map(|k| ui.t(&state.templates, k)),
     });
@@ -311,4 +320,204 @@ pub async fn recovery_regenerate(
         "return_to": "/account/security",
     });
     render(&state, &ui, StatusCode::OK, "security_totp.html", &ctx)
+}
+
+// ---------------------------------------------------------------- WebAuthn
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct WebauthnForm {
+    csrf_token: String,
+    credential: String,
+    name: String,
+    factor: String,
+    return_to: Option<String>,
+}
+
+fn json_response(v: serde_json::Value) -> Response {
+    let mut res = axum::Json(v).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The session of a WebAuthn form post, its CSRF token checked.
+async fn posted(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Session, WebError> {
+    let s = state.sessions.load(headers).await?;
+    check_csrf(s.as_ref(), csrf, headers)?;
+    s.ok_or_else(WebError::csrf)
+}
+
+/// Options for registering a security key or passkey (the signed-in user).
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = signed_in_or_login!(state, headers, "/account/security");
+    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    Ok(json_response(state.mfa.start_registration(&u, &s.data.browser).await?))
+}
+
+pub async fn passkey_register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = signed_in_or_login!(state, headers, "/account/security");
+    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let ui = ui(&headers, &Uri::from_static("/account/security"), Some(&u));
+    match state.mfa.finish_registration(&u, &s.data.browser, &f.name, &f.credential).await {
+        Ok(Some(codes)) => {
+            let ctx = json!({
+                "title": ui.t(&state.templates, "mfa.security_title"), "csrf_token": s.data.csrf, "codes": codes,
+                "return_to": "/account/security",
+            });
+            render(&state, &ui, StatusCode::OK, "security_totp.html", &ctx)
+        }
+        Ok(None) => security_page(&state, &ui, &s, &u, StatusCode::OK, Some("mfa.added_passkey"), None).await,
+        Err(MfaError::WrongCode | MfaError::NoFactor) => {
+            security_page(&state, &ui, &s, &u, StatusCode::BAD_REQUEST, None, Some("mfa.webauthn_failed")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn factor_rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = signed_in_or_login!(state, headers, "/account/security");
+    check_csrf(Some(&s), &f.csrf_token, &headers)?;
+    let ui = ui(&headers, &Uri::from_static("/account/security"), Some(&u));
+    let renamed = match f.factor.parse::<uuid::Uuid>() {
+        Ok(id) => state.mfa.rename(u.id, id, &f.name).await,
+        Err(_) => Err(MfaError::NoFactor),
+    };
+    match renamed {
+        Ok(()) => security_page(&state, &ui, &s, &u, StatusCode::OK, Some("mfa.renamed"), None).await,
+        Err(MfaError::NoFactor) => {
+            security_page(&state, &ui, &s, &u, StatusCode::BAD_REQUEST, None, Some("mfa.no_factor")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The amr and acr of a WebAuthn use.
+fn webauthn_facts(used: crate::auth::webauthn::WebauthnUse) -> (Vec<Amr>, &'static str) {
+    let key = if used.backup_eligible { Amr::Swk } else { Amr::Hwk };
+    let mut amr = vec![key];
+    if used.user_verified {
+        amr.push(Amr::User);
+    }
+    (amr, if used.user_verified { crate::domain::mfa::ACR_PHR } else { ACR_MFA })
+}
+
+pub async fn step_webauthn_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let s = posted(&state, &headers, &f.csrf_token).await?;
+    let Some(pending) = pending_of(&state, &s) else {
+        return Err(WebError::page(StatusCode::BAD_REQUEST, "mfa.expired"));
+    };
+    Ok(json_response(state.mfa.start_second_factor(pending.user, &s.data.browser).await?))
+}
+
+pub async fn step_webauthn(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ClientIp(ip): ClientIp,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let mut s = posted(&state, &headers, &f.csrf_token).await?;
+    let ui = ui(&headers, &uri, None);
+    let Some(pending) = pending_of(&state, &s) else {
+        return Ok(Redirect::to("/login?prompt=login").into_response());
+    };
+    match state.mfa.finish_second_factor(pending.user, &s.data.browser, &f.credential).await {
+        Ok(used) => {
+            let user = state.accounts.find(pending.user).await?.ok_or(WebError::NotFound)?;
+            let (facts, acr) = webauthn_facts(used);
+            let mut amr = pending.amr.clone();
+            for a in facts.into_iter().chain([Amr::Mfa]) {
+                if !amr.contains(&a) {
+                    amr.push(a);
+                }
+            }
+            s.data.pending = None;
+            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now() };
+            complete_sign_in(&state, s, &auth, &SignInOrigin::new(ip, &headers), &pending.return_to).await
+        }
+        Err(MfaError::WrongCode | MfaError::NoFactor) => {
+            let origin = SignInOrigin::new(ip, &headers);
+            state.accounts.record_login(pending.user, false, "webauthn", ip, origin.user_agent.as_deref()).await;
+            step_page(&state, &ui, StatusCode::UNAUTHORIZED, &s, Some("mfa.webauthn_failed")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn passwordless_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let s = posted(&state, &headers, &f.csrf_token).await?;
+    Ok(json_response(state.mfa.start_passwordless(&s.data.browser).await?))
+}
+
+/// Passwordless sign-in with a discoverable credential and user verification: two factors in
+/// one (possession + PIN or biometrics), phishing-resistant.
+pub async fn passwordless(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ClientIp(ip): ClientIp,
+    form: FormResult<WebauthnForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let s = posted(&state, &headers, &f.csrf_token).await?;
+    let ui = ui(&headers, &uri, None);
+    let return_to = safe_return_to(f.return_to.as_deref());
+    match state.mfa.finish_passwordless(&s.data.browser, &f.credential).await {
+        Ok((user_id, used)) => {
+            let user = match state.accounts.find(user_id).await? {
+                Some(u) if u.status == crate::domain::UserStatus::Active => u,
+                _ => {
+                    return super::common::message(
+                        &state,
+                        &ui,
+                        StatusCode::FORBIDDEN,
+                        ui.t(&state.templates, "login.title"),
+                        "passkey-refused",
+                        vec![ui.t(&state.templates, "login.suspended").to_owned()],
+                        None,
+                    )
+                }
+            };
+            let (mut amr, acr) = webauthn_facts(used);
+            amr.push(Amr::Mfa);
+            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now() };
+            complete_sign_in(&state, s, &auth, &SignInOrigin::new(ip, &headers), &return_to).await
+        }
+        Err(MfaError::WrongCode | MfaError::NoFactor) => super::common::message(
+            &state,
+            &ui,
+            StatusCode::UNAUTHORIZED,
+            ui.t(&state.templates, "login.title"),
+            "passkey-failed",
+            vec![ui.t(&state.templates, "mfa.webauthn_failed").to_owned()],
+            Some(("go-sign-in", "/login", ui.t(&state.templates, "common.back_to_sign_in"))),
+        ),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -24,24 +24,14 @@
 // Prints `PASS name` / `FAIL name: reason` per check and ends with `N passed, M failed`;
 // exits 1 if anything failed.
 
-import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
+import { CHROMIUM_ARGS, loadPlaywright } from './browser.mjs';
 import { CheckError, ensure, fail, jsonish, pass, results, Scenario } from './checks.mjs';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const ACTION_TIMEOUT_MS = 15000; // one click, fill, navigation
 const MAIL_WAIT_MS = 20000; // mail goes out from a queue, retried with backoff
 const LANGS = ['en', 'fr'];
@@ -282,26 +272,6 @@ function linksIn(text, prefix) {
   if (!text) return [];
   const re = new RegExp(`${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s"'<>]+`, 'g');
   return htmlUnescape(text).match(re) ?? [];
-}
-
-// ---------------------------------------------------------------- playwright
-async function loadPlaywright(opts) {
-  let mod;
-  try {
-    mod = await import('playwright-core');
-  } catch (e) {
-    if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    const dir = opts['node-dir'] || process.env.GUICHET_NODE_DIR || join(homedir(), '.cache', 'guichet-node');
-    const require = createRequire(join(dir, 'package.json'));
-    let path;
-    try {
-      path = require.resolve('playwright-core');
-    } catch {
-      throw new Error(`playwright-core is not installed next to this script nor in ${dir} (npm install playwright-core there)`);
-    }
-    mod = await import(pathToFileURL(path).href);
-  }
-  return mod.chromium ?? mod.default?.chromium;
 }
 
 // ---------------------------------------------------------------- one language

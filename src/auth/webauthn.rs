@@ -133,7 +133,13 @@ impl MfaService {
         let (options, state) =
             self.rp()?.start_passkey_registration(user.id.as_uuid(), name, display, Some(exclude)).map_err(bad)?;
         self.keep::<PasskeyRegistration>(Ceremony::Register, browser, &state).await?;
-        serde_json::to_value(options).map_err(bad)
+        let mut v = serde_json::to_value(options).map_err(bad)?;
+        // A discoverable credential (a passkey proper), so it also signs in without a username.
+        if let Some(sel) = v.pointer_mut("/publicKey/authenticatorSelection").and_then(|s| s.as_object_mut()) {
+            sel.insert("residentKey".into(), "required".into());
+            sel.insert("requireResidentKey".into(), true.into());
+        }
+        Ok(v)
     }
 
     /// Finishes a registration: the credential is stored (sealed) under `name`. The first

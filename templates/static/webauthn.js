@@ -96,12 +96,14 @@
   var login = document.getElementById('passkey-login');
   if (login) {
     var form = document.getElementById('passkey-login-form');
+    // The conditional request (autofill) waits in the background; a click aborts it and, once
+    // it has settled, asks for a passkey with the browser's dialog.
     var pending = null;
+    var settled = Promise.resolve();
     var run = function (conditional) {
-      if (pending) pending.abort();
       var ctl = new AbortController();
       pending = ctl;
-      return options('/login/passkey/options', form).then(function (o) {
+      var p = options('/login/passkey/options', form).then(function (o) {
         var req = requestOptions(o);
         req.signal = ctl.signal;
         if (conditional) req.mediation = 'conditional';
@@ -109,8 +111,13 @@
       }).then(function (c) {
         if (c) submitWith(form, 'passkey-login-credential', assertion(c));
       });
+      settled = p.catch(function () {});
+      return p;
     };
-    login.addEventListener('click', function () { run(false).catch(failed); });
+    login.addEventListener('click', function () {
+      if (pending) pending.abort();
+      settled.then(function () { return run(false); }).catch(failed);
+    });
     if (PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (ok) run(true).catch(function (e) { if (e && e.name !== 'AbortError') failed(e); });

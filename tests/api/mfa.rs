@@ -247,3 +247,52 @@ async fn an_operator_reset_removes_every_factor_and_tells_the_user() {
     assert!(audit.iter().any(|e| e.action == "mfa.reset" && e.actor.as_deref() == Some("operator")));
     assert_eq!(app.login(&app.browser(), "lost.phone@example.com", PW, None).await.headers()["location"], "/");
 }
+
+#[tokio::test]
+async fn webauthn_needs_a_domain_and_refuses_what_it_did_not_ask_for() {
+    // An issuer on an IP address: no relying party, no passkey buttons, options refused.
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    let (_, html) = page(&b, &app.url("/login")).await;
+    assert!(!html.contains("id=\"passkey-login\""));
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    assert_eq!(post(&b, &app.url("/login/passkey/options"), &[("csrf_token", &csrf)]).await.status(), 400);
+
+    // RP ID localhost: the ceremonies run.
+    let app = TestApp::spawn_with(|s| {
+        s.webauthn.rp_id = "localhost".into();
+        s.webauthn.origins = vec!["http://localhost:8080".into()];
+    })
+    .await;
+    app.create_user("kay@example.com", PW).await;
+    let b = app.browser();
+    let (_, html) = page(&b, &app.url("/login")).await;
+    assert!(html.contains("id=\"passkey-login\"") && html.contains("autocomplete=\"username webauthn\""));
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    assert_eq!(post(&b, &app.url("/login/passkey/options"), &[("csrf_token", "forged")]).await.status(), 403);
+    let o: serde_json::Value =
+        post(&b, &app.url("/login/passkey/options"), &[("csrf_token", &csrf)]).await.json().await.unwrap();
+    assert_eq!(o["publicKey"]["rpId"], "localhost");
+    assert_eq!(o["publicKey"]["userVerification"], "required", "passwordless needs user verification");
+    assert!(o["publicKey"]["challenge"].as_str().unwrap().len() >= 43);
+    // A made-up answer, and an answer in a session that began no ceremony: refused.
+    let garbage = [("csrf_token", csrf.as_str()), ("credential", "{\"id\":\"x\"}")];
+    assert_eq!(post(&b, &app.url("/login/passkey"), &garbage).await.status(), 401);
+    let other = app.browser();
+    let csrf2 = form_value(&page(&other, &app.url("/login")).await.1, "csrf_token").unwrap();
+    let fake = serde_json::json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key", "extensions": {},
+        "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null}
+    })
+    .to_string();
+    let res = post(&other, &app.url("/login/passkey"), &[("csrf_token", &csrf2), ("credential", &fake)]).await;
+    assert_eq!(res.status(), 401);
+    // Registration options (signed in): a discoverable credential with user verification.
+    assert_eq!(app.login(&b, "kay@example.com", PW, None).await.status(), 303);
+    let csrf = form_value(&page(&b, &app.url("/account/security")).await.1, "csrf_token").unwrap();
+    let o: serde_json::Value =
+        post(&b, &app.url("/account/security/passkey/options"), &[("csrf_token", &csrf)]).await.json().await.unwrap();
+    let sel = &o["publicKey"]["authenticatorSelection"];
+    assert_eq!((sel["residentKey"].as_str(), sel["userVerification"].as_str()), (Some("required"), Some("required")));
+    assert!(page(&b, &app.url("/account/security")).await.1.contains("id=\"add-passkey\""));
+}

@@ -197,13 +197,16 @@ impl MfaService {
     }
 
     /// Counts a guess before checking it; `Err` when the account is over its allowance.
+    /// The window is numbered from the service's clock (one time source for every window, in
+    /// SQL or Redis alike); the store's TTL only cleans up.
     async fn reserve(&self, user: UserId) -> Result<String, MfaError> {
-        let key = EphemeralKey::SecondFactor { subject: tokens::digest(&user.to_string()) }.to_string();
+        let window = i64::try_from(FAILURE_WINDOW.as_secs()).unwrap_or(300);
+        let now = self.clock.now().0;
+        let subject = format!("{}:{}", tokens::digest(&user.to_string()), now.div_euclid(window));
+        let key = EphemeralKey::SecondFactor { subject }.to_string();
         let n = self.stores.ephemeral.incr(&key, FAILURE_WINDOW).await?;
         if n > MAX_FAILURES {
-            return Err(MfaError::Throttled {
-                retry_after_secs: i64::try_from(FAILURE_WINDOW.as_secs()).unwrap_or(300),
-            });
+            return Err(MfaError::Throttled { retry_after_secs: window - now.rem_euclid(window) });
         }
         Ok(key)
     }

@@ -13,7 +13,7 @@
 //! | device binding | `dev:<sha256(device cookie)>` | sha256 of the account | [`crate::auth::throttle::DEVICE_TTL`] |
 //! | links/codes sent | `iss:<token kind or "ip">:<sha256(account) or IP>` | counter | one hour (fixed window) |
 //! | WebAuthn ceremony | `wa:<reg|2fa|pwl>:<sha256(browser)>` | the ceremony state (taken once) | 5 minutes |
-//! | wrong second-factor codes | `mfa:<sha256(user id)>` | counter | 5 minutes (fixed window) |
+//! | wrong second-factor codes | `mfa:<sha256(user id)>:<window number>` | counter | 5 minutes (fixed window, numbered from the clock) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //!
 //! Values whose loss must not weaken security live in SQL instead (access-token revocations,

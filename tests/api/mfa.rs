@@ -296,3 +296,104 @@ async fn webauthn_needs_a_domain_and_refuses_what_it_did_not_ask_for() {
     assert_eq!((sel["residentKey"].as_str(), sel["userVerification"].as_str()), (Some("required"), Some("required")));
     assert!(page(&b, &app.url("/account/security")).await.1.contains("id=\"add-passkey\""));
 }
+
+/// A software authenticator (webauthn-authenticator-rs) against the real endpoints.
+mod soft_authenticator {
+    use super::*;
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+
+    const ORIGIN: &str = "http://localhost:8080";
+
+    async fn app() -> TestApp {
+        TestApp::spawn_with(|s| {
+            s.webauthn.rp_id = "localhost".into();
+            s.webauthn.origins = vec![ORIGIN.into()];
+        })
+        .await
+    }
+
+    async fn options(b: &reqwest::Client, url: &str, csrf: &str) -> serde_json::Value {
+        let res = post(b, url, &[("csrf_token", csrf)]).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Registers the authenticator for a signed-in browser (the soft token keeps no resident
+    /// keys: the request for one is dropped on its side).
+    async fn register(app: &TestApp, b: &reqwest::Client, auth: &mut WebauthnAuthenticator<SoftPasskey>) -> String {
+        let csrf = form_value(&page(b, &app.url("/account/security")).await.1, "csrf_token").unwrap();
+        let mut o = options(b, &app.url("/account/security/passkey/options"), &csrf).await;
+        o["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
+        o["publicKey"]["authenticatorSelection"]["residentKey"] = "discouraged".into();
+        let ccr: CreationChallengeResponse = serde_json::from_value(o).unwrap();
+        let cred = auth.do_registration(Url::parse(ORIGIN).unwrap(), ccr).unwrap();
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("name", "Soft key"),
+            ("credential", &serde_json::to_string(&cred).unwrap()),
+        ];
+        let res = post(b, &app.url("/account/security/passkey"), &form).await;
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
+    /// Password, then the options of the WebAuthn second step: (browser, csrf, options).
+    async fn second_step(app: &TestApp, email: &str) -> (reqwest::Client, String, RequestChallengeResponse) {
+        let b = app.browser();
+        assert_eq!(app.login(&b, email, PW, None).await.headers()["location"], "/login/second-factor");
+        let html = page(&b, &app.url("/login/second-factor")).await.1;
+        assert!(html.contains("id=\"use-security-key\""));
+        let csrf = form_value(&html, "csrf_token").unwrap();
+        let o = options(&b, &app.url("/login/second-factor/webauthn/options"), &csrf).await;
+        (b, csrf, serde_json::from_value(o).unwrap())
+    }
+
+    async fn answer(app: &TestApp, b: &reqwest::Client, csrf: &str, cred: &str) -> reqwest::Response {
+        post(b, &app.url("/login/second-factor/webauthn"), &[("csrf_token", csrf), ("credential", cred)]).await
+    }
+
+    #[tokio::test]
+    async fn registration_second_factor_and_refusals() {
+        let app = app().await;
+        app.create_user("soft@example.com", PW).await;
+        let b = app.browser();
+        assert_eq!(app.login(&b, "soft@example.com", PW, None).await.status(), 303);
+        let mut auth = WebauthnAuthenticator::new(SoftPasskey::new(true));
+        let html = register(&app, &b, &mut auth).await;
+        assert!(html.contains("id=\"recovery-codes\""), "first factor: recovery codes");
+        assert!(page(&b, &app.url("/account/security")).await.1.contains("Soft key"));
+
+        // Second factor, with user verification: signed in, phishing-resistant level.
+        let (b2, csrf, rcr) = second_step(&app, "soft@example.com").await;
+        let cred = serde_json::to_string(&auth.do_authentication(Url::parse(ORIGIN).unwrap(), rcr).unwrap()).unwrap();
+        let res = answer(&app, &b2, &csrf, &cred).await;
+        assert_eq!(res.status(), 303);
+        assert!(page(&b2, &app.url("/account/sessions")).await.1.contains("pwd+hwk+user+mfa"));
+        // Replayed: the ceremony is spent.
+        let (b3, csrf3, _) = second_step(&app, "soft@example.com").await;
+        assert_eq!(answer(&app, &b3, &csrf3, &cred).await.status(), 401, "an old answer to another challenge");
+
+        // An origin that is not allowed (same RP ID, so the authenticator answers): refused.
+        let (b4, csrf4, rcr) = second_step(&app, "soft@example.com").await;
+        let c = auth.do_authentication(Url::parse("http://localhost:9999").unwrap(), rcr).unwrap();
+        let res = answer(&app, &b4, &csrf4, &serde_json::to_string(&c).unwrap()).await;
+        assert_eq!(res.status(), 401, "another origin");
+
+        // A ceremony begun by another session does not finish here.
+        let (_, _, rcr) = second_step(&app, "soft@example.com").await;
+        let (b6, csrf6, _) = second_step(&app, "soft@example.com").await;
+        let stolen = serde_json::to_string(&auth.do_authentication(Url::parse(ORIGIN).unwrap(), rcr).unwrap()).unwrap();
+        // b6 began its own ceremony: the answer to the other one's challenge is refused...
+        assert_eq!(answer(&app, &b6, &csrf6, &stolen).await.status(), 401);
+        // ...and a browser that began none has nothing to finish.
+        let (b7, csrf7, _) = {
+            let b = app.browser();
+            assert_eq!(app.login(&b, "soft@example.com", PW, None).await.status(), 303);
+            let csrf = form_value(&page(&b, &app.url("/login/second-factor")).await.1, "csrf_token").unwrap();
+            (b, csrf, ())
+        };
+        assert_eq!(answer(&app, &b7, &csrf7, &stolen).await.status(), 401);
+    }
+}

@@ -397,3 +397,52 @@ mod soft_authenticator {
         assert_eq!(answer(&app, &b7, &csrf7, &stolen).await.status(), 401);
     }
 }
+
+/// The `openidconnect` crate as the relying party: it asks for two factors with `acr_values`,
+/// the one-factor session steps up, and the verified ID token says so.
+#[tokio::test]
+async fn an_openidconnect_rp_asks_for_two_factors() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        PkceCodeChallenge, RedirectUrl, TokenResponse,
+    };
+    let app = TestApp::spawn().await;
+    let rp = app.register(registration("Payslips")).await;
+    let (b, secret, _) = enrolled(&app, "ola@example.com").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.client.client_id.to_string()),
+        rp.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(crate::oidc_helpers::REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_auth_context_value(AuthenticationContextClass::new("urn:guichet:acr:mfa".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let res = b.get(url.as_str()).send().await.unwrap();
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/login/second-factor?"), "steps up: {to}");
+    let csrf = form_value(&page(&b, &app.url(&to)).await.1, "csrf_token").unwrap();
+    app.clock.advance(30);
+    let code = code_at(&secret, now(&app));
+    let res = post(&b, &app.url("/login/second-factor"), &[("csrf_token", &csrf), ("code", &code)]).await;
+    let res = app.follow(&b, res).await;
+    let params = redirect_params(&res);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens.id_token().unwrap().claims(&client.id_token_verifier(), &nonce).unwrap();
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some("urn:guichet:acr:mfa"));
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.as_str().to_owned()).collect();
+    assert_eq!(amr, vec!["pwd", "otp", "mfa"]);
+}

@@ -52,7 +52,7 @@ async function main() {
     page.on('console', (m) => { if (m.type() === 'warning' || m.type() === 'error') console.log(`   console ${m.type()}: ${m.text()}`); });
     const cdp = await ctx.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
       options: {
         protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
         isUserVerified: true, automaticPresenceSimulation: true,
@@ -175,6 +175,48 @@ async function main() {
     await s.check('the same assertion again is refused (the ceremony is spent)', async () => {
       const r = await submit(page);
       ensure(r.status() === 401, `status ${r.status()}`);
+    });
+    // A passwordless attempt with the button, the sign-in page's conditional request kept from
+    // starting; `rewrite` may change the options the browser gets. Returns the page's status.
+    const passwordlessWithButton = async (rewrite) => {
+      let calls = 0;
+      const handler = async (route) => {
+        calls += 1;
+        if (calls === 1) return route.abort();
+        if (!rewrite) return route.continue();
+        const r = await route.fetch();
+        const o = await r.json();
+        rewrite(o);
+        return route.fulfill({ response: r, json: o });
+      };
+      await page.route('**/login/passkey/options', handler);
+      await page.goto(`${base}/login?prompt=login`);
+      await page.waitForTimeout(300);
+      const [resp] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/login/passkey') && r.request().method() === 'POST'),
+        page.click('#passkey-login'),
+      ]);
+      await page.unroute('**/login/passkey/options', handler);
+      await page.waitForLoadState();
+      return resp.status();
+    };
+    await s.check('an authenticator that skipped user verification is refused', async () => {
+      await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
+      const status = await passwordlessWithButton((o) => { o.publicKey.userVerification = 'discouraged'; });
+      await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: true });
+      ensure(status === 401, `status ${status}`);
+    });
+    await s.check('a cloned authenticator (signature counter going back) is refused', async () => {
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      ensure(credentials.length === 1, `${credentials.length} credentials`);
+      const copy = credentials[0];
+      // The original is used once more (its counter moves on)...
+      ensure((await passwordlessWithButton()) === 303, 'the original signs in');
+      // ...then the copy, with the older counter, answers.
+      await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: copy.credentialId });
+      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: copy });
+      const status = await passwordlessWithButton();
+      ensure(status === 401, `status ${status}`);
     });
   } catch (e) {
     fail('webauthn: scenario crashed', describe(e));

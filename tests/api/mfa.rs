@@ -152,6 +152,12 @@ async fn regenerating_recovery_codes_kills_the_old_ones() {
     let app = TestApp::spawn().await;
     let (b, _, old) = enrolled(&app, "rio@example.com").await;
     let csrf = form_value(&page(&b, &app.url("/account/security")).await.1, "csrf_token").unwrap();
+    // A sensitive action: an old sign-in must sign in again first.
+    app.clock.advance(6 * 60);
+    let res = post(&b, &app.url("/account/security/recovery-codes"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().contains("prompt=login"));
+    app.clock.advance(-6 * 60);
     let res = post(&b, &app.url("/account/security/recovery-codes"), &[("csrf_token", &csrf)]).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -395,6 +401,26 @@ mod soft_authenticator {
             (b, csrf, ())
         };
         assert_eq!(answer(&app, &b7, &csrf7, &stolen).await.status(), 401);
+
+        // A ceremony begun on one node finishes on another (the state is in the shared store).
+        let sibling = app.spawn_sibling().await;
+        let (b8, csrf8, rcr) = second_step(&app, "soft@example.com").await;
+        let cred = serde_json::to_string(&auth.do_authentication(Url::parse(ORIGIN).unwrap(), rcr).unwrap()).unwrap();
+        let res =
+            post(&b8, &sibling.url("/login/second-factor/webauthn"), &[("csrf_token", &csrf8), ("credential", &cred)])
+                .await;
+        assert_eq!(res.status(), 303, "finished on the other node");
+
+        // Removing the key needs a recent sign-in only (no code): it goes, and the password
+        // alone signs in again (the last factor takes the recovery codes with it).
+        let html = page(&b8, &app.url("/account/security")).await.1;
+        let csrf = form_value(&html, "csrf_token").unwrap();
+        let factor = form_value(&html, "factor").unwrap();
+        let res =
+            post(&b8, &app.url("/account/security/factor/remove"), &[("csrf_token", &csrf), ("factor", &factor)]).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("id=\"no-factor\""));
+        assert_eq!(app.login(&app.browser(), "soft@example.com", PW, None).await.headers()["location"], "/");
     }
 }
 

@@ -59,15 +59,26 @@ async function main() {
       },
     });
     // With a passkey on the virtual authenticator, the sign-in page's conditional request
-    // (autofill) completes by itself; a password sign-in keeps it from starting.
-    const noConditional = (route) => route.abort();
+    // (autofill) completes by itself. Every request for passwordless options goes through one
+    // handler: `block` (the default: pages load without it), `all`, or `button` (the
+    // conditional request, which the page marks `conditional=1`, is blocked; `rewrite` may
+    // change what the browser gets).
+    let mode = 'block';
+    let rewrite = null;
+    await page.route('**/login/passkey/options', async (route) => {
+      const conditional = (route.request().postData() || '').includes('conditional=1');
+      if (mode === 'block' || (mode === 'button' && conditional)) return route.abort();
+      if (!rewrite) return route.continue();
+      const r = await route.fetch();
+      const o = await r.json();
+      rewrite(o);
+      return route.fulfill({ response: r, json: o });
+    });
     const signInWithPassword = async () => {
-      await page.route('**/login/passkey/options', noConditional);
       await page.goto(`${base}/login?prompt=login`);
       await page.fill('#email', email);
       await page.fill('#password', password);
       await Promise.all([page.waitForNavigation(), page.click('#sign-in')]);
-      await page.unroute('**/login/passkey/options', noConditional);
     };
     const signOut = async () => {
       await page.goto(`${base}/logout`);
@@ -100,21 +111,44 @@ async function main() {
       ensure((await page.content()).includes('Renamed key'), 'not renamed');
     });
     await s.step('sign out', signOut);
+    // A passwordless attempt with the button (the conditional request kept from starting).
+    // Returns the status of the sign-in POST.
+    const passwordlessWithButton = async (change) => {
+      mode = 'button';
+      rewrite = change || null;
+      try {
+        await page.goto(`${base}/login?prompt=login`);
+        await page.waitForTimeout(300);
+        // The form's POST (its response may be a redirect, which is no `response` event).
+        const [req] = await Promise.all([
+          page.waitForRequest((r) => r.url().endsWith('/login/passkey') && r.method() === 'POST'),
+          page.click('#passkey-login'),
+        ]);
+        const resp = await req.response();
+        const status = resp ? resp.status() : 0;
+        // The navigation finishes before anything else starts (a redirect ends on /account).
+        await page.waitForURL(status === 303 ? `${base}/account` : `${base}/login/passkey`);
+        return status;
+      } finally {
+        mode = 'block';
+        rewrite = null;
+      }
+    };
     await s.step('passwordless sign-in with the passkey (conditional UI on the sign-in page)', async () => {
-      await page.goto(`${base}/login`);
-      await page.waitForURL(`${base}/account`);
+      mode = 'all';
+      try {
+        await page.goto(`${base}/login`);
+        await page.waitForURL(`${base}/account`);
+      } finally {
+        mode = 'block';
+      }
       ensure((await page.textContent('#account')).includes(email), 'not signed in as the user');
     });
     await s.step('sign out, then passwordless again with the button (#passkey-login)', async () => {
       await signOut();
-      // The conditional request is kept from starting: the button does it all.
-      let first = true;
-      const once = (route) => (first ? ((first = false), route.abort()) : route.continue());
-      await page.route('**/login/passkey/options', once);
-      await page.goto(`${base}/login`);
-      await page.waitForTimeout(300);
-      await Promise.all([page.waitForURL(`${base}/account`), page.click('#passkey-login')]);
-      await page.unroute('**/login/passkey/options', once);
+      const status = await passwordlessWithButton();
+      ensure(status === 303, `status ${status}`);
+      await page.goto(`${base}/account`);
       ensure((await page.textContent('#account')).includes(email), 'not signed in as the user');
     });
     await s.check('the sign-in is recorded with user verification (amr user)', async () => {
@@ -135,6 +169,7 @@ async function main() {
     await s.step('an assertion for this browser\'s passwordless ceremony', async () => {
       // A page without the sign-in page's script (its conditional request would be pending).
       await page.goto(`${base}/password/reset`);
+      mode = 'all';
       assertion = await page.evaluate(async () => {
         const csrf = document.querySelector('input[name="csrf_token"]').value;
         const r = await fetch('/login/passkey/options', {
@@ -154,6 +189,7 @@ async function main() {
           },
         });
       });
+      mode = 'block';
       ensure(typeof assertion === 'string' && assertion.length > 100, 'no assertion');
     });
     const submit = async (p) => {
@@ -176,33 +212,11 @@ async function main() {
       const r = await submit(page);
       ensure(r.status() === 401, `status ${r.status()}`);
     });
-    // A passwordless attempt with the button, the sign-in page's conditional request kept from
-    // starting; `rewrite` may change the options the browser gets. Returns the page's status.
-    const passwordlessWithButton = async (rewrite) => {
-      let calls = 0;
-      const handler = async (route) => {
-        calls += 1;
-        if (calls === 1) return route.abort();
-        if (!rewrite) return route.continue();
-        const r = await route.fetch();
-        const o = await r.json();
-        rewrite(o);
-        return route.fulfill({ response: r, json: o });
-      };
-      await page.route('**/login/passkey/options', handler);
-      await page.goto(`${base}/login?prompt=login`);
-      await page.waitForTimeout(300);
-      const [resp] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith('/login/passkey') && r.request().method() === 'POST'),
-        page.click('#passkey-login'),
-      ]);
-      await page.unroute('**/login/passkey/options', handler);
-      await page.waitForLoadState();
-      return resp.status();
-    };
     await s.check('an authenticator that skipped user verification is refused', async () => {
       await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
-      const status = await passwordlessWithButton((o) => { o.publicKey.userVerification = 'discouraged'; });
+      const status = await passwordlessWithButton((o) => {
+        o.publicKey.userVerification = 'discouraged';
+      });
       await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: true });
       ensure(status === 401, `status ${status}`);
     });

@@ -43,6 +43,12 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Add a key that seals factor secrets (TOTP keys, WebAuthn credentials) from now on;
+    /// older seal keys stay and keep opening what they sealed.
+    RotateSeal {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +178,15 @@ pub async fn keys(cmd: KeysCommand, settings: &Settings, clock: Arc<dyn Clock>) 
             print_keys(&created, json)
         }
         KeysCommand::Revoke { kid, json } => print_keys(&set.revoke(&kid)?, json),
+        KeysCommand::RotateSeal { json } => {
+            let kid = crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?.rotate()?;
+            if json {
+                println!("{}", serde_json::json!({ "kid": kid, "use": "seal" }));
+            } else {
+                println!("new seal key {kid}: seals from now on; older seal keys keep opening");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -18,11 +18,12 @@
     return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   }
   function csrf(form) { return form.querySelector('input[name="csrf_token"]').value; }
-  function options(url, form) {
+  function options(url, form, conditional) {
     return fetch(url, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json' },
-      body: 'csrf_token=' + encodeURIComponent(csrf(form)),
+      // `conditional=1` names the autofill request (the server treats both alike).
+      body: 'csrf_token=' + encodeURIComponent(csrf(form)) + (conditional ? '&conditional=1' : ''),
     }).then(function (r) { if (!r.ok) throw new Error('options: HTTP ' + r.status); return r.json(); });
   }
   function failed(e) {
@@ -103,7 +104,7 @@
     var run = function (conditional) {
       var ctl = new AbortController();
       pending = ctl;
-      var p = options('/login/passkey/options', form).then(function (o) {
+      var p = options('/login/passkey/options', form, conditional).then(function (o) {
         var req = requestOptions(o);
         req.signal = ctl.signal;
         if (conditional) req.mediation = 'conditional';

@@ -534,3 +534,21 @@ async fn operators_create_pending_accounts_and_delete_them() {
     assert!(!out.status.success());
     assert!(stderr_line(&out).contains("no user"));
 }
+
+#[tokio::test]
+async fn seal_keys_rotate() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["keys", "rotate-seal", "--json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kid = v["kid"].as_str().unwrap();
+    let keys = cli._dir.path().join("keys");
+    let seals: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seal-"))
+        .collect();
+    assert_eq!(seals.len(), 2, "the first key (made on first use) and the new one: {seals:?}");
+    assert!(seals.iter().any(|n| n.contains(kid)));
+}

@@ -17,7 +17,7 @@ use crate::domain::{Clock, UnixTime};
 use crate::i18n::Lang;
 use crate::mail::Delivery;
 use crate::oidc::{KeySet, NoExtraClaims, OidcProvider};
-use crate::web::templates::Templates;
+use crate::render::Templates;
 
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod i18n;
 pub mod mail;
 pub mod oidc;
+pub mod render;
 pub mod store;
 pub mod telemetry;
 pub mod web;

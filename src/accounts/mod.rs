@@ -37,7 +37,7 @@ use crate::i18n::Lang;
 use crate::oidc::OidcProvider;
 use crate::store::ephemeral_keys::EphemeralKey;
 use crate::store::{StoreError, Stores};
-use crate::web::templates::Templates;
+use crate::render::Templates;
 
 /// Why a use case did not go through. `Invalid` and `NotAllowed` carry a catalogue key (the
 /// page shows it in the user's language).

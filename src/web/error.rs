@@ -224,7 +224,15 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     }
     let (mut parts, _) = res.into_parts();
     let body = if let Some(ui) = &ui {
-        match state.templates.error_page(ui, &payload) {
+        let title = StatusCode::from_u16(payload.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+        match state.templates.error_page(
+            ui,
+            payload.status,
+            title,
+            payload.message_key,
+            &payload.error_description,
+            payload.error_id.as_deref(),
+        ) {
             Ok(page) => Html(page).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");

@@ -49,7 +49,13 @@ async function main() {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     page.setDefaultTimeout(TIMEOUT);
-    page.on('console', (m) => { if (m.type() === 'warning' || m.type() === 'error') console.log(`   console ${m.type()}: ${m.text()}`); });
+    // The page's own complaints, but not those of the requests this check blocks on purpose.
+    page.on('console', (m) => {
+      const t = m.text();
+      if ((m.type() === 'warning' || m.type() === 'error') && !/ERR_FAILED|Failed to fetch/.test(t)) {
+        console.log(`   console ${m.type()}: ${t}`);
+      }
+    });
     const cdp = await ctx.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {

@@ -35,9 +35,9 @@ use crate::domain::user::parse_display_name;
 use crate::domain::{AuthSessionRecord, Clock, Email, Grant, NewUser, UnixTime, User, UserId, UserStatus};
 use crate::i18n::Lang;
 use crate::oidc::OidcProvider;
+use crate::render::Templates;
 use crate::store::ephemeral_keys::EphemeralKey;
 use crate::store::{StoreError, Stores};
-use crate::render::Templates;
 
 /// Why a use case did not go through. `Invalid` and `NotAllowed` carry a catalogue key (the
 /// page shows it in the user's language).

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::common::{account_error, form_error_key, message, render, signed_in, ui};
+use super::common::{account_error, form_error_key, message, reauth, recent, render, ui};
 use crate::accounts::{AccountError, EmailChangeStep};
 use crate::crypto::{tokens, SecretString};
 use crate::domain::User;
@@ -45,35 +45,6 @@ const TIME_ZONES: &[&str] = &[
     "Asia/Singapore",
     "Australia/Sydney",
 ];
-
-async fn me(state: &AppState, headers: &HeaderMap, back: &str) -> Result<Result<(Session, User), Response>, WebError> {
-    match signed_in(state, headers).await? {
-        Some(x) => Ok(Ok(x)),
-        None => {
-            let q: String =
-                url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", back).finish();
-            Ok(Err(Redirect::to(&format!("/login?{q}")).into_response()))
-        }
-    }
-}
-
-macro_rules! signed_in_or_login {
-    ($state:expr, $headers:expr, $back:expr) => {
-        match me(&$state, &$headers, $back).await? {
-            Ok(x) => x,
-            Err(r) => return Ok(r),
-        }
-    };
-}
-
-/// The signed-in user of a form post, its CSRF token checked (else to the sign-in page).
-macro_rules! posted_by_user {
-    ($state:expr, $headers:expr, $back:expr, $csrf:expr) => {{
-        let (s, u) = signed_in_or_login!($state, $headers, $back);
-        check_csrf(Some(&s), $csrf, &$headers)?;
-        (s, u)
-    }};
-}
 
 pub async fn root() -> Redirect {
     Redirect::to("/account")
@@ -515,20 +486,6 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap) -> Result
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"guichet-account.json\""));
     Ok(res)
-}
-
-fn recent(state: &AppState, s: &Session) -> bool {
-    s.data.user.as_ref().is_some_and(|u| state.accounts.recent(u.auth_time))
-}
-
-/// To the sign-in page (even signed in), then back to `back`.
-fn reauth(back: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("prompt", "login")
-        .append_pair("notice", "reauth")
-        .append_pair("return_to", back)
-        .finish();
-    Redirect::to(&format!("/login?{q}")).into_response()
 }
 
 async fn delete_page(

@@ -19,6 +19,56 @@ use crate::web::state::AppState;
 use crate::web::templates::Ui;
 use crate::web::ui::negotiate;
 
+/// The signed-in user of a page, else a redirect to the sign-in page that comes back to `back`.
+pub async fn signed_in_or_redirect(
+    state: &AppState,
+    headers: &HeaderMap,
+    back: &str,
+) -> Result<Result<(Session, User), Response>, WebError> {
+    match signed_in(state, headers).await? {
+        Some(x) => Ok(Ok(x)),
+        None => {
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", back).finish();
+            Ok(Err(Redirect::to(&format!("/login?{q}")).into_response()))
+        }
+    }
+}
+
+/// The signed-in user and session of a page handler, or return the redirect to sign in.
+macro_rules! signed_in_or_login {
+    ($state:expr, $headers:expr, $back:expr) => {
+        match $crate::web::pages::common::signed_in_or_redirect(&$state, &$headers, $back).await? {
+            Ok(x) => x,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+
+/// The signed-in user of a form post, its CSRF token checked (else to the sign-in page).
+macro_rules! posted_by_user {
+    ($state:expr, $headers:expr, $back:expr, $csrf:expr) => {{
+        let (s, u) = signed_in_or_login!($state, $headers, $back);
+        $crate::web::session::check_csrf(Some(&s), $csrf, &$headers)?;
+        (s, u)
+    }};
+}
+
+/// A sign-in recent enough for a sensitive change (`accounts.recent_auth_secs`).
+pub fn recent(state: &AppState, s: &Session) -> bool {
+    s.data.user.as_ref().is_some_and(|u| state.accounts.recent(u.auth_time))
+}
+
+/// To the sign-in page (even signed in: the second factor too, when the user has one), then
+/// back to `back`.
+pub fn reauth(back: &str) -> Response {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("prompt", "login")
+        .append_pair("notice", "reauth")
+        .append_pair("return_to", back)
+        .finish();
+    Redirect::to(&format!("/login?{q}")).into_response()
+}
+
 /// The browser's session and its signed-in user (read from the account, never from a copy).
 pub async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, WebError> {
     let Some(s) = state.sessions.load(headers).await? else { return Ok(None) };

@@ -1,8 +1,10 @@
 //! Browser pages: each file holds its handlers and the `Ctx` struct its template renders.
 
+// First: its macros serve the modules below.
+#[macro_use]
+pub mod common;
 pub mod account;
 pub mod authorize;
-pub mod common;
 pub mod end_session;
 pub mod links;
 pub mod login;

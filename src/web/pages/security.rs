@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common::{complete_sign_in, render, signed_in, ui};
+use super::common::{complete_sign_in, reauth, recent, render, ui};
 use super::safe_return_to;
 use crate::auth::mfa::MfaError;
 use crate::auth::{Amr, Authenticated};
@@ -132,39 +132,6 @@ pub async fn step_submit(
 }
 
 // ---------------------------------------------------------------- the security page
-
-async fn me(state: &AppState, headers: &HeaderMap, back: &str) -> Result<Result<(Session, User), Response>, WebError> {
-    match signed_in(state, headers).await? {
-        Some(x) => Ok(Ok(x)),
-        None => {
-            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", back).finish();
-            Ok(Err(Redirect::to(&format!("/login?{q}")).into_response()))
-        }
-    }
-}
-
-macro_rules! signed_in_or_login {
-    ($state:expr, $headers:expr, $back:expr) => {
-        match me(&$state, &$headers, $back).await? {
-            Ok(x) => x,
-            Err(r) => return Ok(r),
-        }
-    };
-}
-
-/// To the sign-in page (with the second factor), then back.
-fn reauth(back: &str) -> Response {
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("prompt", "login")
-        .append_pair("notice", "reauth")
-        .append_pair("return_to", back)
-        .finish();
-    Redirect::to(&format!("/login?{q}")).into_response()
-}
-
-fn recent(state: &AppState, s: &Session) -> bool {
-    s.data.user.as_ref().is_some_and(|u| state.accounts.recent(u.auth_time))
-}
 
 async fn security_page(
     state: &AppState,

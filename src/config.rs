@@ -44,6 +44,55 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub mfa: MfaSettings,
     pub webauthn: WebauthnSettings,
+    pub dns: DnsSettings,
+}
+
+/// The DNS server asked for domain verification TXT records (and webhook address checks).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSettings {
+    /// An IP address with an optional port (53): `192.0.2.53`, `127.0.0.1:5353`, `[::1]:53`.
+    /// Unset: the first `nameserver` of /etc/resolv.conf. `GUICHET_DNS_RESOLVER` overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    /// Deadline of one look-up (UDP, a retry, and TCP when the answer is truncated), ms.
+    pub timeout_ms: u64,
+    /// How often domains awaiting verification are checked again, seconds.
+    pub recheck_interval_secs: u64,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        Self { resolver: None, timeout_ms: 3000, recheck_interval_secs: 3600 }
+    }
+}
+
+impl DnsSettings {
+    /// The configured server (port 53 unless given); `None` when unset or empty.
+    pub fn resolver_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(raw) = self.resolver.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let bracketed = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+        let addr = raw
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| raw.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+            .or_else(|| bracketed?.parse::<std::net::Ipv6Addr>().ok().map(|ip| SocketAddr::new(ip.into(), 53)))
+            .ok_or_else(|| {
+                invalid(
+                    "dns.resolver",
+                    format!(
+                        "must be an IP address with an optional port, such as 127.0.0.1:5353 or [::1]:53, \
+                         not a host name (got {raw:?})"
+                    ),
+                )
+            })?;
+        if addr.port() == 0 {
+            return Err(invalid("dns.resolver", "port must not be 0"));
+        }
+        Ok(Some(addr))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -638,6 +687,13 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(invalid("log.format", "must be \"text\" or \"json\""));
         }
+        self.dns.resolver_addr()?;
+        if self.dns.timeout_ms == 0 || self.dns.timeout_ms > 60_000 {
+            return Err(invalid("dns.timeout_ms", "must be between 1 and 60000"));
+        }
+        if self.dns.recheck_interval_secs == 0 {
+            return Err(invalid("dns.recheck_interval_secs", "must be at least 1"));
+        }
         Ok(())
     }
 
@@ -684,6 +740,8 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             vec!["redis".into(), "url".into()]
         } else if name == "GUICHET_REGISTRATION" {
             vec!["registration".into()]
+        } else if name == "GUICHET_DNS_RESOLVER" {
+            vec!["dns".into(), "resolver".into()]
         } else if let Some(rest) = name.strip_prefix("GUICHET_") {
             // Overrides are GUICHET_<SECTION>__<KEY>; other GUICHET_* variables (GUICHET_CONFIG,
             // tooling's own) are not ours to judge. A misspelt section or key with `__` still
@@ -812,6 +870,32 @@ mod tests {
         assert!(e.to_string().contains("g.toml"), "{e}");
         let e = Settings::load(Some(&dir.path().join("missing.toml")), &[]).unwrap_err();
         assert!(e.to_string().starts_with("cannot read config file"), "{e}");
+    }
+
+    #[test]
+    fn dns_resolver_is_an_ip_address() {
+        let s = Settings::load(nofile(), &[]).unwrap();
+        assert_eq!(s.dns.resolver_addr().unwrap(), None);
+        assert_eq!((s.dns.timeout_ms, s.dns.recheck_interval_secs), (3000, 3600));
+        for (raw, want) in [
+            ("127.0.0.1:5353", "127.0.0.1:5353"),
+            ("192.0.2.53", "192.0.2.53:53"),
+            ("[::1]:5353", "[::1]:5353"),
+            ("::1", "[::1]:53"),
+            ("[2001:db8::1]", "[2001:db8::1]:53"),
+        ] {
+            let s = Settings::load(nofile(), &env(&[("GUICHET_DNS_RESOLVER", raw)])).unwrap();
+            assert_eq!(s.dns.resolver_addr().unwrap().unwrap().to_string(), want, "{raw}");
+        }
+        let s = Settings::load(nofile(), &env(&[("GUICHET_DNS__RESOLVER", "10.0.0.53"), ("GUICHET_DNS_RESOLVER", "")]))
+            .unwrap();
+        assert_eq!(s.dns.resolver_addr().unwrap(), None);
+        for bad in ["dns.example.com", "dns.example.com:53", "127.0.0.1:0", "127.0.0.1:99999"] {
+            let e = Settings::load(nofile(), &env(&[("GUICHET_DNS_RESOLVER", bad)])).unwrap_err();
+            assert!(e.to_string().starts_with("config key dns.resolver:"), "{bad}: {e}");
+        }
+        let e = Settings::load(nofile(), &env(&[("GUICHET_DNS__TIMEOUT_MS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("dns.timeout_ms"), "{e}");
     }
 
     #[test]

@@ -20,8 +20,8 @@ use crate::oidc::{KeySet, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
-    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, MfaStore, Stores,
-    UserStore,
+    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, MfaStore, OrgStore,
+    Stores, UserStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -46,6 +46,7 @@ struct SqlParts {
     auth_sessions: Arc<dyn AuthSessionStore>,
     accounts: Arc<dyn AccountStore>,
     mfa: Arc<dyn MfaStore>,
+    orgs: Arc<dyn OrgStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -59,6 +60,7 @@ where
         + AuthSessionStore
         + AccountStore
         + MfaStore
+        + OrgStore
         + Health
         + EphemeralStore
         + 'static,
@@ -72,6 +74,7 @@ where
         auth_sessions: a.clone(),
         accounts: a.clone(),
         mfa: a.clone(),
+        orgs: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -118,6 +121,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             auth_sessions: parts.auth_sessions,
             accounts: parts.accounts,
             mfa: parts.mfa,
+            orgs: parts.orgs,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -191,7 +195,10 @@ impl App {
             keyset.clone(),
             clock.clone(),
             secret,
-            Arc::new(ResourceClaims { accounts: stores.accounts.clone() }),
+            Arc::new(crate::oidc::ClaimsHooks(vec![
+                Arc::new(ResourceClaims { accounts: stores.accounts.clone() }),
+                Arc::new(crate::orgs::claims::OrgClaims { orgs: stores.orgs.clone() }),
+            ])),
         )?);
         let hasher = PasswordHasher::new(&settings.password)?;
         let throttle = Throttle::new(stores.ephemeral.clone(), clock.clone(), settings.login_throttle.clone());
@@ -253,6 +260,8 @@ impl App {
                 &settings.webauthn.origins,
             ),
         ));
+        let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
+        let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), accounts.clone(), resolver, clock.clone()));
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
@@ -260,6 +269,7 @@ impl App {
             auth,
             accounts,
             mfa,
+            orgs: orgs.clone(),
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),
@@ -270,6 +280,7 @@ impl App {
         let tasks = vec![
             spawn_session_sweep(state.oidc.clone(), Duration::from_secs(state.settings.session.sweep_interval_secs)),
             spawn_purge(opened.purge),
+            crate::orgs::domains::spawn_recheck(orgs, Duration::from_secs(state.settings.dns.recheck_interval_secs)),
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
             spawn_hash_memory_release(state.auth.clone()),
             outbox,

@@ -43,6 +43,18 @@ pub enum Command {
     /// Manage invitations.
     #[command(subcommand)]
     Invite(crate::cli_accounts::InviteCommand),
+    /// Manage organizations and their members.
+    #[command(subcommand)]
+    Org(crate::cli_orgs::OrgCommand),
+    /// Declare the permissions of a client.
+    #[command(subcommand)]
+    Permission(crate::cli_orgs::PermissionCommand),
+    /// Manage roles (named sets of a client's permissions) and grant them to members.
+    #[command(subcommand)]
+    Role(crate::cli_orgs::RoleCommand),
+    /// Claim and verify an organization's domains (DNS TXT record).
+    #[command(subcommand)]
+    Domain(crate::cli_orgs::DomainCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +171,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::MfaReset(args)) => crate::cli_accounts::mfa_reset(args, &settings, clock).await,
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
+        Command::Org(cmd) => crate::cli_orgs::org(cmd, &settings, clock).await,
+        Command::Permission(cmd) => crate::cli_orgs::permission(cmd, &settings, clock).await,
+        Command::Role(cmd) => crate::cli_orgs::role(cmd, &settings, clock).await,
+        Command::Domain(cmd) => crate::cli_orgs::domain(cmd, &settings, clock).await,
         Command::Keys(cmd) => crate::cli_oidc::keys(cmd, &settings, clock).await,
         Command::Client(cmd) => crate::cli_oidc::client(cmd, &settings, clock).await,
         Command::User(UserCommand::List { json, limit, offset }) => {

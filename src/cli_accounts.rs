@@ -25,9 +25,12 @@ pub enum InviteCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// Organization the invitation is for (slug or id; recorded, used by the organizations issue).
+        /// Organization the invitee joins on accepting (slug or id).
         #[arg(long)]
         org: Option<String>,
+        /// Their org role there: owner, admin or member.
+        #[arg(long, default_value = "member", requires = "org")]
+        role: crate::domain::org::OrgRole,
         /// What the invitee gets access to, e.g. `gallery:123` (released under scope `resources`).
         #[arg(long)]
         resource: Option<String>,
@@ -82,6 +85,7 @@ pub struct UserByEmail {
 
 pub struct Accounts {
     pub service: Arc<AccountService>,
+    pub orgs: Arc<crate::orgs::OrgService>,
     pub mfa: crate::auth::mfa::MfaService,
     stores: crate::store::Stores,
     delivery: Delivery,
@@ -128,7 +132,9 @@ impl Accounts {
             &settings.server.issuer,
             None,
         );
-        Ok(Self { service, mfa, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
+        let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
+        let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), service.clone(), resolver, clock.clone()));
+        Ok(Self { service, orgs, mfa, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
     }
 
     /// Delivers the queued messages (best effort: a running server retries what fails).
@@ -164,7 +170,7 @@ fn explain(e: AccountError) -> anyhow::Error {
 
 fn invitation_json(i: &crate::domain::account::Invitation, now: UnixTime, link: Option<&str>) -> serde_json::Value {
     let mut v = serde_json::json!({
-        "id": i.id, "email": i.email, "name": i.name, "org": i.org, "resource": i.resource,
+        "id": i.id, "email": i.email, "name": i.name, "org": i.org, "org_id": i.org_id, "org_role": i.org_role, "resource": i.resource,
         "status": i.status(now), "created_at": i.created_at.0, "expires_at": i.expires_at.0,
         "expires": i.expires_at.rfc3339(), "accepted_at": i.accepted_at.map(|t| t.0), "revoked_at": i.revoked_at.map(|t| t.0),
     });
@@ -178,10 +184,22 @@ pub async fn invite(cmd: InviteCommand, settings: &Settings, clock: Arc<dyn Cloc
     let a = Accounts::open(settings, clock.clone()).await?;
     let now = clock.now();
     match cmd {
-        InviteCommand::Create { email, org, resource, name, lang: l, json } => {
+        InviteCommand::Create { email, org, role, resource, name, lang: l, json } => {
+            let org = match org {
+                Some(r) => {
+                    let o = a
+                        .orgs
+                        .find(&r)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .ok_or_else(|| anyhow::anyhow!("no organization {r}"))?;
+                    Some(crate::accounts::InviteOrg { id: o.id, name: o.name, role })
+                }
+                None => None,
+            };
             let (inv, link) = a
                 .service
-                .invite(&email, name.as_deref(), org.as_deref(), resource.as_deref(), None, lang(&l)?)
+                .invite(&email, name.as_deref(), org.as_ref(), resource.as_deref(), None, lang(&l)?)
                 .await
                 .map_err(explain)?;
             a.deliver().await;

@@ -150,6 +150,10 @@ pub struct CreateClient {
     /// Sign-ins for this client need a second factor (whatever `[mfa] policy` says).
     #[arg(long)]
     pub require_mfa: bool,
+    /// Bind the client to one organization (id or slug): only its members may sign in to it,
+    /// acting for it.
+    #[arg(long)]
+    pub org: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -275,6 +279,17 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
             } else {
                 vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
             };
+            let org_id = match &a.org {
+                Some(r) => {
+                    let slug_or_id = r.trim();
+                    let found = match slug_or_id.parse::<crate::domain::OrgId>() {
+                        Ok(id) => p.stores.orgs.org(id).await?,
+                        Err(_) => p.stores.orgs.org_by_slug(slug_or_id).await?,
+                    };
+                    Some(found.ok_or_else(|| anyhow::anyhow!("no organization {slug_or_id}"))?.id)
+                }
+                None => None,
+            };
             let reg = Registration {
                 name: a.name,
                 redirect_uris: a.redirect_uris,
@@ -290,6 +305,7 @@ pub async fn client(cmd: ClientCommand, settings: &Settings, clock: Arc<dyn Cloc
                 id_token_claims: !a.no_id_token_claims,
                 introspection: a.introspection,
                 require_mfa: a.require_mfa,
+                org_id,
             };
             let (c, secret) = p.register_client(reg).await.map_err(|e| store_msg(e, ""))?;
             print_client(&c, secret.as_deref(), a.json)

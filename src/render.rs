@@ -25,6 +25,7 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "error.html",
     "consent.html",
     "select_account.html",
+    "choose_org.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",
@@ -41,6 +42,12 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "second_factor.html",
     "security.html",
     "security_totp.html",
+    "orgs.html",
+    "org.html",
+    "org_members.html",
+    "org_roles.html",
+    "org_domains.html",
+    "org_settings.html",
     "email/message.html",
     "email/message.txt",
 );
@@ -56,12 +63,44 @@ pub struct Ui {
     pub lang: Lang,
     /// This page's path and query, percent-encoded for a query parameter.
     pub here: String,
+    /// The organization whose branding the page wears (its people's and clients' pages).
+    pub brand: Option<Brand>,
+}
+
+/// An organization's branding as pages show it: name, logo, accent colour (served by Guichet as
+/// `/orgs/<slug>/logo` and `/orgs/<slug>/brand.css`: no inline style, no third-party fetch).
+#[derive(Debug, Clone, Serialize)]
+pub struct Brand {
+    pub slug: String,
+    pub name: String,
+    /// The logo's version (its digest), when there is a logo.
+    pub logo: Option<String>,
+    /// Changes with the settings, so caches of `brand.css` stay correct.
+    pub version: i64,
+    pub accent: bool,
+}
+
+impl Brand {
+    pub fn of(org: &crate::domain::org::Org) -> Self {
+        Brand {
+            slug: org.slug.clone(),
+            name: org.name.clone(),
+            logo: org.logo_digest.clone(),
+            version: org.updated_at.0,
+            accent: org.accent_color.is_some(),
+        }
+    }
 }
 
 impl Ui {
     pub fn new(lang: Lang, path_and_query: &str) -> Self {
         let here = url::form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect();
-        Self { lang, here }
+        Self { lang, here, brand: None }
+    }
+
+    pub fn branded(mut self, org: Option<&crate::domain::org::Org>) -> Self {
+        self.brand = org.map(Brand::of);
+        self
     }
 
     pub fn t<'a>(&self, templates: &'a Templates, key: &'a str) -> &'a str {
@@ -91,6 +130,9 @@ impl Templates {
         c.insert("lang", ui.lang.code());
         c.insert("t", self.i18n.of(ui.lang));
         c.insert("here", &ui.here);
+        if let Some(b) = &ui.brand {
+            c.insert("brand", b);
+        }
         self.tera.render(name, &c)
     }
 
@@ -174,6 +216,7 @@ mod tests {
         ctx["required"] = serde_json::json!(false);
         ctx["webauthn"] = serde_json::json!(true);
         ctx["has_passkey"] = serde_json::json!(true);
+        ctx["orgs"] = serde_json::json!([{"id": "o", "slug": "acme", "name": "<script>x</script>", "accent_color": "#123456", "logo_digest": "d"}]);
         for lang in Lang::ALL {
             let ui = Ui::new(lang, "/x?y=1");
             for (name, _) in ALL {

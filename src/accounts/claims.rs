@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::domain::{Client, User};
+use crate::domain::{Client, Grant, User};
 use crate::oidc::jwt::Claims;
 use crate::oidc::types::Scope;
 use crate::oidc::ClaimsHook;
@@ -18,16 +18,17 @@ pub struct ResourceClaims {
 
 #[async_trait]
 impl ClaimsHook for ResourceClaims {
-    async fn extra_claims(&self, user: &User, _client: &Client, scope: &Scope) -> Claims {
+    async fn extra_claims(
+        &self,
+        user: &User,
+        _client: &Client,
+        _grant: &Grant,
+        scope: &Scope,
+    ) -> Result<Claims, crate::store::StoreError> {
         let mut c = Claims::new();
         if scope.contains("resources") {
-            match self.accounts.resources_of(user.id).await {
-                Ok(r) => {
-                    c.insert("resources".into(), json!(r));
-                }
-                Err(e) => tracing::warn!(error = %e, "could not read the user's resources"),
-            }
+            c.insert("resources".into(), json!(self.accounts.resources_of(user.id).await?));
         }
-        c
+        Ok(c)
     }
 }

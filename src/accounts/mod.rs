@@ -69,6 +69,14 @@ pub enum AccountError {
 
 pub type AccountResult<T> = Result<T, AccountError>;
 
+/// The organization an invitation brings the invitee into.
+#[derive(Debug, Clone)]
+pub struct InviteOrg {
+    pub id: crate::domain::OrgId,
+    pub name: String,
+    pub role: crate::domain::org::OrgRole,
+}
+
 /// The outcome of an invitation link.
 pub enum InvitationOutcome {
     /// A new account was created and is signed in.

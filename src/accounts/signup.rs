@@ -163,7 +163,7 @@ impl AccountService {
         &self,
         email: &str,
         name: Option<&str>,
-        org: Option<&str>,
+        org: Option<&InviteOrg>,
         resource: Option<&str>,
         invited_by: Option<UserId>,
         lang: Lang,
@@ -182,7 +182,7 @@ impl AccountService {
                 Some(_) => Err(AccountError::Invalid("invite.invalid")),
             }
         };
-        let (org, resource) = (clean(org)?, clean(resource)?);
+        let resource = clean(resource)?;
         let raw = tokens::random_token();
         let id = uuid::Uuid::new_v4();
         let expires_at =
@@ -193,13 +193,22 @@ impl AccountService {
         };
         let existing = self.user_by_email(email.as_str()).await?;
         let lang = self.lang_of(existing.as_ref(), lang);
-        let mail =
-            self.invitation_mail(lang, email.as_str(), name.as_deref(), inviter.as_ref(), resource.as_deref(), &raw)?;
+        let mail = self.invitation_mail(
+            lang,
+            email.as_str(),
+            name.as_deref(),
+            inviter.as_ref(),
+            org.map(|o| o.name.as_str()),
+            resource.as_deref(),
+            &raw,
+        )?;
         let inv = NewInvitation {
             id,
             email: email.clone(),
             name,
-            org,
+            org: org.map(|o| o.name.clone()),
+            org_id: org.map(|o| o.id),
+            org_role: org.map(|o| o.role),
             resource,
             invited_by,
             token_digest: tokens::digest(&raw),
@@ -212,12 +221,14 @@ impl AccountService {
         Ok((created, self.link("/invite", &raw)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn invitation_mail(
         &self,
         lang: Lang,
         to: &str,
         name: Option<&str>,
         inviter: Option<&User>,
+        org: Option<&str>,
         resource: Option<&str>,
         raw: &str,
     ) -> AccountResult<OutboxMessage> {
@@ -227,6 +238,9 @@ impl AccountService {
             }
             None => self.p(lang, "mail.invitation.body_anonymous"),
         }];
+        if let Some(o) = org {
+            paragraphs.push(self.pf(lang, "mail.invitation.org", &[("org", o)]));
+        }
         if let Some(r) = resource {
             paragraphs.push(self.pf(lang, "mail.invitation.resource", &[("resource", r)]));
         }
@@ -269,6 +283,7 @@ impl AccountService {
             &inv.email,
             inv.name.as_deref(),
             inviter.as_ref(),
+            inv.org.as_deref(),
             inv.resource.as_deref(),
             &raw,
         )?;
@@ -302,7 +317,14 @@ impl AccountService {
         let inv = self.invitation_of_link(raw).await?;
         let existing = self.user_by_email(&inv.email).await?;
         let resource_op = |user: UserId| {
-            inv.resource.clone().map(|r| AccountOp::AddResource { user, resource: r, invitation: Some(inv.id) })
+            let resource =
+                inv.resource.clone().map(|r| AccountOp::AddResource { user, resource: r, invitation: Some(inv.id) });
+            let org = inv.org_id.map(|org| AccountOp::JoinOrg {
+                org,
+                user,
+                role: inv.org_role.unwrap_or(crate::domain::org::OrgRole::Member),
+            });
+            resource.into_iter().chain(org)
         };
         match (existing, signed_in) {
             (Some(u), Some(me)) if u.id == me => {

@@ -138,7 +138,11 @@ pub struct Invitation {
     pub id: uuid::Uuid,
     pub email: String,
     pub name: Option<String>,
+    /// The organization's name when the invitation was sent (for display).
     pub org: Option<String>,
+    /// The organization the invitee joins on accepting, with this org role.
+    pub org_id: Option<super::OrgId>,
+    pub org_role: Option<super::org::OrgRole>,
     pub resource: Option<String>,
     pub invited_by: Option<UserId>,
     pub created_at: UnixTime,
@@ -168,6 +172,8 @@ pub struct NewInvitation {
     pub email: Email,
     pub name: Option<String>,
     pub org: Option<String>,
+    pub org_id: Option<super::OrgId>,
+    pub org_role: Option<super::org::OrgRole>,
     pub resource: Option<String>,
     pub invited_by: Option<UserId>,
     pub token_digest: String,
@@ -303,6 +309,12 @@ pub enum AccountOp {
         user: UserId,
         resource: String,
         invitation: Option<uuid::Uuid>,
+    },
+    /// Makes the user a member of the organization (an existing membership keeps its role).
+    JoinOrg {
+        org: super::OrgId,
+        user: UserId,
+        role: super::org::OrgRole,
     },
     /// Marks a pending invitation accepted; `Conflict{"token_spent"}` when it is not pending.
     AcceptInvitation {

@@ -137,6 +137,9 @@ pub struct Client {
     pub introspection: bool,
     /// Sign-ins for this client need a second factor, whatever the global policy.
     pub require_mfa: bool,
+    /// Bound to one organization: only its members may sign in to it, acting for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<super::OrgId>,
     pub created_at: UnixTime,
 }
 
@@ -261,6 +264,7 @@ mod tests {
             id_token_claims: true,
             introspection: false,
             require_mfa: false,
+            org_id: None,
             created_at: UnixTime(0),
         }
     }

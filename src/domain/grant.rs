@@ -23,6 +23,9 @@ pub struct Grant {
     pub amr: Vec<String>,
     /// OIDC Core §5.5 `claims` request, as sent.
     pub claims: Option<serde_json::Value>,
+    /// The organization the user acts for (chosen at sign-in): `org`, `roles` and
+    /// `permissions` claims come from it, and it ends when the membership does.
+    pub org_id: Option<super::OrgId>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,

@@ -48,3 +48,13 @@ uuid_id!(
     /// One authorization given to one client (see `domain::grant`).
     GrantId
 );
+
+uuid_id!(
+    /// An organization (a customer company).
+    OrgId
+);
+
+uuid_id!(
+    /// A role: a named set of one client's permissions.
+    RoleId
+);

@@ -3,15 +3,18 @@
 pub mod account;
 pub mod client;
 pub mod clock;
+pub mod dns_name;
 pub mod email;
 pub mod grant;
 pub mod ids;
 pub mod mfa;
+pub mod org;
 pub mod user;
 
 pub use client::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
 pub use clock::{Clock, SystemClock, UnixTime};
+pub use dns_name::{DomainError, DomainName};
 pub use email::{Email, EmailError};
 pub use grant::{AuthCode, AuthSessionRecord, Grant, NewAuthCode, NewRefresh, RefreshRecord};
-pub use ids::{GrantId, UserId};
+pub use ids::{GrantId, OrgId, RoleId, UserId};
 pub use user::{NewUser, User, UserStatus};

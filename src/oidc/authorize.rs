@@ -15,7 +15,8 @@ use super::types::{Prompt, ResponseMode, Scope, SUPPORTED_SCOPES};
 use super::{jwt, secs, OidcProvider};
 use crate::crypto::tokens;
 use crate::domain::mfa::{acr_rank, ACR_MFA, ACR_PWD};
-use crate::domain::{Client, ClientId, Grant, GrantId, GrantType, NewAuthCode, UnixTime, UserId, UserStatus};
+use crate::domain::org::{Membership, Org};
+use crate::domain::{Client, ClientId, Grant, GrantId, GrantType, NewAuthCode, OrgId, UnixTime, UserId, UserStatus};
 
 /// The raw request parameters (query for GET, form for POST).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -39,6 +40,9 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// The organization to act for, by id or slug (`org_hint` is the same).
+    pub organization: Option<String>,
+    pub org_hint: Option<String>,
 }
 
 /// A validated authorization request, kept while the user signs in / consents.
@@ -59,6 +63,9 @@ pub struct AuthorizationRequest {
     pub acr_values: Option<String>,
     pub claims: Option<Value>,
     pub code_challenge: Option<String>,
+    /// `organization` (or `org_hint`): id or slug of the organization to act for.
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -121,6 +128,8 @@ pub enum Next {
     StepUp,
     /// A second factor is required and the user has none: enrol one before going on.
     Enrol,
+    /// The user belongs to several organizations and the request names none: pick one.
+    ChooseOrg(Vec<Org>),
     /// Done: send the code.
     Respond(AuthorizationResponse),
 }
@@ -133,6 +142,8 @@ pub struct Progress {
     pub fresh_login: bool,
     pub consented: bool,
     pub account_selected: bool,
+    /// The organization picked on the chooser page.
+    pub org: Option<OrgId>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<&str> {
@@ -255,7 +266,10 @@ impl OidcProvider {
                 c.get("sub").and_then(|v| v.as_str()).map(str::to_owned)
             }
         };
-        for (name, v) in [("state", &p.state), ("nonce", &p.nonce), ("login_hint", &p.login_hint)] {
+        let organization = nonempty(&p.organization).or(nonempty(&p.org_hint)).map(str::to_owned);
+        for (name, v) in
+            [("state", &p.state), ("nonce", &p.nonce), ("login_hint", &p.login_hint), ("organization", &organization)]
+        {
             if v.as_ref().is_some_and(|s| s.len() > 2048) {
                 return Err(OAuthError::invalid_request(format!("{name} is too long")));
             }
@@ -275,6 +289,7 @@ impl OidcProvider {
             acr_values: nonempty(&p.acr_values).map(str::to_owned),
             claims,
             code_challenge,
+            organization,
         })
     }
 
@@ -322,13 +337,28 @@ impl OidcProvider {
                 return Ok(Next::SelectAccount);
             }
         }
+        // The organization the user acts for.
+        let memberships = self.stores.orgs.memberships_of(s.user_id).await.map_err(|e| fail(e.into()))?;
+        let org = match choose_org(client, req, &memberships, progress.org) {
+            Ok(OrgChoice::Chosen(o)) => o,
+            Ok(OrgChoice::Pick) if none => {
+                return Err(fail(OAuthError::interaction_required(
+                    "the user belongs to several organizations: send organization=<id or slug>",
+                )))
+            }
+            Ok(OrgChoice::Pick) => return Ok(Next::ChooseOrg(memberships.into_iter().map(|m| m.org).collect())),
+            Err(e) => return Err(fail(e)),
+        };
         // The level: what the request asks (acr_values, the highest known one) or what the
-        // client or the policy requires.
+        // client, the policy or one of the user's organizations requires.
         let asked = req.acr_values.as_deref().unwrap_or("").split_whitespace().map(acr_rank).max().unwrap_or(0);
-        let required = if client.require_mfa || self.mfa_required { acr_rank(ACR_MFA) } else { 0 };
+        let org_requires = memberships.iter().any(|m| m.org.mfa_required);
+        let required = if client.require_mfa || self.mfa_required || org_requires { acr_rank(ACR_MFA) } else { 0 };
         let have = s.acr.as_deref().map(acr_rank).unwrap_or(acr_rank(ACR_PWD));
         if have < required.max(asked.min(acr_rank(ACR_MFA))) {
-            if s.has_factor {
+            let has_factor = s.has_factor
+                || self.stores.mfa.factors_of(s.user_id).await.map_err(|e| fail(e.into()))?.iter().any(|f| f.confirmed);
+            if has_factor {
                 if none {
                     return Err(fail(OAuthError::login_required("the sign-in is below the level asked")));
                 }
@@ -371,7 +401,7 @@ impl OidcProvider {
                 return Ok(Next::Consent);
             }
         }
-        self.issue_code(client, req, s).await.map(Next::Respond).map_err(fail)
+        self.issue_code(client, req, s, org).await.map(Next::Respond).map_err(fail)
     }
 
     /// The user approved: remember the consent for this client and scope.
@@ -391,6 +421,7 @@ impl OidcProvider {
         client: &Client,
         req: &AuthorizationRequest,
         s: &SessionInfo,
+        org: Option<OrgId>,
     ) -> Result<AuthorizationResponse, OAuthError> {
         let now = self.clock.now();
         let scope = req.scope();
@@ -411,6 +442,7 @@ impl OidcProvider {
             acr: Some(s.acr.clone().unwrap_or_else(|| ACR_PWD.to_owned())),
             amr: s.amr.clone(),
             claims: req.claims.clone(),
+            org_id: org,
             created_at: now,
             expires_at,
             revoked_at: None,
@@ -441,6 +473,50 @@ impl OidcProvider {
             tracing::error!(error = %e, cause = ?cause, client_id = %req.client_id, "authorization failed on our side");
         }
         error_to(&req.redirect_uri, req.response_mode, req.state.as_deref(), &self.issuer, e)
+    }
+}
+
+enum OrgChoice {
+    Chosen(Option<OrgId>),
+    /// Several organizations and nothing says which: the user picks.
+    Pick,
+}
+
+/// The organization a grant is for: the client's own (bound clients admit its members only),
+/// the one the request names (`organization`, by id or slug: the user must be a member), the
+/// one picked, or the user's only one — asked only when the scope has `org` or `roles`.
+fn choose_org(
+    client: &Client,
+    req: &AuthorizationRequest,
+    memberships: &[Membership],
+    picked: Option<OrgId>,
+) -> Result<OrgChoice, OAuthError> {
+    let named = |r: &str| memberships.iter().find(|m| m.org.slug == r || m.org.id.to_string() == r).map(|m| m.org.id);
+    if let Some(bound) = client.org_id {
+        let member = memberships.iter().any(|m| m.org.id == bound);
+        let other = req.organization.as_deref().is_some_and(|r| named(r) != Some(bound));
+        if !member || other {
+            return Err(OAuthError::access_denied("this application is only for members of its organization"));
+        }
+        return Ok(OrgChoice::Chosen(Some(bound)));
+    }
+    if let Some(r) = req.organization.as_deref() {
+        return match named(r) {
+            Some(id) => Ok(OrgChoice::Chosen(Some(id))),
+            None => Err(OAuthError::access_denied("the user is not a member of the requested organization")),
+        };
+    }
+    let scope = req.scope();
+    if !scope.contains("org") && !scope.contains("roles") {
+        return Ok(OrgChoice::Chosen(None));
+    }
+    if let Some(p) = picked.filter(|p| memberships.iter().any(|m| m.org.id == *p)) {
+        return Ok(OrgChoice::Chosen(Some(p)));
+    }
+    match memberships {
+        [] => Ok(OrgChoice::Chosen(None)),
+        [only] => Ok(OrgChoice::Chosen(Some(only.org.id))),
+        _ => Ok(OrgChoice::Pick),
     }
 }
 

@@ -6,20 +6,54 @@ use serde_json::{json, Value};
 
 use super::jwt::Claims;
 use super::types::Scope;
-use crate::domain::{Client, User};
+use crate::domain::{Client, Grant, User};
 
-/// Extra claims for tokens: filled by later issues (organisation, roles, permissions).
+/// Extra claims for the ID token, the access token and userinfo, computed when each is issued
+/// (so a change shows in the next token): resources, organization, roles, permissions. A store
+/// failure fails the request (503) rather than issuing a token with claims missing.
 #[async_trait]
 pub trait ClaimsHook: Send + Sync {
-    async fn extra_claims(&self, user: &User, client: &Client, scope: &Scope) -> Claims;
+    async fn extra_claims(
+        &self,
+        user: &User,
+        client: &Client,
+        grant: &Grant,
+        scope: &Scope,
+    ) -> Result<Claims, crate::store::StoreError>;
 }
 
 pub struct NoExtraClaims;
 
 #[async_trait]
 impl ClaimsHook for NoExtraClaims {
-    async fn extra_claims(&self, _user: &User, _client: &Client, _scope: &Scope) -> Claims {
-        Claims::new()
+    async fn extra_claims(
+        &self,
+        _user: &User,
+        _client: &Client,
+        _grant: &Grant,
+        _scope: &Scope,
+    ) -> Result<Claims, crate::store::StoreError> {
+        Ok(Claims::new())
+    }
+}
+
+/// Several hooks, their claims merged in order.
+pub struct ClaimsHooks(pub Vec<std::sync::Arc<dyn ClaimsHook>>);
+
+#[async_trait]
+impl ClaimsHook for ClaimsHooks {
+    async fn extra_claims(
+        &self,
+        user: &User,
+        client: &Client,
+        grant: &Grant,
+        scope: &Scope,
+    ) -> Result<Claims, crate::store::StoreError> {
+        let mut out = Claims::new();
+        for h in &self.0 {
+            out.extend(h.extra_claims(user, client, grant, scope).await?);
+        }
+        Ok(out)
     }
 }
 
@@ -162,5 +196,9 @@ pub fn supported_claim_names() -> Vec<&'static str> {
         "phone_number",
         "phone_number_verified",
         "address",
+        "resources",
+        "org",
+        "roles",
+        "permissions",
     ]
 }

@@ -29,6 +29,8 @@ pub struct Registration {
     pub introspection: bool,
     /// Sign-ins for this client need a second factor.
     pub require_mfa: bool,
+    /// Bound to one organization.
+    pub org_id: Option<crate::domain::OrgId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +143,7 @@ impl OidcProvider {
             id_token_claims: r.id_token_claims,
             introspection: r.introspection,
             require_mfa: r.require_mfa,
+            org_id: r.org_id,
             created_at: self.clock.now(),
         };
         self.stores.clients.create_client(&client).await?;

@@ -26,7 +26,7 @@ use crate::crypto::keys::ServerSecret;
 use crate::domain::Clock;
 use crate::store::Stores;
 
-pub use claims::{ClaimsHook, NoExtraClaims};
+pub use claims::{ClaimsHook, ClaimsHooks, NoExtraClaims};
 pub use error::{OAuthError, OAuthErrorCode};
 pub use keys::KeySet;
 

@@ -53,9 +53,11 @@ impl OidcProvider {
         grant: &Grant,
         user: Option<&User>,
         scope: &Scope,
+        extra: &Claims,
         now: UnixTime,
     ) -> Result<String, OAuthError> {
-        let mut c = Claims::new();
+        // Extra claims first: the registered ones below always win.
+        let mut c = extra.clone();
         c.insert("iss".into(), json!(self.issuer));
         c.insert("sub".into(), json!(user.map(|u| u.id.to_string()).unwrap_or_else(|| client.client_id.to_string())));
         c.insert("aud".into(), json!(client.client_id.as_str()));
@@ -91,6 +93,7 @@ impl OidcProvider {
         scope: &Scope,
         nonce: Option<&str>,
         access_token: &str,
+        extra: &Claims,
         now: UnixTime,
     ) -> Result<String, OAuthError> {
         let alg = client.id_token_signed_response_alg;
@@ -99,8 +102,8 @@ impl OidcProvider {
         } else {
             user_claims(user, &Scope::default(), grant.claims.as_ref(), "id_token")
         };
-        for (k, v) in self.claims_hook.extra_claims(user, client, scope).await {
-            c.insert(k, v);
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
         }
         c.insert("iss".into(), json!(self.issuer));
         c.insert("sub".into(), json!(user.id.to_string()));

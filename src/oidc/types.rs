@@ -50,7 +50,7 @@ impl fmt::Display for Scope {
 /// the server grant less than asked), except that an *unknown* scope in client_credentials is
 /// refused with invalid_scope.
 pub const SUPPORTED_SCOPES: &[&str] =
-    &["openid", "profile", "email", "phone", "address", "offline_access", "resources"];
+    &["openid", "profile", "email", "phone", "address", "offline_access", "resources", "org", "roles"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -85,7 +85,7 @@ impl OidcProvider {
             .await?
             .ok_or_else(|| OAuthError::invalid_token("the client no longer exists"))?;
         let mut out = user_claims(&user, &at.scope, grant.claims.as_ref(), "userinfo");
-        for (k, v) in self.claims_hook.extra_claims(&user, &client, &at.scope).await {
+        for (k, v) in self.claims_hook.extra_claims(&user, &client, grant, &at.scope).await? {
             out.insert(k, v);
         }
         out.insert("sub".into(), serde_json::json!(user.id.to_string()));

@@ -14,6 +14,7 @@ pub mod sql;
 pub mod sql_accounts;
 pub mod sql_mfa;
 pub mod sql_oidc;
+pub mod sql_orgs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +25,10 @@ use crate::domain::account::{
     AccountOp, AccountToken, AuditEvent, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage,
     SignupConsents, TokenKind,
 };
+use crate::domain::org::{Member, Membership, Org, OrgDomain, OrgRole, Role};
 use crate::domain::{
-    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, NewUser, RefreshRecord,
-    UnixTime, User, UserId, UserStatus,
+    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, NewUser, OrgId,
+    RefreshRecord, RoleId, UnixTime, User, UserId, UserStatus,
 };
 
 pub use ephemeral::EphemeralStore;
@@ -94,6 +96,7 @@ pub struct Stores {
     pub auth_sessions: Arc<dyn AuthSessionStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub mfa: Arc<dyn MfaStore>,
+    pub orgs: Arc<dyn OrgStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -283,4 +286,79 @@ pub trait MfaStore: Send + Sync {
     /// Spends a recovery code: `true` for the call that spends it.
     async fn use_recovery_code(&self, user: UserId, digest: &str, now: UnixTime) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, user: UserId) -> StoreResult<i64>;
+}
+
+/// Organizations, members, RBAC and domains. Changes that must go together (removing a member
+/// and revoking their grants for the organization) are one transaction.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// `Conflict{"orgs_slug"}` when the slug is taken. With `owner`, that user is its first
+    /// owner, in the same transaction.
+    async fn create_org(&self, org: &Org, owner: Option<UserId>) -> StoreResult<()>;
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>>;
+    async fn list_orgs(&self, limit: i64) -> StoreResult<Vec<Org>>;
+    /// Name, slug and settings (not the logo). `Conflict{"orgs_slug"}` when the slug is taken.
+    async fn update_org(&self, org: &Org) -> StoreResult<()>;
+    /// Sets (or with None removes) the logo: bytes, media type, digest.
+    async fn set_logo(&self, id: OrgId, logo: Option<(&[u8], &str, &str)>, now: UnixTime) -> StoreResult<()>;
+    /// The logo's bytes and media type.
+    async fn logo(&self, id: OrgId) -> StoreResult<Option<(Vec<u8>, String)>>;
+    /// Deletes the organization, its memberships, roles, domains and grants (members' accounts
+    /// remain). `Conflict{"clients_org"}` while clients are bound to it.
+    async fn delete_org(&self, id: OrgId) -> StoreResult<()>;
+
+    /// Adds the member or changes their org role.
+    async fn set_member(&self, org: OrgId, user: UserId, role: OrgRole, now: UnixTime) -> StoreResult<()>;
+    /// In one transaction: the membership, its roles, and the user's grants for the organization
+    /// (their refresh tokens die). `true` when there was a membership.
+    async fn remove_member(&self, org: OrgId, user: UserId, now: UnixTime) -> StoreResult<bool>;
+    async fn membership(&self, org: OrgId, user: UserId) -> StoreResult<Option<OrgRole>>;
+    async fn memberships_of(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    /// Members with their roles, by email.
+    async fn members(&self, org: OrgId) -> StoreResult<Vec<Member>>;
+
+    /// Declares permissions of a client (existing ones are kept).
+    async fn add_permissions(&self, client: &ClientId, names: &[String], now: UnixTime) -> StoreResult<()>;
+    /// Removes a permission from the client and from every role holding it.
+    async fn remove_permission(&self, client: &ClientId, name: &str) -> StoreResult<bool>;
+    async fn permissions(&self, client: &ClientId) -> StoreResult<Vec<String>>;
+    /// Clients with at least one permission declared (those roles can be made for).
+    async fn clients_with_permissions(&self) -> StoreResult<Vec<ClientId>>;
+
+    /// The role and its permissions, in one transaction. `Conflict{"roles_name"}` when the client
+    /// has a role of that name in that scope; `Conflict{"role_permissions"}` when a permission is
+    /// not declared by the client.
+    async fn create_role(&self, role: &Role) -> StoreResult<()>;
+    /// Replaces the role's permissions (same conflicts as `create_role`).
+    async fn set_role_permissions(&self, role: RoleId, client: &ClientId, permissions: &[String]) -> StoreResult<()>;
+    async fn role(&self, id: RoleId) -> StoreResult<Option<Role>>;
+    /// Roles grantable in `org` (the operator's and the organization's own); None: every role.
+    async fn roles(&self, org: Option<OrgId>) -> StoreResult<Vec<Role>>;
+    async fn delete_role(&self, id: RoleId) -> StoreResult<bool>;
+    /// `NotFound` when the user is not a member.
+    async fn grant_role(&self, org: OrgId, user: UserId, role: RoleId, now: UnixTime) -> StoreResult<()>;
+    async fn revoke_role(&self, org: OrgId, user: UserId, role: RoleId) -> StoreResult<bool>;
+    /// The member's roles for one client, with their permissions (for tokens).
+    async fn member_roles(&self, org: OrgId, user: UserId, client: &ClientId) -> StoreResult<Vec<Role>>;
+
+    /// `Conflict{"org_domains"}` when the organization claimed it already.
+    async fn add_domain(&self, d: &OrgDomain) -> StoreResult<()>;
+    async fn domains(&self, org: OrgId) -> StoreResult<Vec<OrgDomain>>;
+    async fn domain(&self, org: OrgId, domain: &str) -> StoreResult<Option<OrgDomain>>;
+    /// The organization that verified `domain`, if any.
+    async fn verified_owner(&self, domain: &str) -> StoreResult<Option<Org>>;
+    /// Records a check: verified (`Conflict{"org_domains_verified"}` when another organization
+    /// verified it first) or failed with a reason.
+    async fn domain_checked(
+        &self,
+        org: OrgId,
+        domain: &str,
+        verified: bool,
+        error: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn remove_domain(&self, org: OrgId, domain: &str) -> StoreResult<bool>;
+    /// Unverified claims last checked before `before` (or never), oldest first.
+    async fn pending_domains(&self, before: UnixTime, limit: i64) -> StoreResult<Vec<OrgDomain>>;
 }

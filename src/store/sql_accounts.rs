@@ -23,7 +23,7 @@ macro_rules! token_cols {
 
 macro_rules! invitation_cols {
     () => {
-        "id, email, name, org, resource, invited_by, created_at, expires_at, accepted_at, accepted_by, revoked_at"
+        "id, email, name, org, org_id, org_role, resource, invited_by, created_at, expires_at, accepted_at, accepted_by, revoked_at"
     };
 }
 
@@ -76,6 +76,13 @@ macro_rules! impl_account_store {
                     email: r.try_get("email").map_err(db_err)?,
                     name: r.try_get("name").map_err(db_err)?,
                     org: r.try_get("org").map_err(db_err)?,
+                    org_id: r.try_get::<Option<Uuid>, _>("org_id").map_err(db_err)?.map(crate::domain::OrgId::from_uuid),
+                    org_role: r
+                        .try_get::<Option<String>, _>("org_role")
+                        .map_err(db_err)?
+                        .map(|s| s.parse::<crate::domain::org::OrgRole>())
+                        .transpose()
+                        .map_err(|e| decode_err("org role", e))?,
                     resource: r.try_get("resource").map_err(db_err)?,
                     invited_by: opt_user("invited_by")?,
                     created_at: UnixTime(r.try_get("created_at").map_err(db_err)?),
@@ -233,6 +240,19 @@ macro_rules! impl_account_store {
                         .bind(user.as_uuid())
                         .bind(&resource)
                         .bind(invitation)
+                        .bind(now.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    AccountOp::JoinOrg { org, user, role } => {
+                        sqlx::query(
+                            "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (org_id, user_id) DO NOTHING",
+                        )
+                        .bind(org.as_uuid())
+                        .bind(user.as_uuid())
+                        .bind(role.as_str())
                         .bind(now.0)
                         .execute(&mut **tx)
                         .await
@@ -524,8 +544,8 @@ macro_rules! impl_account_store {
                 let now = self.clock.now();
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 sqlx::query(
-                    "INSERT INTO invitations (id, email, email_lookup, name, org, resource, invited_by, token_digest, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO invitations (id, email, email_lookup, name, org, resource, invited_by, token_digest, created_at, expires_at, org_id, org_role) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(inv.id)
                 .bind(inv.email.as_str())
@@ -537,6 +557,8 @@ macro_rules! impl_account_store {
                 .bind(&inv.token_digest)
                 .bind(now.0)
                 .bind(inv.expires_at.0)
+                .bind(inv.org_id.map(|o| o.as_uuid()))
+                .bind(inv.org_role.map(|r| r.as_str()))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

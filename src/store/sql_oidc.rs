@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
 use super::{AuthSessionStore, ClientStore, ConsentStore, Consumed, GrantStore, StoreError, StoreResult};
 use crate::domain::{
-    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, RefreshRecord, SigningAlg,
-    UnixTime, UserId,
+    AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, OrgId, RefreshRecord,
+    SigningAlg, UnixTime, UserId,
 };
 
 fn json_list<T: FromStr<Err = String>>(what: &str, raw: &str) -> StoreResult<Vec<T>> {
@@ -27,13 +27,13 @@ macro_rules! client_cols {
     () => {
         "c.client_id, c.name, c.secret_digest, c.auth_method, c.application_type, c.redirect_uris, \
          c.post_logout_redirect_uris, c.grant_types, c.jwks_uri, c.jwks, c.first_party, c.backchannel_logout_uri, \
-         c.id_token_signed_response_alg, c.id_token_claims, c.introspection, c.require_mfa, c.created_at"
+         c.id_token_signed_response_alg, c.id_token_claims, c.introspection, c.require_mfa, c.org_id, c.created_at"
     };
 }
 
 macro_rules! grant_cols {
     () => {
-        "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at"
+        "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at, org_id"
     };
 }
 
@@ -72,6 +72,7 @@ macro_rules! impl_oidc_stores {
                     id_token_claims: row.try_get("id_token_claims").map_err(db_err)?,
                     introspection: row.try_get("introspection").map_err(db_err)?,
                     require_mfa: row.try_get("require_mfa").map_err(db_err)?,
+                    org_id: row.try_get::<Option<Uuid>, _>("org_id").map_err(db_err)?.map(OrgId::from_uuid),
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                 })
             }
@@ -90,6 +91,7 @@ macro_rules! impl_oidc_stores {
                     amr: serde_json::from_str(&row.try_get::<String, _>("amr").map_err(db_err)?)
                         .map_err(|e| decode_err("amr", e))?,
                     claims: claims.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| decode_err("claims", e))?,
+                    org_id: row.try_get::<Option<Uuid>, _>("org_id").map_err(db_err)?.map(OrgId::from_uuid),
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                     expires_at: UnixTime(row.try_get("expires_at").map_err(db_err)?),
                     revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(UnixTime),
@@ -105,8 +107,8 @@ macro_rules! impl_oidc_stores {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, secret_digest, auth_method, application_type, redirect_uris, \
                      post_logout_redirect_uris, grant_types, jwks_uri, jwks, first_party, backchannel_logout_uri, \
-                     id_token_signed_response_alg, id_token_claims, introspection, require_mfa, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+                     id_token_signed_response_alg, id_token_claims, introspection, require_mfa, created_at, updated_at, org_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18)",
                 )
                 .bind(c.client_id.as_str())
                 .bind(&c.name)
@@ -125,6 +127,7 @@ macro_rules! impl_oidc_stores {
                 .bind(c.introspection)
                 .bind(c.require_mfa)
                 .bind(c.created_at.0)
+                .bind(c.org_id.map(|o| o.as_uuid()))
                 .execute(&self.pool)
                 .await
                 .map(|_| ())
@@ -240,7 +243,7 @@ macro_rules! impl_oidc_stores {
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     grant_cols!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ))
                 .bind(g.id.as_uuid())
                 .bind(g.client_id.as_str())
@@ -255,6 +258,7 @@ macro_rules! impl_oidc_stores {
                 .bind(g.created_at.0)
                 .bind(g.expires_at.0)
                 .bind(g.revoked_at.map(|t| t.0))
+                .bind(g.org_id.map(|o| o.as_uuid()))
                 .execute(&self.pool)
                 .await
                 .map(|_| ())

@@ -25,7 +25,19 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if let Err(e) = check_host(&req) {
         return e.into_response();
     }
-    let max = s.max_body_bytes;
+    // Logo uploads (multipart) may be larger than forms, up to the logo limit and its framing.
+    let logo_upload = req.method() == axum::http::Method::POST
+        && req
+            .uri()
+            .path()
+            .strip_prefix("/orgs/")
+            .and_then(|p| p.strip_suffix("/logo"))
+            .is_some_and(|s| !s.contains('/'));
+    let max = if logo_upload {
+        s.max_body_bytes.max(crate::domain::org::LOGO_MAX_BYTES + 16 * 1024)
+    } else {
+        s.max_body_bytes
+    };
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {

@@ -35,6 +35,7 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     pub accounts: Arc<crate::accounts::AccountService>,
     pub mfa: Arc<crate::auth::mfa::MfaService>,
+    pub orgs: Arc<crate::orgs::OrgService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

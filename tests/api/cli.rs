@@ -112,7 +112,7 @@ async fn migrate_reports_what_it_applied() {
     let out = cli.run(&["migrate", "--json"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(v["applied"], serde_json::json!([1, 2, 3, 4, 5, 6]));
     let out = cli.run(&["migrate", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));
@@ -450,6 +450,7 @@ fn cli_mails(cli: &Cli) -> Vec<String> {
 #[tokio::test]
 async fn invitations_from_the_command_line() {
     let cli = Cli::new().await;
+    assert!(cli.run(&["org", "create", "--name", "Acme", "--slug", "acme"], None).status.success());
     let out = cli.run(
         &[
             "invite",
@@ -551,4 +552,183 @@ async fn seal_keys_rotate() {
         .collect();
     assert_eq!(seals.len(), 2, "the first key (made on first use) and the new one: {seals:?}");
     assert!(seals.iter().any(|n| n.contains(kid)));
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Organizations, permissions, roles and domains from the command line, every command with
+/// `--json`; domain verification against a DNS server on loopback.
+// Multi-threaded: the CLI runs as a blocking child process while the DNS server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_permission_role_and_domain_commands() {
+    let dns = crate::dns_server::TestDns::start().await;
+    let mut cli = Cli::new().await;
+    cli.env.push(("GUICHET_DNS_RESOLVER".into(), dns.addr.to_string()));
+    cli.env.push(("GUICHET_DNS__TIMEOUT_MS".into(), "1000".into()));
+    let o = json_of(&cli.run(&["org", "create", "--name", "Acme Corp", "--json"], None));
+    assert_eq!(o["slug"], "acme-corp");
+    assert_eq!(o["name"], "Acme Corp");
+    let id = o["id"].as_str().unwrap().to_owned();
+    let o2 = json_of(&cli.run(&["org", "create", "--name", "Globex", "--slug", "globex", "--json"], None));
+    assert_eq!(o2["slug"], "globex");
+    let out = cli.run(&["org", "create", "--name", "Again", "--slug", "globex", "--json"], None);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("taken"));
+    let list = json_of(&cli.run(&["org", "list", "--json"], None));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(json_of(&cli.run(&["org", "show", &id, "--json"], None))["slug"], "acme-corp");
+    assert_eq!(json_of(&cli.run(&["org", "show", "--org", "acme-corp", "--json"], None))["id"], id);
+
+    // Members.
+    assert!(cli
+        .run(&["user", "create", "--email", "ann@acme.test", "--password-stdin"], Some("long enough pw"))
+        .status
+        .success());
+    let m = json_of(&cli.run(
+        &["org", "member", "add", "--org", "acme-corp", "--email", "ann@acme.test", "--role", "admin", "--json"],
+        None,
+    ));
+    assert_eq!(m["role"], "admin");
+    let out = cli.run(&["org", "member", "add", "--org", "acme-corp", "--email", "ghost@acme.test", "--json"], None);
+    assert!(stderr_line(&out).contains("invite"), "unknown accounts are invited, not added");
+
+    // Permissions and roles of a client.
+    let c = json_of(&cli.run(
+        &["client", "create", "--name", "Orders", "--redirect-uri", "https://orders.example.com/cb", "--json"],
+        None,
+    ));
+    let client = c["client_id"].as_str().unwrap().to_owned();
+    let p =
+        json_of(&cli.run(&["permission", "add", "--client", &client, "orders:read", "billing:manage", "--json"], None));
+    assert_eq!(p["permissions"], serde_json::json!(["billing:manage", "orders:read"]));
+    let r = json_of(&cli.run(
+        &[
+            "role",
+            "create",
+            "--client",
+            &client,
+            "--name",
+            "buyer",
+            "--permission",
+            "orders:read",
+            "billing:manage",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r["name"], "buyer");
+    assert_eq!(r["permissions"], serde_json::json!(["billing:manage", "orders:read"]));
+    assert!(r["org_id"].is_null());
+    let r2 = json_of(&cli.run(
+        &[
+            "role",
+            "create",
+            "--client",
+            &client,
+            "--name",
+            "reader",
+            "--permission",
+            "orders:read",
+            "--org",
+            "acme-corp",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(r2["org_id"], id);
+    let out =
+        cli.run(&["role", "create", "--client", &client, "--name", "x", "--permission", "nope:nope", "--json"], None);
+    assert!(stderr_line(&out).contains("no permission"));
+    let g =
+        json_of(&cli.run(
+            &["role", "grant", "--org", "acme-corp", "--email", "ann@acme.test", "--role", "buyer", "--json"],
+            None,
+        ));
+    assert_eq!(g["granted"], true);
+    let show = json_of(&cli.run(&["org", "show", "acme-corp", "--json"], None));
+    assert_eq!(show["members"][0]["roles"][0]["name"], "buyer");
+    let g =
+        json_of(&cli.run(
+            &["role", "revoke", "--org", "acme-corp", "--email", "ann@acme.test", "--role", "buyer", "--json"],
+            None,
+        ));
+    assert_eq!(g["revoked"], true);
+    // A role of another organization cannot be granted here.
+    let r3 = json_of(&cli.run(
+        &[
+            "role",
+            "create",
+            "--client",
+            &client,
+            "--name",
+            "globex-only",
+            "--permission",
+            "orders:read",
+            "--org",
+            "globex",
+            "--json",
+        ],
+        None,
+    ));
+    let out = cli.run(
+        &["role", "grant", "--org", "acme-corp", "--email", "ann@acme.test", "--role", r3["id"].as_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+
+    // Domains: the TXT record to publish, then verification.
+    let d = json_of(&cli.run(&["domain", "add", "--org", "acme-corp", "--domain", "acme.test", "--json"], None));
+    assert_eq!(d["record"]["type"], "TXT");
+    assert_eq!(d["record"]["name"], "_guichet-challenge.acme.test");
+    let value = d["record"]["value"].as_str().unwrap().to_owned();
+    assert!(value.len() > 30);
+    assert_eq!(d["status"], "pending");
+    let out = cli.run(&["domain", "verify", "--org", "acme-corp", "--domain", "acme.test", "--json"], None);
+    assert!(!out.status.success(), "no record yet");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "pending");
+    assert!(stderr_line(&out).contains("no TXT record"));
+    dns.set_txt("_guichet-challenge.acme.test", &[&value]);
+    let v = json_of(&cli.run(&["domain", "verify", "--org", "acme-corp", "--domain", "acme.test", "--json"], None));
+    assert_eq!(v["status"], "verified");
+    let out = cli.run(&["domain", "add", "--org", "globex", "--domain", "acme.test", "--json"], None);
+    assert!(stderr_line(&out).contains("verified by another organization"));
+    assert_eq!(json_of(&cli.run(&["domain", "list", "--org", "acme-corp", "--json"], None))[0]["verified"], true);
+
+    // Invitation into an organization.
+    let inv = json_of(&cli.run(
+        &["invite", "create", "--email", "new@acme.test", "--org", "acme-corp", "--role", "admin", "--json"],
+        None,
+    ));
+    assert_eq!(inv["org_id"], id);
+    assert_eq!(inv["org_role"], "admin");
+
+    // A client bound to an organization blocks its deletion; typed confirmation.
+    json_of(&cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bound",
+            "--redirect-uri",
+            "https://b.example.com/cb",
+            "--org",
+            "globex",
+            "--json",
+        ],
+        None,
+    ));
+    let out = cli.run(&["org", "delete", "globex", "--confirm", "globex", "--json"], None);
+    assert!(stderr_line(&out).contains("clients are bound"));
+    let out = cli.run(&["org", "delete", "acme-corp", "--confirm", "acme", "--json"], None);
+    assert!(stderr_line(&out).contains("type the organization's slug"));
+    let out = cli.run(&["org", "delete", "acme-corp", "--json"], Some("acme-corp\n"));
+    assert_eq!(json_of(&out)["deleted"], true);
+    // The member's account remains.
+    let users = json_of(&cli.run(&["user", "list", "--json"], None));
+    assert!(users.as_array().unwrap().iter().any(|u| u["email"] == "ann@acme.test"));
 }

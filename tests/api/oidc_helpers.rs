@@ -25,6 +25,7 @@ pub fn registration(name: &str) -> Registration {
         id_token_claims: true,
         introspection: false,
         require_mfa: false,
+        org_id: None,
     }
 }
 

@@ -42,6 +42,7 @@ impl Fixture {
             acr: Some("1".into()),
             amr: vec!["pwd".into()],
             claims: Some(serde_json::json!({"userinfo": {"email": null}})),
+            org_id: None,
             created_at: now,
             expires_at: now.plus_secs(3600),
             revoked_at: None,

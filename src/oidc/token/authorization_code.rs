@@ -57,6 +57,7 @@ impl OidcProvider {
             return Err(OAuthError::invalid_grant("the authorization was revoked"));
         }
         let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
+        self.check_membership(&grant, &user).await?;
         let scope = Scope::parse(&grant.scope).unwrap_or_default();
         let refresh = client.allows(GrantType::RefreshToken).then_some(&scope);
         let (res, refresh) = self

@@ -38,11 +38,13 @@ impl OidcProvider {
             acr: None,
             amr: vec![],
             claims: None,
+            org_id: client.org_id,
             created_at: now,
             expires_at: now.plus_secs(secs(self.cfg.access_token_ttl_secs)),
             revoked_at: None,
         };
-        let access_token = self.mint_access_token(client, &grant, None, &scope, now)?;
+        let access_token =
+            self.mint_access_token(client, &grant, None, &scope, &crate::oidc::jwt::Claims::new(), now)?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

@@ -77,6 +77,17 @@ impl OidcProvider {
             .ok_or_else(|| err("the user can no longer sign in".into()))
     }
 
+    /// A grant for an organization needs the user to be a member still (removing a member
+    /// revokes their grants too; this covers a removal racing with the request).
+    pub(super) async fn check_membership(&self, grant: &Grant, user: &User) -> Result<(), OAuthError> {
+        if let Some(org) = grant.org_id {
+            if self.stores.orgs.membership(org, user.id).await?.is_none() {
+                return Err(OAuthError::invalid_grant("the user is no longer a member of the organization"));
+            }
+        }
+        Ok(())
+    }
+
     /// A single-use artefact (code, refresh token) presented again: it was replayed or leaked,
     /// so its grant and every token issued from it are revoked (RFC 6749 §4.1.2, RFC 9700
     /// §4.14.2).
@@ -99,9 +110,10 @@ impl OidcProvider {
         &self,
         t: UserTokens<'_>,
     ) -> Result<(TokenResponse, Option<NewRefresh>), OAuthError> {
-        let access_token = self.mint_access_token(t.client, t.grant, Some(t.user), t.scope, t.now)?;
+        let extra = self.claims_hook.extra_claims(t.user, t.client, t.grant, t.scope).await?;
+        let access_token = self.mint_access_token(t.client, t.grant, Some(t.user), t.scope, &extra, t.now)?;
         let id_token = if t.scope.contains("openid") {
-            Some(self.mint_id_token(t.client, t.grant, t.user, t.scope, t.nonce, &access_token, t.now).await?)
+            Some(self.mint_id_token(t.client, t.grant, t.user, t.scope, t.nonce, &access_token, &extra, t.now).await?)
         } else {
             None
         };

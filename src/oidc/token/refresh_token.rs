@@ -72,6 +72,7 @@ impl OidcProvider {
             return Err(OAuthError::invalid_grant("the authorization was revoked or has expired"));
         }
         let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
+        self.check_membership(&grant, &user).await?;
         let (res, successor) = self
             .user_token_response(UserTokens {
                 client,

@@ -32,6 +32,9 @@ struct Interaction {
     /// Who consented during this interaction: the consent is theirs only.
     consented_by: Option<crate::domain::UserId>,
     account_selected: bool,
+    /// The organization picked on the chooser page.
+    #[serde(default)]
+    org: Option<crate::domain::OrgId>,
 }
 
 fn interaction_key(id: &str) -> String {
@@ -51,6 +54,16 @@ struct ConsentCtx {
     client_name: String,
     email: String,
     scopes: Vec<&'static str>,
+    csrf_token: String,
+    interaction: String,
+}
+
+#[derive(Serialize)]
+struct ChooseOrgCtx {
+    title: String,
+    client_name: String,
+    email: String,
+    orgs: Vec<crate::domain::org::Org>,
     csrf_token: String,
     interaction: String,
 }
@@ -148,6 +161,7 @@ pub async fn authorize(
         started_login: session.data.user.as_ref().map(|u| u.login_id.clone()),
         consented_by: None,
         account_selected: false,
+        org: None,
     };
     let mut res = run(&state, &headers, &client, interaction, None, Some(&session)).await?;
     if created {
@@ -171,6 +185,7 @@ async fn run(
         fresh_login: login.is_some() && login != ia.started_login,
         consented: info.as_ref().is_some_and(|i| ia.consented_by == Some(i.user_id)),
         account_selected: ia.account_selected,
+        org: ia.org,
     };
     let next = state.oidc.next_step(client, &ia.request, info.as_ref(), progress).await;
     let save = |ia: &Interaction| {
@@ -210,7 +225,8 @@ async fn run(
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
             let user = state.accounts.find(u.id).await?.ok_or(WebError::NotFound)?;
-            let ui = interaction_ui(headers, Some(&user), &ia, &id);
+            let ui = interaction_ui(headers, Some(&user), &ia, &id)
+                .branded(interaction_org(state, client, &ia).await.as_ref());
             let ctx = SelectCtx {
                 title: ui.t(&state.templates, "select.title").to_owned(),
                 client_name: client.name.clone(),
@@ -220,15 +236,31 @@ async fn run(
             };
             Ok(Html(state.templates.page(&ui, "select_account.html", &ctx)?).into_response())
         }
-        Ok(Next::Consent) => {
+        Ok(Next::ChooseOrg(orgs)) => {
             let id = save(&ia).await?;
             let (s, u) = signed_in(session)?;
             let user = state.accounts.find(u.id).await?.ok_or(WebError::NotFound)?;
             let ui = interaction_ui(headers, Some(&user), &ia, &id);
+            let ctx = ChooseOrgCtx {
+                title: ui.t(&state.templates, "orgs.choose.title").to_owned(),
+                client_name: client.name.clone(),
+                email: user.email.to_string(),
+                orgs,
+                csrf_token: s.data.csrf.clone(),
+                interaction: id,
+            };
+            Ok(Html(state.templates.page(&ui, "choose_org.html", &ctx)?).into_response())
+        }
+        Ok(Next::Consent) => {
+            let id = save(&ia).await?;
+            let (s, u) = signed_in(session)?;
+            let user = state.accounts.find(u.id).await?.ok_or(WebError::NotFound)?;
+            let ui = interaction_ui(headers, Some(&user), &ia, &id)
+                .branded(interaction_org(state, client, &ia).await.as_ref());
             let scope = ia.request.consent_scope();
             // Catalogue keys under `scopes`, identity first.
             let scopes: Vec<&'static str> =
-                ["openid", "profile", "email", "phone", "address", "resources", "offline_access"]
+                ["openid", "profile", "email", "phone", "address", "resources", "org", "roles", "offline_access"]
                     .into_iter()
                     .filter(|name| scope.contains(name))
                     .collect();
@@ -382,12 +414,57 @@ pub async fn select_account(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ChooseOrgForm {
+    csrf_token: String,
+    interaction: String,
+    org: String,
+}
+
+/// The organization picked on the chooser page (a member's only; anything else is shown the
+/// chooser again by `next_step`).
+pub async fn choose_org(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<ChooseOrgForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let session = state.sessions.load(&headers).await?;
+    check_csrf(session.as_ref(), &f.csrf_token, &headers)?;
+    let (mut ia, client) = bound_interaction(&state, &f.interaction, session.as_ref()).await?;
+    let org =
+        f.org.parse::<crate::domain::OrgId>().map_err(|_| WebError::BadRequest("Choose an organization.".into()))?;
+    ia.org = Some(org);
+    run(&state, &headers, &client, ia, Some(f.interaction), session.as_ref()).await
+}
+
 fn oauth_internal(e: OAuthError) -> WebError {
     let cause = anyhow::anyhow!("{e}: {:?}", e.cause);
     if e.code == crate::oidc::OAuthErrorCode::TemporarilyUnavailable {
         return WebError::StoreUnavailable(cause);
     }
     WebError::Internal(cause)
+}
+
+/// The organization whose branding an interaction's pages wear: the client's own, the one the
+/// request names, or the one picked.
+async fn interaction_org(
+    state: &AppState,
+    client: &crate::domain::Client,
+    ia: &Interaction,
+) -> Option<crate::domain::org::Org> {
+    if let Some(id) = client.org_id.or(ia.org) {
+        return state.orgs.org(id).await.ok().flatten();
+    }
+    state.orgs.find(ia.request.organization.as_deref()?).await.ok().flatten()
+}
+
+/// The organization of the interaction `return_to` resumes, if any (for the login page).
+pub async fn org_for(state: &AppState, return_to: &str) -> Option<crate::domain::org::Org> {
+    let id = return_to.strip_prefix("/authorize/resume?interaction=")?;
+    let (ia, client) = load_interaction(state, id).await.ok()?;
+    interaction_org(state, &client, &ia).await
 }
 
 /// The client a sign-in is for, when `return_to` resumes an interaction (for the login page).

@@ -9,6 +9,12 @@
 //!
 //! The page also links to registration (`#register-link`) and password reset (`#reset-link`),
 //! and offers a sign-in link by email (`POST /login/link`, input `email`).
+//!
+//! Identifier-first (home-realm discovery): posting the email alone (or `login_hint` on `GET`)
+//! continues to where that address signs in — the password step (the same form, the password
+//! focused: 200, the same for known and unknown addresses), or, when the address's domain is
+//! verified by an organization that requires SSO, a 403 saying to sign in through the
+//! organization's identity provider (password sign-in is refused for its domains).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -83,19 +89,25 @@ pub async fn show(
     if session.data.user.is_some() && q.prompt.as_deref() != Some("login") {
         return Ok(Redirect::to(&return_to).into_response());
     }
-    let ui = login_ui(&state, &headers, &uri, &return_to, q.ui_locales.as_deref()).await;
+    let hint = q.login_hint.as_deref().map(str::trim).filter(|h| !h.is_empty() && h.len() <= 320);
+    let realm_org = match hint {
+        Some(h) => realm_org(&state, h).await?,
+        None => None,
+    };
+    let brand = match &realm_org {
+        Some(o) => Some(o.clone()),
+        None => super::authorize::org_for(&state, &return_to).await,
+    };
+    let ui = login_ui(&state, &headers, &uri, &return_to, q.ui_locales.as_deref()).await.branded(brand.as_ref());
     let notice = notice_key(q.notice.as_deref()).map(|k| ui.t(&state.templates, k).to_owned());
-    let mut res = form(
-        &state,
-        &ui,
-        &session.data.csrf,
-        q.login_hint.as_deref().unwrap_or(""),
-        &return_to,
-        StatusCode::OK,
-        None,
-        notice,
-    )
-    .await?;
+    let error = realm_org
+        .as_ref()
+        .filter(|o| o.require_sso)
+        .map(|o| state.templates.tf(ui.lang, "login.sso_required", &[("org", &o.name)]));
+    let step = if hint.is_some() { Step::Password } else { Step::Identifier };
+    let mut res =
+        form(&state, &ui, &session.data.csrf, hint.unwrap_or(""), &return_to, StatusCode::OK, error, notice, step)
+            .await?;
     if created {
         res.headers_mut().append(header::SET_COOKIE, state.sessions.set_cookie(&session));
     }
@@ -115,6 +127,35 @@ pub async fn submit(
     let Some(session) = session else { return Err(WebError::csrf()) };
     let return_to = safe_return_to(f.return_to.as_deref());
     let email = f.email.trim();
+    // Home-realm discovery: where this address signs in.
+    let realm = if email.is_empty() || email.len() > 320 { None } else { realm_org(&state, email).await? };
+    if let Some(org) = realm.as_ref().filter(|o| o.require_sso) {
+        tracing::info!(org = %org.id, "password sign-in refused: the organization requires SSO");
+        let ui = login_ui(&state, &headers, &uri, &return_to, None).await.branded(Some(org));
+        let msg = state.templates.tf(ui.lang, "login.sso_required", &[("org", &org.name)]);
+        return form(
+            &state,
+            &ui,
+            &session.data.csrf,
+            email,
+            &return_to,
+            StatusCode::FORBIDDEN,
+            Some(msg),
+            None,
+            Step::Password,
+        )
+        .await;
+    }
+    if !email.is_empty() && f.password.expose().is_empty() {
+        // Identifier first: the password step (the same for every address without SSO).
+        let brand = match &realm {
+            Some(o) => Some(o.clone()),
+            None => super::authorize::org_for(&state, &return_to).await,
+        };
+        let ui = login_ui(&state, &headers, &uri, &return_to, None).await.branded(brand.as_ref());
+        return form(&state, &ui, &session.data.csrf, email, &return_to, StatusCode::OK, None, None, Step::Password)
+            .await;
+    }
     // (status, message key, seconds to wait when throttled)
     let (status, key, retry_after) = if email.is_empty() || f.password.expose().is_empty() {
         (StatusCode::BAD_REQUEST, "login.missing", None)
@@ -169,11 +210,29 @@ pub async fn submit(
         }
         None => ui.t(&state.templates, key).to_owned(),
     };
-    let mut res = form(&state, &ui, &session.data.csrf, email, &return_to, status, Some(message), None).await?;
+    let mut res =
+        form(&state, &ui, &session.data.csrf, email, &return_to, status, Some(message), None, Step::Password).await?;
     if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Ok(res)
+}
+
+/// The organization that verified the domain of `email`, if any.
+async fn realm_org(state: &AppState, email: &str) -> Result<Option<crate::domain::org::Org>, WebError> {
+    match state.orgs.realm_of(email).await {
+        Ok(crate::orgs::Realm::Org { org }) => Ok(Some(org)),
+        Ok(crate::orgs::Realm::Local) => Ok(None),
+        Err(crate::orgs::OrgError::Store(e)) => Err(e.into()),
+        Err(e) => Err(WebError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
+
+/// Which field the form puts the cursor in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Identifier,
+    Password,
 }
 
 /// The sign-in form (the client name is looked up only when signing in for an application).
@@ -187,8 +246,10 @@ async fn form(
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
+    step: Step,
 ) -> Result<Response, WebError> {
     let ctx = json!({
+        "password_step": step == Step::Password && !email.is_empty(),
         "title": ui.t(&state.templates, "login.title"),
         "csrf_token": csrf,
         "email": email,

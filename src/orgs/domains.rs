@@ -1,0 +1,156 @@
+//! Verified domains: an organization claims a domain and proves it by publishing a TXT record
+//! `_guichet-challenge.<domain>` whose value is the claim's random challenge. Checked on demand
+//! and by a background job for pending claims (`[dns] recheck_interval_secs`). A domain is
+//! verified by one organization at most (the store's unique index decides a race).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Actor, OrgError, OrgResult, OrgService};
+use crate::crypto::tokens;
+use crate::domain::org::{Org, OrgDomain, OrgRole};
+use crate::domain::DomainName;
+use crate::store::StoreError;
+
+/// TXT look-ups (the DNS resolver; tests point it at a server on loopback).
+#[async_trait]
+pub trait TxtResolver: Send + Sync {
+    /// The TXT strings at `name`; empty when there is none; Err when DNS could not answer.
+    async fn txt(&self, name: &str) -> Result<Vec<String>, String>;
+}
+
+#[async_trait]
+impl TxtResolver for crate::dns::Resolver {
+    async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+        crate::dns::Resolver::txt(self, name).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Prefix of the challenge value, so the record says what it is for.
+const CHALLENGE_PREFIX: &str = "guichet-verification=";
+
+impl OrgService {
+    /// Claims `domain` for the organization; the returned claim says which TXT record to
+    /// publish. Refused when another organization verified it already.
+    pub async fn add_domain(&self, actor: Actor, org_ref: &str, domain: &str) -> OrgResult<(Org, OrgDomain)> {
+        let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
+        let name = DomainName::parse(domain).map_err(|_| OrgError::DomainInvalid(domain.trim().to_owned()))?;
+        if let Some(owner) = self.stores.orgs.verified_owner(name.as_str()).await? {
+            if owner.id != org.id {
+                return Err(OrgError::DomainTaken(name.to_string()));
+            }
+        }
+        let d = OrgDomain {
+            org: org.id,
+            domain: name.to_string(),
+            challenge: format!("{CHALLENGE_PREFIX}{}", tokens::random_token()),
+            verified_at: None,
+            last_checked_at: None,
+            last_error: None,
+            created_at: self.clock.now(),
+        };
+        match self.stores.orgs.add_domain(&d).await {
+            Err(StoreError::Conflict { .. }) => return Err(OrgError::DomainClaimed(d.domain)),
+            r => r?,
+        }
+        tracing::info!(org = %org.id, domain = %d.domain, "domain claimed");
+        self.audit("org.domain_added", &org, actor, Some(serde_json::json!({"domain": d.domain}))).await;
+        Ok((org, d))
+    }
+
+    pub async fn domains(&self, actor: Actor, org_ref: &str) -> OrgResult<(Org, Vec<OrgDomain>)> {
+        let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
+        let list = self.stores.orgs.domains(org.id).await?;
+        Ok((org, list))
+    }
+
+    pub async fn remove_domain(&self, actor: Actor, org_ref: &str, domain: &str) -> OrgResult<()> {
+        let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
+        let name = DomainName::parse(domain).map_err(|_| OrgError::NotFound)?;
+        if !self.stores.orgs.remove_domain(org.id, name.as_str()).await? {
+            return Err(OrgError::NotFound);
+        }
+        self.audit("org.domain_removed", &org, actor, Some(serde_json::json!({"domain": name.as_str()}))).await;
+        Ok(())
+    }
+
+    /// Checks the TXT record now; returns the claim as it stands after the check (verified, or
+    /// with the reason it is not).
+    pub async fn verify_domain(&self, actor: Actor, org_ref: &str, domain: &str) -> OrgResult<OrgDomain> {
+        let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
+        let name = DomainName::parse(domain).map_err(|_| OrgError::NotFound)?;
+        let claim = self.stores.orgs.domain(org.id, name.as_str()).await?.ok_or(OrgError::NotFound)?;
+        let verified_before = claim.verified();
+        let after = self.check_claim(&claim).await?;
+        if after.verified() && !verified_before {
+            self.audit("org.domain_verified", &org, actor, Some(serde_json::json!({"domain": after.domain}))).await;
+        }
+        Ok(after)
+    }
+
+    /// One check of one claim: looks the record up and records the outcome.
+    async fn check_claim(&self, claim: &OrgDomain) -> OrgResult<OrgDomain> {
+        let now = self.clock.now();
+        let outcome = match self.resolver.txt(&claim.record_name()).await {
+            Err(e) => Err(format!("DNS lookup failed: {e}")),
+            Ok(values) if values.is_empty() => Err(format!("no TXT record at {}", claim.record_name())),
+            Ok(values) => {
+                let want = claim.challenge.as_bytes();
+                if values.iter().any(|v| tokens::constant_time_eq(v.trim().as_bytes(), want)) {
+                    Ok(())
+                } else {
+                    Err(format!("the TXT record at {} does not hold the expected value", claim.record_name()))
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => match self.stores.orgs.domain_checked(claim.org, &claim.domain, true, None, now).await {
+                Err(StoreError::Conflict { .. }) => {
+                    let msg = "verified by another organization first";
+                    self.stores.orgs.domain_checked(claim.org, &claim.domain, false, Some(msg), now).await?;
+                    return Err(OrgError::DomainTaken(claim.domain.clone()));
+                }
+                r => r?,
+            },
+            Err(reason) => {
+                tracing::info!(org = %claim.org, domain = %claim.domain, %reason, "domain not verified");
+                self.stores.orgs.domain_checked(claim.org, &claim.domain, false, Some(&reason), now).await?;
+            }
+        }
+        self.stores.orgs.domain(claim.org, &claim.domain).await?.ok_or(OrgError::NotFound)
+    }
+
+    /// Re-checks pending claims not checked for `interval`; returns how many became verified.
+    pub async fn recheck_pending(&self, interval: Duration) -> OrgResult<usize> {
+        let before = self.clock.now().plus_secs(-i64::try_from(interval.as_secs()).unwrap_or(i64::MAX / 4));
+        let mut verified = 0;
+        for claim in self.stores.orgs.pending_domains(before, 100).await? {
+            match self.check_claim(&claim).await {
+                Ok(d) if d.verified() => {
+                    verified += 1;
+                    tracing::info!(org = %d.org, domain = %d.domain, "domain verified by the background check");
+                }
+                Ok(_) | Err(OrgError::DomainTaken(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(verified)
+    }
+}
+
+/// The background re-check of pending domains, every `interval` (on every node: a check is
+/// idempotent and the store decides races).
+pub fn spawn_recheck(orgs: Arc<OrgService>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval.max(Duration::from_secs(5)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = orgs.recheck_pending(interval).await {
+                tracing::warn!(error = %e, "re-checking pending domains failed");
+            }
+        }
+    })
+}

@@ -72,6 +72,16 @@ async fn console(
         .map(|(c, scope, _)| json!({"client_id": c.client_id.to_string(), "name": c.name, "scope": scope}))
         .collect();
     let p = &state.settings.password;
+    let orgs: Vec<Value> = state
+        .orgs
+        .memberships_of(u.id)
+        .await
+        .map_err(super::orgs::web_error)?
+        .into_iter()
+        .map(
+            |m| json!({"slug": m.org.slug, "name": m.org.name, "role": m.role.as_str(), "admin": m.role.administers()}),
+        )
+        .collect();
     let ctx = json!({
         "title": ui.t(&state.templates, "account.title"),
         "email": u.email.as_str(), "name": u.name, "locale": u.locale.as_deref().unwrap_or(ui.lang.code()),
@@ -80,6 +90,7 @@ async fn console(
         "factor_summary": state.mfa.factor_kinds(u.id).await?.join(", "),
         "notice": notice.map(|k| ui.t(&state.templates, k)), "error": error,
         "min_length": p.min_length.to_string(), "max_length": p.max_length.to_string(),
+        "orgs_link": !orgs.is_empty() || u.is_admin, "orgs": orgs,
     });
     render(state, ui, status, "account.html", &ctx)
 }

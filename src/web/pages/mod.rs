@@ -5,9 +5,11 @@
 pub mod common;
 pub mod account;
 pub mod authorize;
+pub mod branding;
 pub mod end_session;
 pub mod links;
 pub mod login;
+pub mod orgs;
 pub mod register;
 pub mod security;
 
@@ -61,8 +63,30 @@ pub fn router() -> Router<AppState> {
         .route("/authorize/resume", get(authorize::resume))
         .route("/authorize/consent", post(authorize::consent))
         .route("/authorize/select", post(authorize::select_account))
+        .route("/authorize/org", post(authorize::choose_org))
+        .route("/orgs/{slug}/logo", get(branding::logo))
+        .route("/orgs/{slug}/brand.css", get(branding::brand_css))
         .route(crate::oidc::paths::END_SESSION, get(end_session::end_session).post(end_session::end_session))
         .route("/end_session/confirm", post(end_session::confirm))
+        // The organization admin pages (orgs.rs); `GET /orgs/{slug}/logo` is branding's.
+        .route("/orgs", get(orgs::list))
+        .route("/orgs/{slug}", get(orgs::overview))
+        .route("/orgs/{slug}/members", get(orgs::members))
+        .route("/orgs/{slug}/members/invite", post(orgs::invite))
+        .route("/orgs/{slug}/members/role", post(orgs::member_role))
+        .route("/orgs/{slug}/members/remove", post(orgs::member_remove))
+        .route("/orgs/{slug}/roles", get(orgs::roles).post(orgs::role_create))
+        .route("/orgs/{slug}/roles/grant", post(orgs::role_grant))
+        .route("/orgs/{slug}/roles/revoke", post(orgs::role_revoke))
+        .route("/orgs/{slug}/roles/{role_id}/permissions", post(orgs::role_permissions))
+        .route("/orgs/{slug}/roles/{role_id}/delete", post(orgs::role_delete))
+        .route("/orgs/{slug}/domains", get(orgs::domains).post(orgs::domain_add))
+        .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))
+        .route("/orgs/{slug}/domains/remove", post(orgs::domain_remove))
+        .route("/orgs/{slug}/settings", get(orgs::settings).post(orgs::settings_save))
+        .route("/orgs/{slug}/logo", post(orgs::logo_upload).layer(axum::extract::DefaultBodyLimit::max(150 * 1024)))
+        .route("/orgs/{slug}/logo/remove", post(orgs::logo_remove))
+        .route("/orgs/{slug}/delete", post(orgs::delete))
         .route("/static/guichet.css", get(stylesheet))
         .route("/static/form_post.js", get(form_post_script))
         .route("/static/strength.js", get(|| script(STRENGTH_JS)))

@@ -1,0 +1,894 @@
+//! The organization admin pages: `/orgs` (the organizations one runs), and per organization
+//! `/orgs/{slug}` (overview), `/members` (members, invitations, grants of roles), `/roles`,
+//! `/domains` and `/settings` (name, policies, branding, deletion).
+//!
+//! Every page and every form resolves the slug through the service first
+//! (`authorize(actor, slug, Admin)`): a non-member gets 404 (the organization's existence is not
+//! given away), a plain member 403, a platform admin passes. Ids posted in forms (user, role,
+//! domain) are checked against the organization of the path by the service: another
+//! organization's ids are 404, and nothing changes. Forms post, then redirect to the page with a
+//! notice (POST-redirect-GET); a refused form comes back with its message and a 4xx.
+
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::{Form, Path, RawForm, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::common::{form_error_key, render, ui};
+use crate::accounts::AccountError;
+use crate::domain::org::{Org, OrgRole, Role};
+use crate::domain::{RoleId, User, UserId};
+use crate::orgs::{Actor, OrgError, OrgSettingsUpdate};
+use crate::web::error::WebError;
+use crate::web::session::Session;
+use crate::web::state::AppState;
+use crate::web::templates::Ui;
+
+type FormResult<T> = Result<Form<T>, axum::extract::rejection::FormRejection>;
+
+/// An organization error as a page error (for what is not shown inside a form): unknown or
+/// invisible → 404, below the needed org role → 403, store trouble → 503, the rest → 4xx with
+/// the message of [`OrgError::key`].
+pub fn web_error(e: OrgError) -> WebError {
+    match e {
+        OrgError::NotFound => WebError::NotFound,
+        OrgError::Forbidden => WebError::page(StatusCode::FORBIDDEN, "orgs.error.forbidden"),
+        OrgError::Store(s) => s.into(),
+        OrgError::Account(a) => a.into(),
+        other => WebError::page(status_of(&other), other.key()),
+    }
+}
+
+/// The status of a refused form.
+fn status_of(e: &OrgError) -> StatusCode {
+    match e {
+        OrgError::NotFound => StatusCode::NOT_FOUND,
+        OrgError::Forbidden | OrgError::OwnerOnly => StatusCode::FORBIDDEN,
+        OrgError::SlugTaken(_)
+        | OrgError::HasClients
+        | OrgError::RoleTaken(_)
+        | OrgError::DomainClaimed(_)
+        | OrgError::DomainTaken(_) => StatusCode::CONFLICT,
+        OrgError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The notices a redirect may ask for (`?notice=`): only these, never a key from the query.
+const NOTICES: &[&str] = &[
+    "invited",
+    "role_changed",
+    "removed",
+    "left",
+    "granted",
+    "revoked",
+    "role_created",
+    "role_updated",
+    "role_deleted",
+    "domain_added",
+    "domain_verified",
+    "domain_pending",
+    "domain_removed",
+    "settings_saved",
+    "logo_saved",
+    "logo_removed",
+    "deleted",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_of(state: &AppState, ui: &Ui, raw: Option<String>) -> Result<Option<String>, WebError> {
+    let q: NoticeQuery = super::unique_params(raw.unwrap_or_default().as_bytes())?;
+    Ok(q.notice
+        .filter(|n| NOTICES.contains(&n.as_str()))
+        .map(|n| state.templates.t(ui.lang, &format!("orgs.admin.notice.{n}")).to_owned()))
+}
+
+/// The pages of one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Overview,
+    Members,
+    Roles,
+    Domains,
+    Settings,
+}
+
+impl Section {
+    fn path(self) -> &'static str {
+        match self {
+            Section::Overview => "",
+            Section::Members => "/members",
+            Section::Roles => "/roles",
+            Section::Domains => "/domains",
+            Section::Settings => "/settings",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Section::Overview => "overview",
+            Section::Members => "members",
+            Section::Roles => "roles",
+            Section::Domains => "domains",
+            Section::Settings => "settings",
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Section::Overview => "org.html",
+            Section::Members => "org_members.html",
+            Section::Roles => "org_roles.html",
+            Section::Domains => "org_domains.html",
+            Section::Settings => "org_settings.html",
+        }
+    }
+
+    fn title_key(self) -> &'static str {
+        match self {
+            Section::Overview => "orgs.admin.overview",
+            Section::Members => "orgs.admin.members.title",
+            Section::Roles => "orgs.admin.roles.title",
+            Section::Domains => "orgs.admin.domains.title",
+            Section::Settings => "orgs.admin.settings.title",
+        }
+    }
+
+    fn url(self, org: &Org) -> String {
+        format!("/orgs/{}{}", org.slug, self.path())
+    }
+}
+
+/// The organization of the path, if the user runs it (or is a platform admin).
+async fn admin_of(state: &AppState, u: &User, slug: &str) -> Result<Org, WebError> {
+    state.orgs.authorize(Actor::of(u), slug, OrgRole::Admin).await.map_err(web_error)
+}
+
+fn org_json(org: &Org) -> Value {
+    json!({
+        "id": org.id, "slug": org.slug, "name": org.name, "require_sso": org.require_sso,
+        "mfa_required": org.mfa_required, "accent_color": org.accent_color.clone().unwrap_or_default(),
+        "logo": org.logo_digest.as_ref().map(|d| format!("/orgs/{}/logo?v={d}", org.slug)),
+    })
+}
+
+fn role_label(r: &Role) -> String {
+    format!("{}/{}", r.client_id, r.name)
+}
+
+/// The page of `section`, with what it lists fetched for `u`.
+#[allow(clippy::too_many_arguments)]
+async fn section_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: Option<&Uri>,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    section: Section,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let actor = Actor::of(u);
+    let here = match uri {
+        Some(x) => x.clone(),
+        None => section.url(org).parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/orgs")),
+    };
+    let ui = ui(headers, &here, Some(u)).branded(Some(org));
+    let slug = org.slug.as_str();
+    let my_role = state.orgs.role_of(actor, org.id).await.map_err(web_error)?;
+    let mut ctx = json!({
+        "title": format!("{} · {}", ui.t(&state.templates, section.title_key()), org.name),
+        "csrf_token": s.data.csrf, "org": org_json(org), "section": section.name(),
+        "org_roles": OrgRole::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "my_role": my_role.map(|r| r.as_str()).unwrap_or(""),
+        "platform": u.is_admin, "can_delete": my_role == Some(OrgRole::Owner),
+        "notice": notice, "error": error,
+    });
+    match section {
+        Section::Overview => {
+            let (_, members) = state.orgs.members(actor, slug).await.map_err(web_error)?;
+            let (_, domains) = state.orgs.domains(actor, slug).await.map_err(web_error)?;
+            let roles = state.orgs.roles(actor, Some(slug)).await.map_err(web_error)?;
+            ctx["member_count"] = json!(members.len().to_string());
+            ctx["domain_count"] = json!(domains.len().to_string());
+            ctx["verified_count"] = json!(domains.iter().filter(|d| d.verified()).count().to_string());
+            ctx["role_count"] = json!(roles.len().to_string());
+        }
+        Section::Members => {
+            let (_, members) = state.orgs.members(actor, slug).await.map_err(web_error)?;
+            let roles = state.orgs.roles(actor, Some(slug)).await.map_err(web_error)?;
+            ctx["members"] = members
+                .iter()
+                .map(|m| {
+                    json!({
+                        "user_id": m.user_id, "email": m.email, "name": m.name.clone().unwrap_or_default(),
+                        "role": m.role.as_str(), "is_self": m.user_id == u.id, "joined": m.joined_at.display_utc(),
+                        "roles": m.roles.iter().map(|r| json!({"id": r.id, "client_id": r.client_id, "name": r.name}))
+                            .collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            ctx["roles"] =
+                roles.iter().map(|r| json!({"id": r.id, "label": role_label(r), "own": r.org.is_some()})).collect();
+        }
+        Section::Roles => {
+            let roles = state.orgs.roles(actor, Some(slug)).await.map_err(web_error)?;
+            let clients = state.orgs.role_clients(Some(org.id)).await.map_err(web_error)?;
+            // By client: those roles can be made for first, then any other a role refers to.
+            let mut groups: Vec<(String, String, Vec<String>)> =
+                clients.into_iter().map(|(c, perms)| (c.client_id.to_string(), c.name.clone(), perms)).collect();
+            for r in &roles {
+                if !groups.iter().any(|g| g.0 == r.client_id.as_str()) {
+                    groups.push((r.client_id.to_string(), r.client_id.to_string(), Vec::new()));
+                }
+            }
+            let mut n = 0usize;
+            ctx["clients"] = groups
+                .iter()
+                .map(|(id, name, perms)| {
+                    let rs: Vec<Value> = roles
+                        .iter()
+                        .filter(|r| r.client_id.as_str() == id)
+                        .map(|r| {
+                            let choices: Vec<Value> = perms
+                                .iter()
+                                .chain(r.permissions.iter().filter(|p| !perms.contains(p)))
+                                .map(|p| {
+                                    n += 1;
+                                    json!({"name": p, "checked": r.permissions.contains(p), "key": format!("p{n}")})
+                                })
+                                .collect();
+                            json!({
+                                "id": r.id, "name": r.name, "own": r.org.is_some(), "permissions": r.permissions,
+                                "choices": choices,
+                            })
+                        })
+                        .collect();
+                    let new_choices: Vec<Value> = perms
+                        .iter()
+                        .map(|p| {
+                            n += 1;
+                            json!({"name": p, "key": format!("p{n}")})
+                        })
+                        .collect();
+                    json!({"client_id": id, "name": name, "permissions": perms, "new_choices": new_choices, "roles": rs})
+                })
+                .collect();
+            ctx["can_create"] = json!(groups.iter().any(|g| !g.2.is_empty()));
+        }
+        Section::Domains => {
+            let (_, domains) = state.orgs.domains(actor, slug).await.map_err(web_error)?;
+            ctx["domains"] = domains
+                .iter()
+                .map(|d| {
+                    json!({
+                        "domain": d.domain, "record_name": d.record_name(), "challenge": d.challenge,
+                        "verified": d.verified(), "verified_at": d.verified_at.map(|t| t.display_utc()).unwrap_or_default(),
+                        "last_error": d.last_error.clone().unwrap_or_default(),
+                        "last_checked": d.last_checked_at.map(|t| t.display_utc()).unwrap_or_default(),
+                    })
+                })
+                .collect();
+        }
+        Section::Settings => {}
+    }
+    render(state, &ui, status, section.template(), &ctx)
+}
+
+/// A GET of one organization page.
+async fn show_section(
+    state: AppState,
+    headers: HeaderMap,
+    uri: Uri,
+    slug: String,
+    query: Option<String>,
+    section: Section,
+) -> Result<Response, WebError> {
+    let back = format!(
+        "/orgs/{}{}",
+        url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>(),
+        section.path()
+    );
+    let (s, u) = signed_in_or_login!(state, headers, &back);
+    let org = admin_of(&state, &u, &slug).await?;
+    let ui = ui(&headers, &uri, Some(&u));
+    let notice = notice_of(&state, &ui, query)?;
+    section_page(&state, &headers, Some(&uri), &s, &u, &org, section, StatusCode::OK, notice, None).await
+}
+
+/// The answer to a form of `section`: to the page with a notice, or the page again with the
+/// message (404 and store trouble as error pages).
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    section: Section,
+    outcome: Result<&'static str, OrgError>,
+) -> Result<Response, WebError> {
+    let e = match outcome {
+        Ok(notice) => return Ok(Redirect::to(&format!("{}?notice={notice}", section.url(org))).into_response()),
+        Err(e) => e,
+    };
+    let (status, key) = match e {
+        OrgError::NotFound => return Err(WebError::NotFound),
+        OrgError::Store(st) => return Err(st.into()),
+        OrgError::Account(a) => match form_error_key(&a) {
+            Some(k) if matches!(a, AccountError::Throttled) => (StatusCode::TOO_MANY_REQUESTS, k),
+            Some(k) => (StatusCode::BAD_REQUEST, k),
+            None => return Err(a.into()),
+        },
+        other => (status_of(&other), other.key()),
+    };
+    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
+    let message = state.templates.t(lang, key).to_owned();
+    tracing::info!(org = %org.id, error = %key, "organization form refused");
+    section_page(state, headers, None, s, u, org, section, status, None, Some(message)).await
+}
+
+fn user_id(raw: &str) -> Result<UserId, OrgError> {
+    raw.trim().parse::<UserId>().map_err(|_| OrgError::NotFound)
+}
+
+fn role_id(raw: &str) -> Result<RoleId, OrgError> {
+    raw.trim().parse::<RoleId>().map_err(|_| OrgError::NotFound)
+}
+
+fn org_role(raw: &str) -> Result<OrgRole, OrgError> {
+    raw.trim().parse::<OrgRole>().map_err(|_| OrgError::UnknownRole(raw.trim().to_owned()))
+}
+
+/// The fields of a urlencoded form, repeated ones kept (checkboxes named alike).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(raw: &[u8]) -> Self {
+        Fields(url::form_urlencoded::parse(raw).into_owned().collect())
+    }
+
+    fn one(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.trim().is_empty()).collect()
+    }
+}
+
+// ---------------------------------------------------------------- the list and the overview
+
+/// `GET /orgs`: the organizations the user belongs to; those they run link to their pages. A
+/// platform admin sees them all.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    let (s, u) = signed_in_or_login!(state, headers, "/orgs");
+    let ui = ui(&headers, &uri, Some(&u));
+    let notice = notice_of(&state, &ui, q)?;
+    let mut list = state.orgs.list(Actor::of(&u)).await.map_err(web_error)?;
+    list.sort_by_key(|m| m.org.name.to_lowercase());
+    let orgs: Vec<Value> = list
+        .iter()
+        .map(|m| {
+            json!({
+                "slug": m.org.slug, "name": m.org.name, "role": m.role.as_str(),
+                "admin": u.is_admin || m.role.administers(),
+            })
+        })
+        .collect();
+    let ctx = json!({
+        "title": ui.t(&state.templates, "orgs.admin.title"), "orgs": orgs, "platform": u.is_admin,
+        "csrf_token": s.data.csrf, "notice": notice,
+    });
+    render(&state, &ui, StatusCode::OK, "orgs.html", &ctx)
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Overview).await
+}
+
+// ---------------------------------------------------------------- members
+
+pub async fn members(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Members).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct InviteForm {
+    csrf_token: String,
+    email: String,
+    role: String,
+}
+
+/// `POST /orgs/{slug}/members/invite`: the invitation mail (an account is made on acceptance
+/// when the address has none; existing accounts get it too).
+pub async fn invite(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<InviteForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let lang = ui(&headers, &Uri::from_static("/orgs"), Some(&u)).lang;
+    let r = match org_role(&f.role) {
+        Ok(role) => state.orgs.invite(Actor::of(&u), &org.slug, &f.email, role, lang).await.map(|_| "invited"),
+        Err(e) => Err(e),
+    };
+    answer(&state, &headers, &s, &u, &org, Section::Members, r).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct MemberForm {
+    csrf_token: String,
+    user_id: String,
+    role: String,
+}
+
+/// `POST /orgs/{slug}/members/role`: a member's org role.
+pub async fn member_role(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<MemberForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let (user, role) = (user_id(&f.user_id)?, org_role(&f.role)?);
+        state.orgs.set_member_role_id(Actor::of(&u), &org.slug, user, role).await.map(|_| "role_changed")
+    }
+    .await;
+    answer(&state, &headers, &s, &u, &org, Section::Members, r).await
+}
+
+/// `POST /orgs/{slug}/members/remove`: the member leaves (their account remains).
+pub async fn member_remove(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<MemberForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let user = user_id(&f.user_id)?;
+        state.orgs.remove_member_id(Actor::of(&u), &org.slug, user).await?;
+        Ok::<_, OrgError>(user)
+    }
+    .await;
+    match r {
+        // Removed oneself: the organization's pages are no longer theirs.
+        Ok(user) if user == u.id && !u.is_admin => Ok(Redirect::to("/orgs?notice=left").into_response()),
+        r => answer(&state, &headers, &s, &u, &org, Section::Members, r.map(|_| "removed")).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct GrantForm {
+    csrf_token: String,
+    user_id: String,
+    role_id: String,
+}
+
+/// `POST /orgs/{slug}/roles/grant`: a role to a member.
+pub async fn role_grant(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<GrantForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let (user, role) = (user_id(&f.user_id)?, role_id(&f.role_id)?);
+        state.orgs.grant_role_id(Actor::of(&u), &org.slug, user, role).await.map(|_| "granted")
+    }
+    .await;
+    answer(&state, &headers, &s, &u, &org, Section::Members, r).await
+}
+
+/// `POST /orgs/{slug}/roles/revoke`: a role taken away (404 when the member did not hold it in
+/// this organization).
+pub async fn role_revoke(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<GrantForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let (user, role) = (user_id(&f.user_id)?, role_id(&f.role_id)?);
+        match state.orgs.revoke_role_id(Actor::of(&u), &org.slug, user, role).await? {
+            true => Ok("revoked"),
+            false => Err(OrgError::NotFound),
+        }
+    }
+    .await;
+    answer(&state, &headers, &s, &u, &org, Section::Members, r).await
+}
+
+// ---------------------------------------------------------------- roles
+
+pub async fn roles(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Roles).await
+}
+
+/// `POST /orgs/{slug}/roles`: a role of the organization (`client_id`, `name`, repeated
+/// `permission`).
+pub async fn role_create(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawForm(raw): RawForm,
+) -> Result<Response, WebError> {
+    let f = Fields::parse(&raw);
+    let (s, u) = posted_by_user!(state, headers, "/orgs", f.one("csrf_token"));
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state
+        .orgs
+        .create_role(Actor::of(&u), f.one("client_id").trim(), f.one("name"), &f.all("permission"), Some(&org.slug))
+        .await
+        .map(|_| "role_created");
+    answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
+}
+
+/// `POST /orgs/{slug}/roles/{role_id}/permissions`: the permissions of one of the organization's
+/// own roles (operator roles are read-only).
+pub async fn role_permissions(
+    State(state): State<AppState>,
+    Path((slug, role)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawForm(raw): RawForm,
+) -> Result<Response, WebError> {
+    let f = Fields::parse(&raw);
+    let (s, u) = posted_by_user!(state, headers, "/orgs", f.one("csrf_token"));
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let role = role_id(&role)?;
+        state
+            .orgs
+            .set_role_permissions(Actor::of(&u), &org.slug, role, &f.all("permission"))
+            .await
+            .map(|_| "role_updated")
+    }
+    .await;
+    answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+/// `POST /orgs/{slug}/roles/{role_id}/delete`.
+pub async fn role_delete(
+    State(state): State<AppState>,
+    Path((slug, role)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: FormResult<CsrfForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = async {
+        let role = role_id(&role)?;
+        state.orgs.delete_role(Actor::of(&u), Some(&org.slug), role).await.map(|_| "role_deleted")
+    }
+    .await;
+    answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
+}
+
+// ---------------------------------------------------------------- domains
+
+pub async fn domains(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Domains).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DomainForm {
+    csrf_token: String,
+    domain: String,
+}
+
+/// `POST /orgs/{slug}/domains`: claims a domain (the page then shows the TXT record to publish).
+pub async fn domain_add(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<DomainForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.orgs.add_domain(Actor::of(&u), &org.slug, &f.domain).await.map(|_| "domain_added");
+    answer(&state, &headers, &s, &u, &org, Section::Domains, r).await
+}
+
+/// `POST /orgs/{slug}/domains/verify`: checks the TXT record now.
+pub async fn domain_verify(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<DomainForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.orgs.verify_domain(Actor::of(&u), &org.slug, &f.domain).await.map(|d| {
+        if d.verified() {
+            "domain_verified"
+        } else {
+            "domain_pending"
+        }
+    });
+    answer(&state, &headers, &s, &u, &org, Section::Domains, r).await
+}
+
+/// `POST /orgs/{slug}/domains/remove`.
+pub async fn domain_remove(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<DomainForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.orgs.remove_domain(Actor::of(&u), &org.slug, &f.domain).await.map(|_| "domain_removed");
+    answer(&state, &headers, &s, &u, &org, Section::Domains, r).await
+}
+
+// ---------------------------------------------------------------- settings, logo, deletion
+
+pub async fn settings(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Settings).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SettingsForm {
+    csrf_token: String,
+    name: String,
+    require_sso: Option<String>,
+    mfa_required: Option<String>,
+    accent_color: String,
+}
+
+/// `POST /orgs/{slug}/settings`: name, policies, accent colour (empty: none).
+pub async fn settings_save(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<SettingsForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let checked = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "off" && v != "false");
+    let update = OrgSettingsUpdate {
+        name: Some(f.name.clone()),
+        slug: None,
+        require_sso: Some(checked(&f.require_sso)),
+        mfa_required: Some(checked(&f.mfa_required)),
+        accent_color: Some(f.accent_color.clone()),
+    };
+    match state.orgs.update_settings(Actor::of(&u), &org.slug, update).await {
+        Ok(after) => answer(&state, &headers, &s, &u, &after, Section::Settings, Ok("settings_saved")).await,
+        Err(e) => answer(&state, &headers, &s, &u, &org, Section::Settings, Err(e)).await,
+    }
+}
+
+fn multipart_error(e: MultipartError) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::PayloadTooLarge
+    } else {
+        WebError::BadRequest("The form could not be read.".into())
+    }
+}
+
+/// `POST /orgs/{slug}/logo` (multipart: `csrf_token`, file `logo`): PNG, JPEG, GIF or WebP by
+/// content; SVG and anything else refused.
+pub async fn logo_upload(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, WebError> {
+    let mut mp =
+        multipart.map_err(|_| WebError::UnsupportedMediaType("Send the form as multipart/form-data.".into()))?;
+    let (mut csrf, mut logo) = (String::new(), None);
+    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("csrf_token") if csrf.is_empty() => csrf = field.text().await.map_err(multipart_error)?,
+            Some("logo") if logo.is_none() => logo = Some(field.bytes().await.map_err(multipart_error)?),
+            _ => {}
+        }
+    }
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &csrf);
+    let org = admin_of(&state, &u, &slug).await?;
+    let bytes = logo.unwrap_or_default();
+    let r = state.orgs.set_logo(Actor::of(&u), &org.slug, Some(&bytes)).await.map(|_| "logo_saved");
+    answer(&state, &headers, &s, &u, &org, Section::Settings, r).await
+}
+
+/// `POST /orgs/{slug}/logo/remove`.
+pub async fn logo_remove(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<CsrfForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.orgs.set_logo(Actor::of(&u), &org.slug, None).await.map(|_| "logo_removed");
+    answer(&state, &headers, &s, &u, &org, Section::Settings, r).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DeleteForm {
+    csrf_token: String,
+    confirm: String,
+}
+
+/// `POST /orgs/{slug}/delete`: owners only, the slug typed again; then to `/orgs`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<DeleteForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    match state.orgs.delete(Actor::of(&u), &org.slug, &f.confirm).await {
+        Ok(_) => Ok(Redirect::to("/orgs?notice=deleted").into_response()),
+        Err(e) => answer(&state, &headers, &s, &u, &org, Section::Settings, Err(e)).await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use crate::i18n::Lang;
+    use crate::render::{Templates, Ui};
+
+    /// The organization pages render in both languages with a full context, escape values and
+    /// carry the ids and field names the forms are known by.
+    #[test]
+    fn org_pages_render_with_their_forms() {
+        let t = Templates::new().unwrap();
+        let uid = "6f1c1b2e-8a7d-4c55-9a52-0d2a6c3c2b11";
+        let rid = "0d2a6c3c-8a7d-4c55-9a52-6f1c1b2e2b11";
+        let ctx = serde_json::json!({
+            "title": "T", "csrf_token": "c", "section": "members", "platform": false, "can_delete": true,
+            "my_role": "owner", "notice": "n", "error": "e", "org_roles": ["owner", "admin", "member"],
+            "org": {"id": "x", "slug": "acme", "name": "<script>x</script>", "require_sso": true, "mfa_required": false,
+                    "accent_color": "#1a4d8f", "logo": "/orgs/acme/logo?v=1"},
+            "member_count": "2", "domain_count": "1", "verified_count": "0", "role_count": "1",
+            "members": [{"user_id": uid, "email": "a@example.com", "name": "A", "role": "admin", "is_self": true,
+                         "joined": "j", "roles": [{"id": rid, "client_id": "app", "name": "viewer"}]}],
+            "roles": [{"id": rid, "label": "app/viewer", "own": true}],
+            "clients": [{"client_id": "app", "name": "App", "permissions": ["orders:read"],
+                         "new_choices": [{"name": "orders:read", "key": "p2"}],
+                         "roles": [{"id": rid, "name": "viewer", "own": true, "permissions": ["orders:read"],
+                                    "choices": [{"name": "orders:read", "checked": true, "key": "p1"}]},
+                                   {"id": uid, "name": "op", "own": false, "permissions": ["orders:read"], "choices": []}]}],
+            "can_create": true,
+            "domains": [{"domain": "acme.test", "record_name": "_guichet-challenge.acme.test", "challenge": "v",
+                         "verified": false, "verified_at": "", "last_error": "no TXT record", "last_checked": "l"}],
+            "orgs": [{"slug": "acme", "name": "Acme", "role": "owner", "admin": true},
+                     {"slug": "other", "name": "Other", "role": "member", "admin": false}],
+        });
+        let expect: &[(&str, &[&str])] = &[
+            ("orgs.html", &["href=\"/orgs/acme\""]),
+            ("org.html", &["href=\"/orgs/acme/members\"", "href=\"/orgs/acme/settings\""]),
+            (
+                "org_members.html",
+                &[
+                    "id=\"invite-form\"",
+                    "action=\"/orgs/acme/members/invite\"",
+                    &format!("id=\"member-role-{uid}\""),
+                    &format!("id=\"member-remove-{uid}\""),
+                    "id=\"grant-form\"",
+                    &format!("id=\"revoke-{uid}-{rid}\""),
+                ],
+            ),
+            (
+                "org_roles.html",
+                &["id=\"role-form\"", &format!("id=\"role-perms-{rid}\""), &format!("id=\"role-delete-{rid}\"")],
+            ),
+            (
+                "org_domains.html",
+                &[
+                    "id=\"domain-form\"",
+                    "id=\"verify-acme.test\"",
+                    "id=\"remove-acme.test\"",
+                    "<code class=\"txt-name\">_guichet-challenge.acme.test</code>",
+                    "<code class=\"txt-value\">v</code>",
+                ],
+            ),
+            (
+                "org_settings.html",
+                &[
+                    "id=\"settings-form\"",
+                    "id=\"logo-form\"",
+                    "enctype=\"multipart/form-data\"",
+                    "id=\"logo-remove\"",
+                    "id=\"delete-form\"",
+                ],
+            ),
+        ];
+        for lang in Lang::ALL {
+            let ui = Ui::new(lang, "/orgs/acme");
+            for (name, ids) in expect {
+                let html = t.page(&ui, name, &ctx).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                assert!(!html.contains("<script>x</script>"), "{name} does not escape");
+                for id in *ids {
+                    assert!(html.contains(id), "{name} ({lang:?}) lacks {id}");
+                }
+                assert!(!html.contains("orgs.admin."), "{name} ({lang:?}) shows a catalogue key");
+                // Without their data too (the shared fixture of every template has none).
+                let bare = serde_json::json!({"title": "T", "csrf_token": "c", "error": "e", "name": "N",
+                    "orgs": [{"id": "i", "slug": "s", "name": "n"}]});
+                t.page(&ui, name, &bare).unwrap_or_else(|e| panic!("{name} without data: {e:?}"));
+            }
+        }
+    }
+}

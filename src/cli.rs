@@ -224,3 +224,14 @@ pub fn check_password_policy(pw: &str, settings: &Settings) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every command's definition is valid (clap checks names, ids and conflicts only when a
+    /// command is built: this builds them all).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -87,7 +87,12 @@ pub enum ClientCommand {
 #[derive(Debug, Args)]
 pub struct ClientIdArg {
     /// The client_id.
-    #[arg(value_name = "CLIENT_ID", required_unless_present = "flag", conflicts_with = "flag")]
+    #[arg(
+        value_name = "CLIENT_ID",
+        required_unless_present = "flag",
+        conflicts_with = "flag",
+        allow_hyphen_values = true
+    )]
     positional: Option<String>,
     /// The client_id (same as the positional argument).
     #[arg(long = "client-id", id = "flag", value_name = "CLIENT_ID")]

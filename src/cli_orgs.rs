@@ -20,15 +20,15 @@ const P: Actor = Actor::Platform;
 pub struct OrgRef {
     /// Organization id or slug.
     #[arg(value_name = "ORG", required_unless_present = "org")]
-    pub name: Option<String>,
+    pub target: Option<String>,
     /// Organization id or slug (same as the positional argument).
-    #[arg(long, conflicts_with = "name")]
+    #[arg(long, conflicts_with = "target")]
     pub org: Option<String>,
 }
 
 impl OrgRef {
     fn get(&self) -> &str {
-        self.name.as_deref().or(self.org.as_deref()).unwrap_or_default()
+        self.target.as_deref().or(self.org.as_deref()).unwrap_or_default()
     }
 }
 

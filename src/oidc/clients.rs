@@ -118,6 +118,17 @@ fn validate(r: &Registration) -> Result<(), String> {
     Ok(())
 }
 
+/// A random client_id (22 base64url characters, 132 bits) that never starts with `-`, so that
+/// it reads as a value on any command line.
+fn new_client_id() -> ClientId {
+    loop {
+        let t = tokens::random_token();
+        if !t.starts_with('-') {
+            return ClientId::new(t[..22].to_owned());
+        }
+    }
+}
+
 impl OidcProvider {
     /// Registers a client. Returns it and, for confidential secret-based clients, the secret
     /// (shown once, never stored in clear).
@@ -127,7 +138,7 @@ impl OidcProvider {
             matches!(r.auth_method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost);
         let secret = uses_secret.then(tokens::random_token);
         let client = Client {
-            client_id: ClientId::new(tokens::random_token()[..22].to_owned()),
+            client_id: new_client_id(),
             name: r.name.trim().to_owned(),
             secret_digest: secret.as_deref().map(|s| secret_digest(&self.secret, s)),
             token_endpoint_auth_method: r.auth_method,

@@ -246,6 +246,12 @@ impl OrgService {
         }
     }
 
+    /// The organization whose branding the person's own pages wear: their only one.
+    pub async fn home_org(&self, user: UserId) -> OrgResult<Option<Org>> {
+        let mut m = self.stores.orgs.memberships_of(user).await?;
+        Ok(if m.len() == 1 { m.pop().map(|m| m.org) } else { None })
+    }
+
     pub async fn memberships_of(&self, user: UserId) -> OrgResult<Vec<Membership>> {
         Ok(self.stores.orgs.memberships_of(user).await?)
     }

@@ -582,6 +582,27 @@ async fn org_permission_role_and_domain_commands() {
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(json_of(&cli.run(&["org", "show", &id, "--json"], None))["slug"], "acme-corp");
     assert_eq!(json_of(&cli.run(&["org", "show", "--org", "acme-corp", "--json"], None))["id"], id);
+    let u = json_of(&cli.run(
+        &[
+            "org",
+            "update",
+            "acme-corp",
+            "--name",
+            "Acme Corporation",
+            "--require-sso",
+            "true",
+            "--accent-color",
+            "#1a4d8f",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(
+        (u["name"].as_str(), u["require_sso"].as_bool(), u["accent_color"].as_str()),
+        (Some("Acme Corporation"), Some(true), Some("#1a4d8f"))
+    );
+    let out = cli.run(&["org", "update", "acme-corp", "--accent-color", "#ffff00", "--json"], None);
+    assert!(stderr_line(&out).contains("too light"));
 
     // Members.
     assert!(cli

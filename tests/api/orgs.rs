@@ -552,6 +552,11 @@ async fn branding_is_served_by_guichet_and_checked() {
     let html = res.text().await.unwrap();
     assert!(html.contains("id=\"org-brand\"") && html.contains("Acme Corp"), "{html}");
     assert!(html.contains("/orgs/acme/brand.css?v=") && html.contains("/orgs/acme/logo?v="), "{html}");
+    // The account page of Acme's people wears it too.
+    let b = app.browser();
+    app.login(&b, "ann@acme.example", PW, None).await;
+    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"org-brand\"") && html.contains("/orgs/acme/brand.css?v="), "{html}");
 }
 
 /// An organization's MFA policy: its members need a second factor to sign in to applications

@@ -171,7 +171,7 @@ async fn security_page(
 
 pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, WebError> {
     let (s, u) = signed_in_or_login!(state, headers, "/account/security");
-    let ui = ui(&headers, &uri, Some(&u));
+    let ui = ui(&headers, &uri, Some(&u)).branded(state.orgs.home_org(u.id).await.ok().flatten().as_ref());
     security_page(&state, &ui, &s, &u, StatusCode::OK, None, None).await
 }
 

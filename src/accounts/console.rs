@@ -400,6 +400,21 @@ impl AccountService {
             })
             .collect();
         let invitations = self.stores.accounts.invitations_for(&u.email.lookup_key()).await?;
+        let mut memberships = Vec::new();
+        for m in self.stores.orgs.memberships_of(user).await? {
+            let roles: Vec<_> = self
+                .stores
+                .orgs
+                .member(m.org.id, user)
+                .await?
+                .map(|x| {
+                    x.roles.into_iter().map(|r| serde_json::json!({"client_id": r.client_id, "name": r.name})).collect()
+                })
+                .unwrap_or_default();
+            memberships.push(serde_json::json!({
+                "org": {"id": m.org.id, "slug": m.org.slug, "name": m.org.name}, "role": m.role, "roles": roles,
+            }));
+        }
         Ok(serde_json::json!({
             "exported_at": self.clock.now().0,
             "issuer": self.issuer(),
@@ -409,7 +424,7 @@ impl AccountService {
             "sessions": sessions,
             "login_history": self.stores.accounts.login_history(user, 1000).await?,
             "invitations": invitations,
-            "memberships": [],
+            "memberships": memberships,
         }))
     }
 

@@ -373,7 +373,7 @@ impl OrgService {
     }
 
     async fn member(&self, org: OrgId, user: UserId) -> OrgResult<Member> {
-        self.stores.orgs.members(org).await?.into_iter().find(|m| m.user_id == user).ok_or(OrgError::NotFound)
+        self.stores.orgs.member(org, user).await?.ok_or(OrgError::NotFound)
     }
 
     /// Removes a member: their roles go, and their grants for the organization are revoked (so

@@ -317,6 +317,7 @@ pub trait OrgStore: Send + Sync {
     async fn memberships_of(&self, user: UserId) -> StoreResult<Vec<Membership>>;
     /// Members with their roles, by email.
     async fn members(&self, org: OrgId) -> StoreResult<Vec<Member>>;
+    async fn member(&self, org: OrgId, user: UserId) -> StoreResult<Option<Member>>;
 
     /// Declares permissions of a client (existing ones are kept).
     async fn add_permissions(&self, client: &ClientId, names: &[String], now: UnixTime) -> StoreResult<()>;

@@ -110,6 +110,48 @@ macro_rules! impl_org_store {
                 Ok(out)
             }
 
+            /// Members (one when `user` is given) with their roles, by email.
+            async fn members_where(&self, org: OrgId, user: Option<UserId>) -> StoreResult<Vec<Member>> {
+                let rows = sqlx::query(
+                    "SELECT m.user_id, u.email, u.name, m.role, m.created_at, r.id AS role_id, r.client_id, r.name AS role_name \
+                     FROM org_members m JOIN users u ON u.id = m.user_id \
+                     LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
+                     LEFT JOIN roles r ON r.id = mr.role_id \
+                     WHERE m.org_id = $1 AND ($2 IS NULL OR m.user_id = $2) ORDER BY u.email, m.user_id, r.client_id, r.name",
+                )
+                .bind(org.as_uuid())
+                .bind(user.map(|u| u.as_uuid()))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let mut out: Vec<Member> = Vec::new();
+                for r in &rows {
+                    let user_id = UserId::from_uuid(r.try_get::<Uuid, _>("user_id").map_err(db_err)?);
+                    if out.last().map(|m| m.user_id) != Some(user_id) {
+                        let role: String = r.try_get("role").map_err(db_err)?;
+                        out.push(Member {
+                            user_id,
+                            email: r.try_get("email").map_err(db_err)?,
+                            name: r.try_get("name").map_err(db_err)?,
+                            role: OrgRole::from_str(&role).map_err(|e| decode_err("org role", e))?,
+                            joined_at: UnixTime(r.try_get("created_at").map_err(db_err)?),
+                            roles: Vec::new(),
+                        });
+                    }
+                    if let Some(role_id) = r.try_get::<Option<Uuid>, _>("role_id").map_err(db_err)? {
+                        let rr = RoleRef {
+                            id: RoleId::from_uuid(role_id),
+                            client_id: ClientId::new(r.try_get::<String, _>("client_id").map_err(db_err)?),
+                            name: r.try_get("role_name").map_err(db_err)?,
+                        };
+                        if let Some(m) = out.last_mut() {
+                            m.roles.push(rr);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
             async fn insert_role_permissions(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 role: RoleId,
@@ -338,43 +380,11 @@ macro_rules! impl_org_store {
             }
 
             async fn members(&self, org: OrgId) -> StoreResult<Vec<Member>> {
-                let rows = sqlx::query(
-                    "SELECT m.user_id, u.email, u.name, m.role, m.created_at, r.id AS role_id, r.client_id, r.name AS role_name \
-                     FROM org_members m JOIN users u ON u.id = m.user_id \
-                     LEFT JOIN member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id \
-                     LEFT JOIN roles r ON r.id = mr.role_id \
-                     WHERE m.org_id = $1 ORDER BY u.email, m.user_id, r.client_id, r.name",
-                )
-                .bind(org.as_uuid())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                let mut out: Vec<Member> = Vec::new();
-                for r in &rows {
-                    let user_id = UserId::from_uuid(r.try_get::<Uuid, _>("user_id").map_err(db_err)?);
-                    if out.last().map(|m| m.user_id) != Some(user_id) {
-                        let role: String = r.try_get("role").map_err(db_err)?;
-                        out.push(Member {
-                            user_id,
-                            email: r.try_get("email").map_err(db_err)?,
-                            name: r.try_get("name").map_err(db_err)?,
-                            role: OrgRole::from_str(&role).map_err(|e| decode_err("org role", e))?,
-                            joined_at: UnixTime(r.try_get("created_at").map_err(db_err)?),
-                            roles: Vec::new(),
-                        });
-                    }
-                    if let Some(role_id) = r.try_get::<Option<Uuid>, _>("role_id").map_err(db_err)? {
-                        let rr = RoleRef {
-                            id: RoleId::from_uuid(role_id),
-                            client_id: ClientId::new(r.try_get::<String, _>("client_id").map_err(db_err)?),
-                            name: r.try_get("role_name").map_err(db_err)?,
-                        };
-                        if let Some(m) = out.last_mut() {
-                            m.roles.push(rr);
-                        }
-                    }
-                }
-                Ok(out)
+                self.members_where(org, None).await
+            }
+
+            async fn member(&self, org: OrgId, user: UserId) -> StoreResult<Option<Member>> {
+                Ok(self.members_where(org, Some(user)).await?.pop())
             }
 
             async fn add_permissions(&self, client: &ClientId, names: &[String], now: UnixTime) -> StoreResult<()> {

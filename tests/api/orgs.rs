@@ -207,6 +207,13 @@ async fn org_roles_and_permissions_reach_an_openidconnect_rp() {
     assert_eq!(at["roles"], serde_json::json!(["buyer"]));
     assert_eq!(at["permissions"], serde_json::json!(["billing:manage", "orders:read"]));
 
+    // The person's data export lists the membership and its roles.
+    let ann = app.state.accounts.user_by_email("ann@acme.example").await.unwrap().unwrap();
+    let export = app.state.accounts.export(ann.id).await.unwrap();
+    assert_eq!(export["memberships"][0]["org"]["slug"], "acme");
+    assert_eq!(export["memberships"][0]["role"], "member");
+    assert_eq!(export["memberships"][0]["roles"].as_array().unwrap().len(), 2);
+
     // The gallery sees its own role only; without the `roles` scope no roles at all.
     let t = sign_in(app, &b, &w.gallery, "ann@acme.example", &[("scope", "openid org roles")], None).await;
     let idc = claims(t["id_token"].as_str().unwrap());

@@ -503,6 +503,21 @@ async fn home_realm_discovery_on_the_login_page() {
         assert!(html.contains("Umbrella requires its members to sign in with the organization"), "{html}");
         assert!(html.contains("id=\"org-brand\""), "branded");
     }
+    // Nor by an emailed sign-in link: the organization's identity provider decides.
+    let b = app.browser();
+    let csrf = app.open_login(&b).await;
+    let res = b
+        .post(app.url("/login/link"))
+        .form(&[("csrf_token", csrf.as_str()), ("email", "alice@umbrella.test")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let link = crate::helpers::link_in(&app.mails(1).await[0], &app.url("/login/link?token=")).unwrap();
+    let res = b.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("requires its members to sign in"));
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 303, "not signed in");
     // login_hint does the same on GET /login.
     let res = app.browser().get(app.url("/login?login_hint=alice%40umbrella.test")).send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -183,6 +183,7 @@ pub async fn finish_sign_in(
     origin: &SignInOrigin,
     return_to: &str,
 ) -> Result<Response, WebError> {
+    refuse_if_sso_required(state, &auth.user).await?;
     let policy = state.settings.mfa.policy;
     let has_factor = policy != MfaPolicy::Off && state.mfa.has_factor(auth.user.id).await?;
     if next_step(policy, has_factor, &auth.amr) == Step::SecondFactor {
@@ -199,6 +200,22 @@ pub async fn finish_sign_in(
     complete_sign_in(state, session, auth, origin, return_to).await
 }
 
+/// Guichet's own sign-in (password, emailed link, passkey, invitation) is refused for addresses
+/// of a verified domain whose organization requires SSO: its identity provider decides who
+/// signs in (someone it removed must not get in another way).
+async fn refuse_if_sso_required(state: &AppState, user: &crate::domain::User) -> Result<(), WebError> {
+    match state.orgs.realm_of(user.email.as_str()).await {
+        Ok(crate::orgs::Realm::Org { org }) if org.require_sso => {
+            tracing::info!(user_id = %user.id, org = %org.id, "local sign-in refused: the organization requires SSO");
+            let lang = user.locale.as_deref().and_then(crate::i18n::Lang::parse).unwrap_or(crate::i18n::Lang::En);
+            Err(WebError::Forbidden(state.templates.tf(lang, "login.sso_required", &[("org", &org.name)])))
+        }
+        Ok(_) => Ok(()),
+        Err(crate::orgs::OrgError::Store(e)) => Err(e.into()),
+        Err(e) => Err(WebError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
+
 /// Makes the signed-in session (a new cookie), ends the previous user's session if another
 /// user signs in, records the sign-in, and goes on to `return_to` — or, when a second factor is
 /// required and the user has none, to its enrolment first.
@@ -209,6 +226,7 @@ pub async fn complete_sign_in(
     origin: &SignInOrigin,
     return_to: &str,
 ) -> Result<Response, WebError> {
+    refuse_if_sso_required(state, &auth.user).await?;
     let mut auth = auth.clone();
     if auth.acr.is_none() {
         auth.acr = Some(ACR_PWD.to_owned());

@@ -270,6 +270,7 @@ pub fn domain_json(d: &OrgDomain) -> Value {
         "org_id": d.org, "domain": d.domain, "status": if d.verified() { "verified" } else { "pending" },
         "verified": d.verified(),
         "record": {"type": "TXT", "name": d.record_name(), "value": d.challenge},
+        "type": "TXT", "name": d.record_name(), "value": d.challenge, "challenge": d.challenge,
         "txt_name": d.record_name(), "txt_value": d.challenge,
         "verified_at": d.verified_at.map(|t| t.0), "last_checked_at": d.last_checked_at.map(|t| t.0),
         "last_error": d.last_error, "created_at": d.created_at.0,

@@ -40,7 +40,9 @@ impl OidcProvider {
                 "exp": at.exp,
                 "iss": self.issuer,
             });
-            for k in ["iat", "aud", "jti", "auth_time", "acr", "sid"] {
+            // The organization and RBAC claims too: a resource server introspecting gets what
+            // one reading the JWT gets.
+            for k in ["iat", "aud", "jti", "auth_time", "acr", "sid", "org", "roles", "permissions"] {
                 if let Some(v) = at.claims.get(k) {
                     out[k] = v.clone();
                 }

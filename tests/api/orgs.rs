@@ -206,6 +206,18 @@ async fn org_roles_and_permissions_reach_an_openidconnect_rp() {
     assert_eq!(at["org"]["slug"], "acme");
     assert_eq!(at["roles"], serde_json::json!(["buyer"]));
     assert_eq!(at["permissions"], serde_json::json!(["billing:manage", "orders:read"]));
+    // Introspection (RFC 7662) says the same to a resource server.
+    let res = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .basic_auth(w.orders.client.client_id.as_str(), w.orders.secret.as_deref())
+        .form(&[("token", tokens.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    let intro: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["org"]["slug"], "acme");
+    assert_eq!(intro["permissions"], serde_json::json!(["billing:manage", "orders:read"]));
 
     // The person's data export lists the membership and its roles.
     let ann = app.state.accounts.user_by_email("ann@acme.example").await.unwrap().unwrap();

@@ -20,8 +20,8 @@ use crate::oidc::{KeySet, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
-    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, GrantStore, Health, MfaStore, OrgStore,
-    Stores, UserStore,
+    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, FederationStore, GrantStore, Health,
+    MfaStore, OrgStore, Stores, UserStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -47,6 +47,7 @@ struct SqlParts {
     accounts: Arc<dyn AccountStore>,
     mfa: Arc<dyn MfaStore>,
     orgs: Arc<dyn OrgStore>,
+    federation: Arc<dyn FederationStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -61,6 +62,7 @@ where
         + AccountStore
         + MfaStore
         + OrgStore
+        + FederationStore
         + Health
         + EphemeralStore
         + 'static,
@@ -75,6 +77,7 @@ where
         accounts: a.clone(),
         mfa: a.clone(),
         orgs: a.clone(),
+        federation: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -122,6 +125,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             accounts: parts.accounts,
             mfa: parts.mfa,
             orgs: parts.orgs,
+            federation: parts.federation,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -250,7 +254,7 @@ impl App {
         let sealer = Arc::new(crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?);
         let mfa = Arc::new(crate::auth::mfa::MfaService::new(
             stores.clone(),
-            sealer,
+            sealer.clone(),
             clock.clone(),
             secret_bytes,
             &settings.server.issuer,
@@ -262,6 +266,14 @@ impl App {
         ));
         let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
         let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), accounts.clone(), resolver, clock.clone()));
+        let federation = Arc::new(crate::federation::FederationService::new(
+            stores.clone(),
+            accounts.clone(),
+            orgs.clone(),
+            sealer,
+            clock.clone(),
+            &settings.server.issuer,
+        )?);
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
@@ -270,6 +282,7 @@ impl App {
             accounts,
             mfa,
             orgs: orgs.clone(),
+            federation,
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),

@@ -55,6 +55,9 @@ pub enum Command {
     /// Claim and verify an organization's domains (DNS TXT record).
     #[command(subcommand)]
     Domain(crate::cli_orgs::DomainCommand),
+    /// Connect organizations' identity providers (federation).
+    #[command(subcommand)]
+    Connection(crate::cli_federation::ConnectionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +174,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::MfaReset(args)) => crate::cli_accounts::mfa_reset(args, &settings, clock).await,
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
+        Command::Connection(cmd) => crate::cli_federation::connection(cmd, &settings, clock).await,
         Command::Org(cmd) => crate::cli_orgs::org(cmd, &settings, clock).await,
         Command::Permission(cmd) => crate::cli_orgs::permission(cmd, &settings, clock).await,
         Command::Role(cmd) => crate::cli_orgs::role(cmd, &settings, clock).await,

@@ -86,6 +86,7 @@ pub struct UserByEmail {
 pub struct Accounts {
     pub service: Arc<AccountService>,
     pub orgs: Arc<crate::orgs::OrgService>,
+    pub federation: Arc<crate::federation::FederationService>,
     pub mfa: crate::auth::mfa::MfaService,
     stores: crate::store::Stores,
     delivery: Delivery,
@@ -126,7 +127,7 @@ impl Accounts {
         let sealer = Arc::new(crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?);
         let mfa = crate::auth::mfa::MfaService::new(
             stores.clone(),
-            sealer,
+            sealer.clone(),
             clock.clone(),
             secret_bytes,
             &settings.server.issuer,
@@ -134,7 +135,23 @@ impl Accounts {
         );
         let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
         let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), service.clone(), resolver, clock.clone()));
-        Ok(Self { service, orgs, mfa, stores, delivery: Delivery::new(&settings.mail, &settings.sms)?, clock })
+        let federation = Arc::new(crate::federation::FederationService::new(
+            stores.clone(),
+            service.clone(),
+            orgs.clone(),
+            sealer,
+            clock.clone(),
+            &settings.server.issuer,
+        )?);
+        Ok(Self {
+            service,
+            orgs,
+            federation,
+            mfa,
+            stores,
+            delivery: Delivery::new(&settings.mail, &settings.sms)?,
+            clock,
+        })
     }
 
     /// Delivers the queued messages (best effort: a running server retries what fails).

@@ -9,6 +9,7 @@
 
 pub mod claims;
 mod console;
+mod federated;
 pub mod policy;
 pub mod pow;
 mod recovery;

@@ -159,6 +159,6 @@ impl AccountService {
     }
 
     pub(super) fn authenticated(&self, user: User, amr: Amr) -> Authenticated {
-        Authenticated { user, amr: vec![amr], acr: None, auth_time: self.clock.now() }
+        Authenticated { user, amr: vec![amr], acr: None, auth_time: self.clock.now(), idp: None }
     }
 }

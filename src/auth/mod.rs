@@ -60,6 +60,8 @@ pub enum Amr {
     Swk,
     /// User verification by the authenticator (PIN or biometrics).
     User,
+    /// Federated: the organization's identity provider authenticated the user.
+    Fed,
 }
 
 impl Amr {
@@ -73,6 +75,7 @@ impl Amr {
             Amr::Hwk => "hwk",
             Amr::Swk => "swk",
             Amr::User => "user",
+            Amr::Fed => "fed",
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct Authenticated {
     /// Authentication context class reached, when one is claimed (MFA sets it).
     pub acr: Option<String>,
     pub auth_time: UnixTime,
+    /// The connection a federated sign-in came through (the `idp` claim).
+    pub idp: Option<String>,
 }
 
 pub struct PasswordLogin<'a> {
@@ -149,7 +154,7 @@ impl AuthService {
             return Err(AuthError::NotActive(creds.user.status));
         }
         self.throttle.succeeded(reservation, &account, req.ip, &trust).await?;
-        Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], acr: None, auth_time: self.clock.now() })
+        Ok(Authenticated { user: creds.user, amr: vec![Amr::Pwd], acr: None, auth_time: self.clock.now(), idp: None })
     }
 
     /// The account's credentials when the password matches (and whether its hash needs an

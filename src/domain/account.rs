@@ -316,6 +316,13 @@ pub enum AccountOp {
         user: UserId,
         role: super::org::OrgRole,
     },
+    /// Links an identity of a connection to the account (or records a new sign-in with it).
+    LinkIdentity {
+        connection: super::ConnectionId,
+        subject: String,
+        user: UserId,
+        email: Option<String>,
+    },
     /// Marks a pending invitation accepted; `Conflict{"token_spent"}` when it is not pending.
     AcceptInvitation {
         id: uuid::Uuid,

@@ -26,6 +26,8 @@ pub struct Grant {
     /// The organization the user acts for (chosen at sign-in): `org`, `roles` and
     /// `permissions` claims come from it, and it ends when the membership does.
     pub org_id: Option<super::OrgId>,
+    /// The connection of a federated sign-in (the `idp` claim).
+    pub idp: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,

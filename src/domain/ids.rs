@@ -58,3 +58,8 @@ uuid_id!(
     /// A role: a named set of one client's permissions.
     RoleId
 );
+
+uuid_id!(
+    /// A connection to an organization's identity provider (SAML or upstream OIDC).
+    ConnectionId
+);

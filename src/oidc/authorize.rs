@@ -114,6 +114,8 @@ pub struct SessionInfo {
     pub acr: Option<String>,
     /// The user has a second factor (so a higher level can be reached by stepping up).
     pub has_factor: bool,
+    /// The connection of a federated sign-in.
+    pub idp: Option<String>,
 }
 
 pub enum Next {
@@ -443,6 +445,7 @@ impl OidcProvider {
             amr: s.amr.clone(),
             claims: req.claims.clone(),
             org_id: org,
+            idp: s.idp.clone(),
             created_at: now,
             expires_at,
             revoked_at: None,

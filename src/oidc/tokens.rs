@@ -119,6 +119,9 @@ impl OidcProvider {
             c.insert("acr".into(), json!(acr));
         }
         c.insert("amr".into(), json!(grant.amr));
+        if let Some(idp) = &grant.idp {
+            c.insert("idp".into(), json!(idp));
+        }
         if let Some(sid) = &grant.sid {
             c.insert("sid".into(), json!(sid));
         }

@@ -15,6 +15,7 @@
 //! | WebAuthn ceremony | `wa:<reg|2fa|pwl>:<sha256(browser)>` | the ceremony state (taken once) | 5 minutes |
 //! | wrong second-factor codes | `mfa:<sha256(user id)>:<window number>` | counter | 5 minutes (fixed window, numbered from the clock) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
+//! | federated sign-in under way | `fed:<sha256(state)>` | connection, browser, nonce, PKCE verifier, where to go after (taken once) | 10 minutes |
 //!
 //! Values whose loss must not weaken security live in SQL instead (access-token revocations,
 //! sign-in sessions): an emptied or evicting Redis only signs browsers out and resets counters.
@@ -87,6 +88,10 @@ pub enum EphemeralKey {
         purpose: &'static str,
         browser_digest: String,
     },
+    /// A sign-in sent to an organization's identity provider, until it comes back.
+    Federation {
+        state_digest: String,
+    },
 }
 
 impl EphemeralKey {
@@ -114,6 +119,7 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::PowChallenge { digest } => write!(f, "pow:{digest}"),
             EphemeralKey::SecondFactor { subject } => write!(f, "mfa:{subject}"),
             EphemeralKey::WebauthnCeremony { purpose, browser_digest } => write!(f, "wa:{purpose}:{browser_digest}"),
+            EphemeralKey::Federation { state_digest } => write!(f, "fed:{state_digest}"),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod redis_ephemeral;
 #[macro_use]
 pub mod sql;
 pub mod sql_accounts;
+pub mod sql_federation;
 pub mod sql_mfa;
 pub mod sql_oidc;
 pub mod sql_orgs;
@@ -97,6 +98,7 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub mfa: Arc<dyn MfaStore>,
     pub orgs: Arc<dyn OrgStore>,
+    pub federation: Arc<dyn FederationStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -362,4 +364,29 @@ pub trait OrgStore: Send + Sync {
     async fn remove_domain(&self, org: OrgId, domain: &str) -> StoreResult<bool>;
     /// Unverified claims last checked before `before` (or never), oldest first.
     async fn pending_domains(&self, before: UnixTime, limit: i64) -> StoreResult<Vec<OrgDomain>>;
+}
+
+/// Connections to organizations' identity providers and the identities linked to accounts
+/// (links are written with the account change they belong to: [`AccountOp::LinkIdentity`]).
+#[async_trait]
+pub trait FederationStore: Send + Sync {
+    /// The connection and its organizations, in one transaction.
+    async fn create_connection(&self, c: &crate::domain::federation::Connection) -> StoreResult<()>;
+    async fn connection(
+        &self,
+        id: crate::domain::ConnectionId,
+    ) -> StoreResult<Option<crate::domain::federation::Connection>>;
+    async fn connections(&self) -> StoreResult<Vec<crate::domain::federation::Connection>>;
+    /// The connections serving an organization.
+    async fn connections_of(&self, org: OrgId) -> StoreResult<Vec<crate::domain::federation::Connection>>;
+    async fn delete_connection(&self, id: crate::domain::ConnectionId) -> StoreResult<bool>;
+    /// `NotFound` when the connection or the organization does not exist.
+    async fn associate(&self, id: crate::domain::ConnectionId, org: OrgId) -> StoreResult<()>;
+    async fn dissociate(&self, id: crate::domain::ConnectionId, org: OrgId) -> StoreResult<bool>;
+    async fn identity(
+        &self,
+        id: crate::domain::ConnectionId,
+        subject: &str,
+    ) -> StoreResult<Option<crate::domain::federation::IdentityLink>>;
+    async fn identities_of(&self, user: UserId) -> StoreResult<Vec<crate::domain::federation::IdentityLink>>;
 }

@@ -258,6 +258,22 @@ macro_rules! impl_account_store {
                         .await
                         .map_err(db_err)?;
                     }
+                    AccountOp::LinkIdentity { connection, subject, user, email } => {
+                        sqlx::query(
+                            "INSERT INTO federated_identities (connection_id, subject, user_id, email, created_at, last_login_at) \
+                             VALUES ($1, $2, $3, $4, $5, $5) \
+                             ON CONFLICT (connection_id, subject) DO UPDATE SET email = excluded.email, last_login_at = excluded.last_login_at \
+                             WHERE federated_identities.user_id = excluded.user_id",
+                        )
+                        .bind(connection.as_uuid())
+                        .bind(&subject)
+                        .bind(user.as_uuid())
+                        .bind(email.as_deref())
+                        .bind(now.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
                     AccountOp::AcceptInvitation { id, user } => {
                         let r = sqlx::query(
                             "UPDATE invitations SET accepted_at = $2, accepted_by = $3 \

@@ -33,7 +33,7 @@ macro_rules! client_cols {
 
 macro_rules! grant_cols {
     () => {
-        "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at, org_id"
+        "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at, org_id, idp"
     };
 }
 
@@ -92,6 +92,7 @@ macro_rules! impl_oidc_stores {
                         .map_err(|e| decode_err("amr", e))?,
                     claims: claims.map(|c| serde_json::from_str(&c)).transpose().map_err(|e| decode_err("claims", e))?,
                     org_id: row.try_get::<Option<Uuid>, _>("org_id").map_err(db_err)?.map(OrgId::from_uuid),
+                    idp: row.try_get("idp").map_err(db_err)?,
                     created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
                     expires_at: UnixTime(row.try_get("expires_at").map_err(db_err)?),
                     revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(db_err)?.map(UnixTime),
@@ -243,7 +244,7 @@ macro_rules! impl_oidc_stores {
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     grant_cols!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 ))
                 .bind(g.id.as_uuid())
                 .bind(g.client_id.as_str())
@@ -259,6 +260,7 @@ macro_rules! impl_oidc_stores {
                 .bind(g.expires_at.0)
                 .bind(g.revoked_at.map(|t| t.0))
                 .bind(g.org_id.map(|o| o.as_uuid()))
+                .bind(g.idp.as_deref())
                 .execute(&self.pool)
                 .await
                 .map(|_| ())

@@ -64,6 +64,9 @@ pub struct SessionUser {
     /// older one where auth_time, with its one-second resolution, cannot.
     #[serde(default)]
     pub login_id: String,
+    /// The connection of a federated sign-in (the `idp` claim).
+    #[serde(default)]
+    pub idp: Option<String>,
 }
 
 pub struct Session {
@@ -281,6 +284,7 @@ impl Sessions {
             acr: auth.acr.clone(),
             sid,
             login_id: tokens::random_token(),
+            idp: auth.idp.clone(),
         };
         Ok((self.create_for(browser, Some(user)).await?, ended))
     }

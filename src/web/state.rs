@@ -36,6 +36,7 @@ pub struct Services {
     pub accounts: Arc<crate::accounts::AccountService>,
     pub mfa: Arc<crate::auth::mfa::MfaService>,
     pub orgs: Arc<crate::orgs::OrgService>,
+    pub federation: Arc<crate::federation::FederationService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

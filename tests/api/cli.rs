@@ -112,7 +112,8 @@ async fn migrate_reports_what_it_applied() {
     let out = cli.run(&["migrate", "--json"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1, 2, 3, 4, 5, 6]));
+    let every: Vec<i64> = guichet::store::migrations::SQLITE.iter().map(|m| m.version).collect();
+    assert_eq!(v["applied"], serde_json::json!(every));
     let out = cli.run(&["migrate", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));

@@ -109,6 +109,15 @@ impl TestApp {
         Self::start(s, dir, OffsetClock::new(), false).await
     }
 
+    /// A server whose issuer names another host (`localhost`): a browser keeps its cookies for
+    /// it apart from a server on 127.0.0.1 (cookies do not tell ports apart).
+    pub async fn spawn_on_host(host: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let mut s = fresh_store_settings(dir.path()).await;
+        test_defaults(&mut s);
+        Self::start_on(s, dir, OffsetClock::new(), false, host).await
+    }
+
     /// A second node of the same service: same database, same Redis prefix, same keys, same
     /// clock, same issuer (as behind one load balancer).
     pub async fn spawn_sibling(&self) -> Self {
@@ -120,11 +129,21 @@ impl TestApp {
         Self::start(settings, self._dir.clone(), self.clock.clone(), true).await
     }
 
-    async fn start(mut s: Settings, dir: Arc<tempfile::TempDir>, clock: OffsetClock, keep_issuer: bool) -> Self {
+    async fn start(s: Settings, dir: Arc<tempfile::TempDir>, clock: OffsetClock, keep_issuer: bool) -> Self {
+        Self::start_on(s, dir, clock, keep_issuer, "127.0.0.1").await
+    }
+
+    async fn start_on(
+        mut s: Settings,
+        dir: Arc<tempfile::TempDir>,
+        clock: OffsetClock,
+        keep_issuer: bool,
+        host: &str,
+    ) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         if !keep_issuer {
-            s.server.issuer = format!("http://127.0.0.1:{}", addr.port());
+            s.server.issuer = format!("http://{host}:{}", addr.port());
         }
         let app = App::build(s.clone(), Some(listener), Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state.clone();
@@ -136,7 +155,7 @@ impl TestApp {
         TestApp {
             addr,
             metrics_addr,
-            base: format!("http://127.0.0.1:{}", addr.port()),
+            base: format!("http://{host}:{}", addr.port()),
             state,
             clock,
             settings: s,

@@ -7,6 +7,7 @@ mod accounts;
 mod cli;
 mod dns;
 mod dns_server;
+mod federation;
 mod hardening;
 mod helpers;
 mod login;

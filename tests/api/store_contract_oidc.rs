@@ -43,6 +43,7 @@ impl Fixture {
             amr: vec!["pwd".into()],
             claims: Some(serde_json::json!({"userinfo": {"email": null}})),
             org_id: None,
+            idp: None,
             created_at: now,
             expires_at: now.plus_secs(3600),
             revoked_at: None,

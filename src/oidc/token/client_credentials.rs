@@ -39,6 +39,7 @@ impl OidcProvider {
             amr: vec![],
             claims: None,
             org_id: client.org_id,
+            idp: None,
             created_at: now,
             expires_at: now.plus_secs(secs(self.cfg.access_token_ttl_secs)),
             revoked_at: None,

@@ -116,6 +116,7 @@ fn session_info(s: Option<&Session>) -> Option<SessionInfo> {
         amr: u.amr.iter().map(|a| a.as_str().to_owned()).collect(),
         acr: u.acr.clone(),
         has_factor: false,
+        idp: u.idp.clone(),
     })
 }
 
@@ -207,6 +208,15 @@ async fn run(
         }
         Ok(Next::Login) => {
             let id = save(&ia).await?;
+            // The request names an organization (or the client is bound to one) with an identity
+            // provider: sign in there, without the login page.
+            if let Some(org) = interaction_org(state, client, &ia).await {
+                if let Ok(Some(c)) = state.federation.connection_of_org(org.id).await {
+                    let back = format!("/authorize/resume?interaction={id}");
+                    let hint = ia.request.login_hint.as_deref();
+                    return Ok(Redirect::to(&super::sso::sso_url(&c.id.to_string(), &back, hint)).into_response());
+                }
+            }
             Ok(Redirect::to(&login_url(&id, true, ia.request.login_hint.as_deref())).into_response())
         }
         Ok(Next::StepUp) => {

@@ -183,7 +183,7 @@ pub async fn finish_sign_in(
     origin: &SignInOrigin,
     return_to: &str,
 ) -> Result<Response, WebError> {
-    refuse_if_sso_required(state, &auth.user).await?;
+    refuse_if_sso_required(state, auth).await?;
     let policy = state.settings.mfa.policy;
     let has_factor = policy != MfaPolicy::Off && state.mfa.has_factor(auth.user.id).await?;
     if next_step(policy, has_factor, &auth.amr) == Step::SecondFactor {
@@ -203,7 +203,11 @@ pub async fn finish_sign_in(
 /// Guichet's own sign-in (password, emailed link, passkey, invitation) is refused for addresses
 /// of a verified domain whose organization requires SSO: its identity provider decides who
 /// signs in (someone it removed must not get in another way).
-async fn refuse_if_sso_required(state: &AppState, user: &crate::domain::User) -> Result<(), WebError> {
+async fn refuse_if_sso_required(state: &AppState, auth: &Authenticated) -> Result<(), WebError> {
+    if auth.amr.contains(&crate::auth::Amr::Fed) {
+        return Ok(());
+    }
+    let user = &auth.user;
     match state.orgs.realm_of(user.email.as_str()).await {
         Ok(crate::orgs::Realm::Org { org }) if org.require_sso => {
             tracing::info!(user_id = %user.id, org = %org.id, "local sign-in refused: the organization requires SSO");
@@ -226,7 +230,7 @@ pub async fn complete_sign_in(
     origin: &SignInOrigin,
     return_to: &str,
 ) -> Result<Response, WebError> {
-    refuse_if_sso_required(state, &auth.user).await?;
+    refuse_if_sso_required(state, auth).await?;
     let mut auth = auth.clone();
     if auth.acr.is_none() {
         auth.acr = Some(ACR_PWD.to_owned());

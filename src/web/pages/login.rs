@@ -94,6 +94,12 @@ pub async fn show(
         Some(h) => realm_org(&state, h).await?,
         None => None,
     };
+    if let Some(org) = &realm_org {
+        if let Some(id) = connection_of(&state, org).await? {
+            // Home-realm discovery: straight to the organization's identity provider.
+            return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, hint)).into_response());
+        }
+    }
     let brand = match &realm_org {
         Some(o) => Some(o.clone()),
         None => super::authorize::org_for(&state, &return_to).await,
@@ -129,6 +135,15 @@ pub async fn submit(
     let email = f.email.trim();
     // Home-realm discovery: where this address signs in.
     let realm = if email.is_empty() || email.len() > 320 { None } else { realm_org(&state, email).await? };
+    if let Some(org) = &realm {
+        // Home-realm discovery: the email alone (or any sign-in an organization requires to be
+        // federated) goes to the organization's identity provider.
+        if f.password.expose().is_empty() || org.require_sso {
+            if let Some(id) = connection_of(&state, org).await? {
+                return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, Some(email))).into_response());
+            }
+        }
+    }
     if let Some(org) = realm.as_ref().filter(|o| o.require_sso) {
         tracing::info!(org = %org.id, "password sign-in refused: the organization requires SSO");
         let ui = login_ui(&state, &headers, &uri, &return_to, None).await.branded(Some(org));
@@ -224,6 +239,15 @@ async fn realm_org(state: &AppState, email: &str) -> Result<Option<crate::domain
         Ok(crate::orgs::Realm::Org { org }) => Ok(Some(org)),
         Ok(crate::orgs::Realm::Local) => Ok(None),
         Err(crate::orgs::OrgError::Store(e)) => Err(e.into()),
+        Err(e) => Err(WebError::Internal(anyhow::anyhow!("{e}"))),
+    }
+}
+
+/// The connection a sign-in for `org` goes to, if it has one.
+async fn connection_of(state: &AppState, org: &crate::domain::org::Org) -> Result<Option<String>, WebError> {
+    match state.federation.connection_of_org(org.id).await {
+        Ok(c) => Ok(c.map(|c| c.id.to_string())),
+        Err(crate::federation::FederationError::Store(e)) => Err(e.into()),
         Err(e) => Err(WebError::Internal(anyhow::anyhow!("{e}"))),
     }
 }

@@ -12,6 +12,7 @@ pub mod login;
 pub mod orgs;
 pub mod register;
 pub mod security;
+pub mod sso;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .route("/authorize/consent", post(authorize::consent))
         .route("/authorize/select", post(authorize::select_account))
         .route("/authorize/org", post(authorize::choose_org))
+        .route(crate::federation::OIDC_CALLBACK, get(sso::oidc_callback))
+        .route("/sso/{id}", get(sso::start))
         .route("/orgs/{slug}/logo", get(branding::logo))
         .route("/orgs/{slug}/brand.css", get(branding::brand_css))
         .route(crate::oidc::paths::END_SESSION, get(end_session::end_session).post(end_session::end_session))

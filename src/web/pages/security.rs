@@ -113,7 +113,8 @@ pub async fn step_submit(
                 }
             }
             s.data.pending = None;
-            let auth = Authenticated { user, amr, acr: Some(ACR_MFA.to_owned()), auth_time: state.clock.now() };
+            let auth =
+                Authenticated { user, amr, acr: Some(ACR_MFA.to_owned()), auth_time: state.clock.now(), idp: None };
             complete_sign_in(&state, s, &auth, &origin, &pending.return_to).await
         }
         Err(MfaError::WrongCode) => {
@@ -420,7 +421,7 @@ pub async fn step_webauthn(
                 }
             }
             s.data.pending = None;
-            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now() };
+            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now(), idp: None };
             complete_sign_in(&state, s, &auth, &SignInOrigin::new(ip, &headers), &pending.return_to).await
         }
         Err(MfaError::WrongCode | MfaError::NoFactor) => {
@@ -473,7 +474,7 @@ pub async fn passwordless(
             };
             let (mut amr, acr) = webauthn_facts(used);
             amr.push(Amr::Mfa);
-            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now() };
+            let auth = Authenticated { user, amr, acr: Some(acr.to_owned()), auth_time: state.clock.now(), idp: None };
             complete_sign_in(&state, s, &auth, &SignInOrigin::new(ip, &headers), &return_to).await
         }
         Err(MfaError::WrongCode | MfaError::NoFactor) => super::common::message(

@@ -1,0 +1,189 @@
+//! CLI of federation connections: `connection create|list|show|delete|associate|dissociate`.
+//! Upstream OIDC today; SAML (`--type saml`) comes with the SAML service provider.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::cli_accounts::Accounts;
+use crate::config::Settings;
+use crate::domain::federation::{Connection, ConnectionConfig, ConnectionKind};
+use crate::domain::Clock;
+use crate::federation::{FederationError, FederationService};
+use crate::orgs::Actor;
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// Connect an organization's identity provider. `--type oidc --issuer U --client-id C
+    /// --client-secret-stdin`: register the printed `redirect_uri` at the provider.
+    Create {
+        /// The organization(s) the connection serves (id or slug; repeatable).
+        #[arg(long = "org", required = true)]
+        orgs: Vec<String>,
+        #[arg(long = "type")]
+        kind: ConnectionKind,
+        #[arg(long)]
+        name: Option<String>,
+        /// OIDC: the provider's issuer (its discovery document is fetched now).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// OIDC: the client id registered at the provider.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// OIDC: read the client secret from standard input.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// OIDC: also ask the provider's userinfo endpoint.
+        #[arg(long)]
+        userinfo: bool,
+        /// SAML: the IdP metadata (file).
+        #[arg(long)]
+        metadata_file: Option<std::path::PathBuf>,
+        /// SAML: the IdP metadata (URL).
+        #[arg(long)]
+        metadata_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the connection serve another organization too.
+    Associate {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Dissociate {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn connection_json(c: &Connection, f: &FederationService) -> Value {
+    let mut v = json!({
+        "id": c.id, "name": c.name, "type": c.config.kind(), "orgs": c.orgs,
+        "login_url": f.login_url(c.id),
+        "sp_entity_id": Value::Null, "acs_url": Value::Null, "metadata_url": Value::Null,
+        "created_at": c.created_at.0,
+    });
+    match &c.config {
+        ConnectionConfig::Oidc(o) => {
+            v["redirect_uri"] = json!(f.oidc_redirect_uri());
+            v["issuer"] = json!(o.issuer);
+            v["client_id"] = json!(o.client_id);
+            v["scopes"] = json!(o.scopes);
+            v["userinfo"] = json!(o.userinfo);
+        }
+    }
+    v
+}
+
+fn explain(e: FederationError) -> anyhow::Error {
+    match e {
+        FederationError::NotFound => anyhow::anyhow!("no such connection"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn print(json: bool, v: &Value, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+pub async fn connection(cmd: ConnectionCommand, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let a = Accounts::open(settings, clock).await?;
+    let f = &a.federation;
+    match cmd {
+        ConnectionCommand::Create {
+            orgs,
+            kind,
+            name,
+            issuer,
+            client_id,
+            client_secret_stdin,
+            userinfo,
+            metadata_file,
+            metadata_url,
+            json,
+        } => {
+            let c = match kind {
+                ConnectionKind::Oidc => {
+                    if metadata_file.is_some() || metadata_url.is_some() {
+                        anyhow::bail!("--metadata-file and --metadata-url are for --type saml");
+                    }
+                    let issuer = issuer.ok_or_else(|| anyhow::anyhow!("--type oidc needs --issuer"))?;
+                    let client_id = client_id.ok_or_else(|| anyhow::anyhow!("--type oidc needs --client-id"))?;
+                    if !client_secret_stdin {
+                        anyhow::bail!(
+                            "--type oidc needs --client-secret-stdin (the secret is read from standard input)"
+                        );
+                    }
+                    let mut raw = String::new();
+                    std::io::stdin().read_to_string(&mut raw)?;
+                    let secret = raw.trim_end_matches(['\n', '\r']);
+                    f.create_oidc(Actor::Platform, name.as_deref(), &issuer, &client_id, secret, &orgs, userinfo)
+                        .await
+                        .map_err(explain)?
+                }
+                ConnectionKind::Saml => anyhow::bail!("SAML connections are not available yet (upstream OIDC is)"),
+            };
+            print(json, &connection_json(&c, f), || {
+                format!(
+                    "created connection {} ({})\nregister this redirect URI at the provider: {}",
+                    c.name,
+                    c.id,
+                    f.oidc_redirect_uri()
+                )
+            })
+        }
+        ConnectionCommand::List { json } => {
+            let list = f.connections().await.map_err(explain)?;
+            let v: Vec<Value> = list.iter().map(|c| connection_json(c, f)).collect();
+            print(json, &json!(v), || {
+                list.iter()
+                    .map(|c| format!("{}  {:<5} {}", c.id, c.config.kind(), c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ConnectionCommand::Show { id, json } => {
+            let c = f.connection(&id).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("{} ({}) {}", c.name, c.config.kind(), c.id))
+        }
+        ConnectionCommand::Delete { id, json } => {
+            f.delete(Actor::Platform, &id).await.map_err(explain)?;
+            print(json, &json!({"id": id.trim(), "deleted": true}), || format!("deleted connection {}", id.trim()))
+        }
+        ConnectionCommand::Associate { id, org, json } => {
+            let c = f.associate(Actor::Platform, &id, &org, true).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("{} now serves {org}", c.name))
+        }
+        ConnectionCommand::Dissociate { id, org, json } => {
+            let c = f.associate(Actor::Platform, &id, &org, false).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("{} no longer serves {org}", c.name))
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The federation service: connections to organizations' own identity providers, and sign-in
+//! through them. Guichet is a relying party towards the company IdP (upstream OIDC here; SAML 2.0
+//! SP next) and stays the one OpenID Provider towards the portals.
+//!
+//! A federated sign-in: `begin` (the login URL of a connection, or home-realm discovery) sends
+//! the browser to the IdP with state, nonce and PKCE kept server-side, bound to that browser and
+//! taken once; `finish` checks what comes back, maps the identity, and admits it only for emails
+//! of a domain verified by one of the connection's organizations (JIT account or link), as a
+//! member of that organization. The sign-in says how it was made: `amr` `fed`, `idp` = the
+//! connection id.
+
+pub mod oidc;
+
+use std::sync::Arc;
+
+use crate::accounts::AccountService;
+use crate::crypto::sealed::Sealer;
+use crate::domain::federation::{AdmissionError, Connection, ConnectionConfig, OidcUpstream};
+use crate::domain::{Clock, ConnectionId, OrgId};
+use crate::orgs::{Actor, OrgError, OrgService};
+use crate::store::{StoreError, Stores};
+
+/// The one callback of upstream OIDC connections (the state names the connection).
+pub const OIDC_CALLBACK: &str = "/sso/oidc/callback";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    #[error("no such connection")]
+    NotFound,
+    #[error("only the platform may do this")]
+    Forbidden,
+    #[error("{0}")]
+    Invalid(String),
+    /// The sign-in under way is unknown, expired, used, or was started by another browser.
+    #[error("this sign-in is expired or was started elsewhere")]
+    StateInvalid,
+    /// The identity provider refused or failed (its error code, or what went wrong talking to it).
+    #[error("the identity provider answered: {0}")]
+    Upstream(String),
+    /// What the identity provider sent did not pass the checks (never shown in detail).
+    #[error("the identity provider's answer was refused: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    NotAdmitted(#[from] AdmissionError),
+    #[error(transparent)]
+    Org(#[from] OrgError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+pub type FederationResult<T> = Result<T, FederationError>;
+
+pub struct FederationService {
+    pub(crate) stores: Stores,
+    pub(crate) accounts: Arc<AccountService>,
+    pub(crate) orgs: Arc<OrgService>,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Our issuer: the base of the login and callback URLs.
+    pub(crate) issuer: String,
+    /// Talks to identity providers: no redirects followed, short timeouts.
+    pub(crate) http: reqwest::Client,
+}
+
+impl FederationService {
+    pub fn new(
+        stores: Stores,
+        accounts: Arc<AccountService>,
+        orgs: Arc<OrgService>,
+        sealer: Arc<Sealer>,
+        clock: Arc<dyn Clock>,
+        issuer: &str,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("guichet/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { stores, accounts, orgs, sealer, clock, issuer: issuer.trim_end_matches('/').to_owned(), http })
+    }
+
+    /// Where a browser starts signing in through the connection.
+    pub fn login_url(&self, id: ConnectionId) -> String {
+        format!("{}/sso/{id}", self.issuer)
+    }
+
+    /// The redirect URI to register at an upstream OpenID Provider.
+    pub fn oidc_redirect_uri(&self) -> String {
+        format!("{}{OIDC_CALLBACK}", self.issuer)
+    }
+
+    async fn org_ids(&self, orgs: &[String]) -> FederationResult<Vec<OrgId>> {
+        let mut out = Vec::new();
+        for r in orgs {
+            let o = self.orgs.authorize(Actor::Platform, r, crate::domain::org::OrgRole::Admin).await?;
+            out.push(o.id);
+        }
+        Ok(out)
+    }
+
+    /// Creates an upstream OIDC connection for `orgs` (platform only). The provider's discovery
+    /// document is fetched now: a connection that cannot work is not saved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_oidc(
+        &self,
+        actor: Actor,
+        name: Option<&str>,
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+        orgs: &[String],
+        userinfo: bool,
+    ) -> FederationResult<Connection> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let issuer = issuer.trim().trim_end_matches('/').to_owned();
+        let parsed = url::Url::parse(&issuer).map_err(|e| FederationError::Invalid(format!("--issuer: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.fragment().is_some() || parsed.query().is_some() {
+            return Err(FederationError::Invalid("--issuer must be an https URL without query or fragment".into()));
+        }
+        let client_id = client_id.trim();
+        if client_id.is_empty() || client_secret.is_empty() {
+            return Err(FederationError::Invalid("the client id and secret are required".into()));
+        }
+        let org_ids = self.org_ids(orgs).await?;
+        // Fails closed: an issuer whose discovery does not answer (or names another issuer) is
+        // refused now rather than at the first sign-in.
+        oidc::discover(&self.http, &issuer).await?;
+        let id = ConnectionId::new_random();
+        let sealed = self
+            .sealer
+            .seal(client_secret.as_bytes(), &format!("connection:{id}"))
+            .map_err(|e| FederationError::Internal(anyhow::anyhow!("{e}")))?;
+        let now = self.clock.now();
+        let host = parsed.host_str().unwrap_or("oidc").to_owned();
+        let c = Connection {
+            id,
+            name: name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or(host),
+            config: ConnectionConfig::Oidc(OidcUpstream {
+                issuer,
+                client_id: client_id.to_owned(),
+                client_secret_sealed: sealed,
+                scopes: vec!["email".into(), "profile".into()],
+                userinfo,
+                algs: vec!["RS256".into(), "ES256".into(), "EdDSA".into(), "PS256".into()],
+                mapping: Default::default(),
+            }),
+            orgs: org_ids,
+            created_at: now,
+            updated_at: now,
+        };
+        self.stores.federation.create_connection(&c).await?;
+        tracing::info!(connection = %c.id, "federation connection created");
+        Ok(c)
+    }
+
+    pub async fn connection(&self, id: &str) -> FederationResult<Connection> {
+        let id = id.trim().parse::<ConnectionId>().map_err(|_| FederationError::NotFound)?;
+        self.stores.federation.connection(id).await?.ok_or(FederationError::NotFound)
+    }
+
+    pub async fn connections(&self) -> FederationResult<Vec<Connection>> {
+        Ok(self.stores.federation.connections().await?)
+    }
+
+    pub async fn delete(&self, actor: Actor, id: &str) -> FederationResult<()> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let c = self.connection(id).await?;
+        self.stores.federation.delete_connection(c.id).await?;
+        Ok(())
+    }
+
+    pub async fn associate(&self, actor: Actor, id: &str, org: &str, on: bool) -> FederationResult<Connection> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let c = self.connection(id).await?;
+        let o = self.org_ids(&[org.to_owned()]).await?;
+        for org in o {
+            if on {
+                self.stores.federation.associate(c.id, org).await?;
+            } else {
+                self.stores.federation.dissociate(c.id, org).await?;
+            }
+        }
+        self.connection(&c.id.to_string()).await
+    }
+
+    /// The connection a sign-in for this organization goes to (home-realm discovery), if any.
+    pub async fn connection_of_org(&self, org: OrgId) -> FederationResult<Option<Connection>> {
+        Ok(self.stores.federation.connections_of(org).await?.into_iter().next())
+    }
+
+    /// Admits an identity the IdP vouched for: only with an email of a domain verified by one
+    /// of the connection's organizations. Its account (linked before, found by email, or created
+    /// now) becomes a member of that organization; the link is recorded in the same transaction.
+    pub(crate) async fn admit(
+        &self,
+        c: &Connection,
+        identity: crate::domain::federation::FederatedIdentity,
+    ) -> FederationResult<crate::auth::Authenticated> {
+        let domain = identity.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_owned());
+        let owner = match domain.as_deref().map(crate::domain::DomainName::parse) {
+            Some(Ok(d)) => self.stores.orgs.verified_owner(d.as_str()).await?.map(|o| o.id),
+            _ => None,
+        };
+        let org = match crate::domain::federation::admit(&identity, &c.orgs, owner) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(connection = %c.id, reason = %e, "federated identity not admitted");
+                return Err(e.into());
+            }
+        };
+        let linked = self.stores.federation.identity(c.id, &identity.subject).await?.map(|l| l.user_id);
+        let user = self.accounts.federated_account(&identity, linked, org).await.map_err(|e| match e {
+            crate::accounts::AccountError::Store(s) => FederationError::Store(s),
+            other => FederationError::Rejected(other.to_string()),
+        })?;
+        tracing::info!(connection = %c.id, user_id = %user.id, org = %org, "federated identity admitted");
+        Ok(crate::auth::Authenticated {
+            user,
+            amr: vec![crate::auth::Amr::Fed],
+            acr: None,
+            auth_time: self.clock.now(),
+            idp: Some(c.id.to_string()),
+        })
+    }
+}

@@ -1,0 +1,214 @@
+//! Upstream OpenID Connect (the company's IdP is an OpenID Provider): discovery, code flow with
+//! PKCE, state and nonce, ID token verification (signature against the provider's JWKS, an
+//! algorithm allow-list, issuer, audience, expiry, nonce), optional userinfo, claim mapping —
+//! all through the `openidconnect` crate.
+
+use std::collections::HashMap;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{FederationError, FederationResult, FederationService};
+use crate::crypto::tokens;
+use crate::domain::federation::{ConnectionConfig, FederatedIdentity, OidcUpstream};
+use crate::domain::ConnectionId;
+use crate::store::ephemeral_keys::EphemeralKey;
+
+/// How long a browser has to come back from the identity provider.
+const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Claims beyond the standard ones (groups, or whatever the mapping names).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraClaims {
+    #[serde(flatten)]
+    pub other: HashMap<String, Value>,
+}
+
+impl openidconnect::AdditionalClaims for ExtraClaims {}
+
+type UpstreamIdToken =
+    IdToken<ExtraClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// A sign-in sent to the IdP, kept server-side until it comes back.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    connection: ConnectionId,
+    browser_digest: String,
+    nonce: String,
+    pkce_verifier: String,
+    return_to: String,
+}
+
+/// The provider's metadata (its issuer must be the one configured: the crate checks it).
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> FederationResult<CoreProviderMetadata> {
+    let url = IssuerUrl::new(issuer.to_owned()).map_err(|e| FederationError::Invalid(format!("issuer: {e}")))?;
+    CoreProviderMetadata::discover_async(url, http)
+        .await
+        .map_err(|e| FederationError::Upstream(format!("discovery of {issuer} failed: {e}")))
+}
+
+fn upstream(c: &crate::domain::federation::Connection) -> &OidcUpstream {
+    match &c.config {
+        ConnectionConfig::Oidc(o) => o,
+    }
+}
+
+impl FederationService {
+    fn oidc_client(
+        &self,
+        id: ConnectionId,
+        cfg: &OidcUpstream,
+        meta: CoreProviderMetadata,
+    ) -> FederationResult<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+    > {
+        let secret = self
+            .sealer
+            .open(&cfg.client_secret_sealed, &format!("connection:{id}"))
+            .map_err(|e| FederationError::Internal(anyhow::anyhow!("cannot open the connection's secret: {e}")))?;
+        let secret = String::from_utf8(secret).map_err(|e| FederationError::Internal(e.into()))?;
+        let redirect = RedirectUrl::new(self.oidc_redirect_uri()).map_err(|e| FederationError::Internal(e.into()))?;
+        Ok(CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(cfg.client_id.clone()),
+            Some(ClientSecret::new(secret)),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// Starts a sign-in through connection `id` for the browser `browser` (its session's browser
+    /// name): returns the identity provider's authorization URL.
+    pub async fn begin(
+        &self,
+        id: &str,
+        browser: &str,
+        return_to: &str,
+        login_hint: Option<&str>,
+    ) -> FederationResult<String> {
+        let c = self.connection(id).await?;
+        let cfg = upstream(&c);
+        let meta = discover(&self.http, &cfg.issuer).await?;
+        let client = self.oidc_client(c.id, cfg, meta)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .set_pkce_challenge(challenge);
+        for s in &cfg.scopes {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        if let Some(h) = login_hint.filter(|h| !h.is_empty() && h.len() <= 320) {
+            req = req.add_extra_param("login_hint", h.to_owned());
+        }
+        let (url, state, nonce) = req.url();
+        let pending = Pending {
+            connection: c.id,
+            browser_digest: tokens::digest(browser),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            return_to: return_to.to_owned(),
+        };
+        let raw = serde_json::to_vec(&pending).map_err(|e| FederationError::Internal(e.into()))?;
+        let key = EphemeralKey::Federation { state_digest: tokens::digest(state.secret()) }.to_string();
+        self.stores.ephemeral.put(&key, &raw, PENDING_TTL).await?;
+        tracing::info!(connection = %c.id, "federated sign-in sent to the identity provider");
+        Ok(url.to_string())
+    }
+
+    /// The identity provider came back (`state`, and `code` or an `error`). Checks everything,
+    /// then admits the identity: (the user, where to go next).
+    pub async fn finish_oidc(
+        &self,
+        browser: &str,
+        state: &str,
+        code: Option<&str>,
+        error: Option<&str>,
+    ) -> FederationResult<(crate::auth::Authenticated, String)> {
+        if state.is_empty() || state.len() > 128 {
+            return Err(FederationError::StateInvalid);
+        }
+        let key = EphemeralKey::Federation { state_digest: tokens::digest(state) }.to_string();
+        // Taken once: a replayed callback finds nothing.
+        let raw = self.stores.ephemeral.take(&key).await?.ok_or(FederationError::StateInvalid)?;
+        let p: Pending = serde_json::from_slice(&raw).map_err(|_| FederationError::StateInvalid)?;
+        if !tokens::constant_time_eq(p.browser_digest.as_bytes(), tokens::digest(browser).as_bytes()) {
+            return Err(FederationError::StateInvalid);
+        }
+        if let Some(e) = error {
+            return Err(FederationError::Upstream(e.chars().take(64).collect()));
+        }
+        let code = code.filter(|c| !c.is_empty()).ok_or_else(|| FederationError::Rejected("no code".into()))?;
+        let c = self.stores.federation.connection(p.connection).await?.ok_or(FederationError::NotFound)?;
+        let cfg = upstream(&c);
+        let meta = discover(&self.http, &cfg.issuer).await?;
+        let client = self.oidc_client(c.id, cfg, meta)?;
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| FederationError::Upstream(format!("no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(p.pkce_verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| FederationError::Upstream(format!("code exchange failed: {e}")))?;
+        let raw_id = token.id_token().ok_or_else(|| FederationError::Rejected("no ID token".into()))?.to_string();
+        let id_token: UpstreamIdToken =
+            raw_id.parse().map_err(|e| FederationError::Rejected(format!("malformed ID token: {e}")))?;
+        let algs: Vec<CoreJwsSigningAlgorithm> =
+            cfg.algs.iter().filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok()).collect();
+        let verifier = client.id_token_verifier().set_allowed_algs(algs);
+        let claims = id_token
+            .claims(&verifier, &Nonce::new(p.nonce))
+            .map_err(|e| FederationError::Rejected(format!("ID token: {e}")))?;
+        let extra = &claims.additional_claims().other;
+        let mut identity = FederatedIdentity {
+            connection: c.id,
+            subject: claims.subject().as_str().to_owned(),
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            email_verified: claims.email_verified().unwrap_or(false),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+            groups: groups(extra.get(&cfg.mapping.groups)),
+        };
+        if cfg.mapping.email != "email" {
+            identity.email = extra.get(&cfg.mapping.email).and_then(|v| v.as_str()).map(str::to_owned);
+        }
+        if cfg.userinfo {
+            let req = client
+                .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+                .map_err(|e| FederationError::Upstream(format!("no userinfo endpoint: {e}")))?;
+            let info: UserInfoClaims<ExtraClaims, CoreGenderClaim> = req
+                .request_async(&self.http)
+                .await
+                .map_err(|e| FederationError::Upstream(format!("userinfo failed: {e}")))?;
+            if identity.email.is_none() {
+                identity.email = info.email().map(|e| e.as_str().to_owned());
+                identity.email_verified = info.email_verified().unwrap_or(false);
+            }
+            if identity.name.is_none() {
+                identity.name = info.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned());
+            }
+        }
+        let auth = self.admit(&c, identity).await?;
+        Ok((auth, p.return_to))
+    }
+}
+
+fn groups(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}

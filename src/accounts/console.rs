@@ -425,6 +425,9 @@ impl AccountService {
             "login_history": self.stores.accounts.login_history(user, 1000).await?,
             "invitations": invitations,
             "memberships": memberships,
+            "identities": self.stores.federation.identities_of(user).await?.into_iter().map(|l| serde_json::json!({
+                "connection": l.connection, "subject": l.subject, "email": l.email, "linked_at": l.created_at.0, "last_login_at": l.last_login_at.0,
+            })).collect::<Vec<_>>(),
         }))
     }
 

@@ -191,6 +191,19 @@ impl FederationService {
         self.connection(&c.id.to_string()).await
     }
 
+    /// The identities linked to an account, with their connection's name (for the account page).
+    pub async fn identities_of(
+        &self,
+        user: crate::domain::UserId,
+    ) -> FederationResult<Vec<(String, crate::domain::federation::IdentityLink)>> {
+        let mut out = Vec::new();
+        for l in self.stores.federation.identities_of(user).await? {
+            let name = self.stores.federation.connection(l.connection).await?.map(|c| c.name).unwrap_or_default();
+            out.push((name, l));
+        }
+        Ok(out)
+    }
+
     /// The connection a sign-in for this organization goes to (home-realm discovery), if any.
     pub async fn connection_of_org(&self, org: OrgId) -> FederationResult<Option<Connection>> {
         Ok(self.stores.federation.connections_of(org).await?.into_iter().next())

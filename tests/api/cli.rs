@@ -754,3 +754,72 @@ async fn org_permission_role_and_domain_commands() {
     let users = json_of(&cli.run(&["user", "list", "--json"], None));
     assert!(users.as_array().unwrap().iter().any(|u| u["email"] == "ann@acme.test"));
 }
+
+/// `connection create --type oidc` against a real OpenID Provider (another Guichet), and the
+/// other connection commands, every one with `--json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_commands() {
+    let idp = crate::helpers::TestApp::spawn().await;
+    let (client, secret) = idp.state.oidc.register_client(crate::oidc_helpers::registration("Hub")).await.unwrap();
+    let cli = Cli::new().await;
+    json_of(&cli.run(&["org", "create", "--name", "Acme", "--slug", "acme", "--json"], None));
+    json_of(&cli.run(&["org", "create", "--name", "Globex", "--slug", "globex", "--json"], None));
+    let c = json_of(&cli.run(
+        &[
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "oidc",
+            "--name",
+            "Acme Entra",
+            "--issuer",
+            &idp.base,
+            "--client-id",
+            client.client_id.as_str(),
+            "--client-secret-stdin",
+            "--json",
+        ],
+        Some(&format!("{}\n", secret.unwrap())),
+    ));
+    let id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!(c["name"], "Acme Entra");
+    assert_eq!(c["type"], "oidc");
+    assert!(c["redirect_uri"].as_str().unwrap().ends_with("/sso/oidc/callback"));
+    assert!(c["login_url"].as_str().unwrap().ends_with(&format!("/sso/{id}")));
+    for k in ["sp_entity_id", "acs_url", "metadata_url"] {
+        assert!(c.get(k).is_some(), "{k} is printed (null for OIDC)");
+    }
+    assert!(c.get("client_secret").is_none() && c.get("client_secret_sealed").is_none(), "the secret is never printed");
+    assert_eq!(c["orgs"].as_array().unwrap().len(), 1);
+    let c = json_of(&cli.run(&["connection", "associate", &id, "--org", "globex", "--json"], None));
+    assert_eq!(c["orgs"].as_array().unwrap().len(), 2);
+    let c = json_of(&cli.run(&["connection", "dissociate", &id, "--org", "globex", "--json"], None));
+    assert_eq!(c["orgs"].as_array().unwrap().len(), 1);
+    assert_eq!(json_of(&cli.run(&["connection", "list", "--json"], None)).as_array().unwrap().len(), 1);
+    assert_eq!(json_of(&cli.run(&["connection", "show", &id, "--json"], None))["id"], id);
+    // An issuer that does not answer is refused now, in one line; nothing is saved.
+    let out = cli.run(
+        &[
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "oidc",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "x",
+            "--client-secret-stdin",
+            "--json",
+        ],
+        Some("s"),
+    );
+    assert!(stderr_line(&out).contains("discovery"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli.run(&["connection", "create", "--org", "acme", "--type", "oidc", "--client-id", "x", "--json"], None);
+    assert!(stderr_line(&out).contains("--issuer"));
+    assert_eq!(json_of(&cli.run(&["connection", "delete", &id, "--json"], None))["deleted"], true);
+    assert!(json_of(&cli.run(&["connection", "list", "--json"], None)).as_array().unwrap().is_empty());
+}

@@ -177,6 +177,9 @@ async fn portal_to_guichet_to_the_company_idp_and_back() {
     let c = claims(t["id_token"].as_str().unwrap());
     assert_eq!(c["roles"], serde_json::json!(["buyer"]));
     assert_eq!(c["amr"], serde_json::json!(["fed"]), "still the federated sign-in");
+    // The account page shows the linked identity provider.
+    let html = b.get(f.hub.url("/account")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"linked-identities\"") && html.contains("Acme IdP"), "{html}");
     // The second sign-in through the IdP finds the linked account (no second account).
     let b2 = f.hub.browser();
     let (url, _) = auth_url(&f.hub, &f.portal, &[("scope", "openid org"), ("organization", "acme")]);

@@ -82,7 +82,19 @@ async fn console(
             |m| json!({"slug": m.org.slug, "name": m.org.name, "role": m.role.as_str(), "admin": m.role.administers()}),
         )
         .collect();
+    let identities: Vec<Value> = state
+        .federation
+        .identities_of(u.id)
+        .await
+        .map_err(|e| match e {
+            crate::federation::FederationError::Store(s) => WebError::from(s),
+            other => WebError::Internal(anyhow::anyhow!("{other}")),
+        })?
+        .into_iter()
+        .map(|(name, l)| json!({"name": name, "email": l.email}))
+        .collect();
     let ctx = json!({
+        "identities": identities,
         "title": ui.t(&state.templates, "account.title"),
         "email": u.email.as_str(), "name": u.name, "locale": u.locale.as_deref().unwrap_or(ui.lang.code()),
         "time_zone": u.time_zone, "time_zones": TIME_ZONES, "phone": u.phone_number,

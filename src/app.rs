@@ -273,6 +273,10 @@ impl App {
             sealer,
             clock.clone(),
             &settings.server.issuer,
+            crate::net::OutboundPolicy::new(
+                crate::dns::Resolver::new(&settings.dns)?,
+                settings.outbound.allow_loopback,
+            )?,
         )?);
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {

@@ -142,6 +142,10 @@ impl Accounts {
             sealer,
             clock.clone(),
             &settings.server.issuer,
+            crate::net::OutboundPolicy::new(
+                crate::dns::Resolver::new(&settings.dns)?,
+                settings.outbound.allow_loopback,
+            )?,
         )?);
         Ok(Self {
             service,

@@ -45,6 +45,17 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub webauthn: WebauthnSettings,
     pub dns: DnsSettings,
+    pub outbound: OutboundSettings,
+}
+
+/// Requests to URLs organization admins give (their identity provider; webhooks next): public
+/// addresses only, checked and pinned (`src/net.rs`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// Tests only: also allow loopback addresses (127.0.0.0/8, ::1, localhost). Refused when the
+    /// issuer is https.
+    pub allow_loopback: bool,
 }
 
 /// The DNS server asked for domain verification TXT records (and webhook address checks).
@@ -693,6 +704,9 @@ impl Settings {
         }
         if self.dns.recheck_interval_secs == 0 {
             return Err(invalid("dns.recheck_interval_secs", "must be at least 1"));
+        }
+        if self.outbound.allow_loopback && self.issuer_is_https() {
+            return Err(invalid("outbound.allow_loopback", "is for tests: refused when the issuer is https"));
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod federation;
 pub mod i18n;
 pub mod mail;
+pub mod net;
 pub mod oidc;
 pub mod orgs;
 pub mod render;

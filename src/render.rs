@@ -26,6 +26,8 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "consent.html",
     "select_account.html",
     "choose_org.html",
+    "org_nav.html",
+    "org_sso.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",
@@ -176,7 +178,7 @@ mod tests {
     use super::*;
 
     /// Partials and layouts: never rendered on their own.
-    const PARTS: &[&str] = &["base.html", "password_input.html"];
+    const PARTS: &[&str] = &["base.html", "password_input.html", "org_nav.html"];
 
     /// Every page renders in both languages with a fixture context, and values are escaped.
     #[test]

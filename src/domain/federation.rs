@@ -62,6 +62,10 @@ pub struct OidcUpstream {
     /// Claim names read for the email, the name and the groups.
     #[serde(default)]
     pub mapping: ClaimMapping,
+    /// Set up by an organization admin (not the operator): every request to the provider goes
+    /// through the outbound-URL policy (public addresses only, pinned, no redirects).
+    #[serde(default)]
+    pub restricted: bool,
 }
 
 fn default_scopes() -> Vec<String> {

@@ -60,8 +60,12 @@ pub struct FederationService {
     pub(crate) clock: Arc<dyn Clock>,
     /// Our issuer: the base of the login and callback URLs.
     pub(crate) issuer: String,
-    /// Talks to identity providers: no redirects followed, short timeouts.
+    /// Talks to identity providers the operator configured: no redirects followed, short
+    /// timeouts.
     pub(crate) http: reqwest::Client,
+    /// Talks to identity providers organization admins configured: the outbound-URL policy
+    /// (public addresses only, pinned; `src/net.rs`).
+    pub(crate) outbound: crate::net::OutboundPolicy,
 }
 
 impl FederationService {
@@ -72,13 +76,23 @@ impl FederationService {
         sealer: Arc<Sealer>,
         clock: Arc<dyn Clock>,
         issuer: &str,
+        outbound: crate::net::OutboundPolicy,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("guichet/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { stores, accounts, orgs, sealer, clock, issuer: issuer.trim_end_matches('/').to_owned(), http })
+        Ok(Self {
+            stores,
+            accounts,
+            orgs,
+            sealer,
+            clock,
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            http,
+            outbound,
+        })
     }
 
     /// Where a browser starts signing in through the connection.
@@ -116,6 +130,93 @@ impl FederationService {
         if actor != Actor::Platform {
             return Err(FederationError::Forbidden);
         }
+        let org_ids = self.org_ids(orgs).await?;
+        self.new_oidc(name, issuer, client_id, client_secret, org_ids, userinfo, false).await
+    }
+
+    /// An organization admin connects their organization's provider (self-service). The
+    /// connection is *restricted*: every request to the provider goes through the outbound-URL
+    /// policy. Audited.
+    pub async fn create_oidc_for_org(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        name: Option<&str>,
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> FederationResult<Connection> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        let restricted = actor != Actor::Platform;
+        let c = self.new_oidc(name, issuer, client_id, client_secret, vec![org.id], false, restricted).await?;
+        self.audit("org.connection_created", org.id, actor, serde_json::json!({"connection": c.id, "name": c.name}))
+            .await;
+        Ok(c)
+    }
+
+    /// The connections serving an organization (its admins and the platform).
+    pub async fn connections_for_org(&self, actor: Actor, org_ref: &str) -> FederationResult<Vec<Connection>> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        Ok(self.stores.federation.connections_of(org.id).await?)
+    }
+
+    /// Deletes a connection of the organization after its name was typed again. A connection
+    /// that also serves other organizations is the operator's to delete.
+    pub async fn delete_for_org(&self, actor: Actor, org_ref: &str, id: &str, confirm: &str) -> FederationResult<()> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        let c = self.connection(id).await?;
+        if !c.orgs.contains(&org.id) {
+            return Err(FederationError::NotFound);
+        }
+        if c.orgs.len() > 1 && actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        if confirm.trim() != c.name {
+            return Err(FederationError::Invalid("confirm".into()));
+        }
+        self.stores.federation.delete_connection(c.id).await?;
+        self.audit("org.connection_deleted", org.id, actor, serde_json::json!({"connection": c.id, "name": c.name}))
+            .await;
+        Ok(())
+    }
+
+    async fn audit(&self, action: &str, org: OrgId, actor: Actor, detail: serde_json::Value) {
+        let actor = match actor {
+            Actor::Platform => "platform".to_owned(),
+            Actor::User(u) => u.to_string(),
+        };
+        let op = crate::domain::account::AccountOp::Audit {
+            action: action.to_owned(),
+            subject: format!("org:{org}"),
+            actor: Some(actor),
+            detail: Some(detail.to_string()),
+        };
+        if let Err(e) = self.stores.accounts.apply(vec![op]).await {
+            tracing::warn!(error = %e, action, "could not write the audit event");
+        }
+    }
+
+    /// The HTTP client for a provider: the outbound-URL policy's for restricted connections
+    /// (every request — discovery, JWKS, token, userinfo — to checked, public addresses only).
+    pub(crate) fn http_for(&self, restricted: bool) -> reqwest::Client {
+        if restricted {
+            self.outbound.client()
+        } else {
+            self.http.clone()
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn new_oidc(
+        &self,
+        name: Option<&str>,
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+        org_ids: Vec<OrgId>,
+        userinfo: bool,
+        restricted: bool,
+    ) -> FederationResult<Connection> {
         let issuer = issuer.trim().trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&issuer).map_err(|e| FederationError::Invalid(format!("--issuer: {e}")))?;
         if !matches!(parsed.scheme(), "https" | "http") || parsed.fragment().is_some() || parsed.query().is_some() {
@@ -125,10 +226,16 @@ impl FederationService {
         if client_id.is_empty() || client_secret.is_empty() {
             return Err(FederationError::Invalid("the client id and secret are required".into()));
         }
-        let org_ids = self.org_ids(orgs).await?;
+        if restricted {
+            // The same rules as every request of the connection, with a clear answer now.
+            self.outbound.check(&format!("{issuer}/.well-known/openid-configuration")).await.map_err(|e| {
+                tracing::info!(reason = %e.reason(), "identity provider URL refused");
+                FederationError::Invalid("issuer not allowed".into())
+            })?;
+        }
         // Fails closed: an issuer whose discovery does not answer (or names another issuer) is
         // refused now rather than at the first sign-in.
-        oidc::discover(&self.http, &issuer).await?;
+        oidc::discover(&self.http_for(restricted), &issuer).await?;
         let id = ConnectionId::new_random();
         let sealed = self
             .sealer
@@ -147,6 +254,7 @@ impl FederationService {
                 userinfo,
                 algs: vec!["RS256".into(), "ES256".into(), "EdDSA".into(), "PS256".into()],
                 mapping: Default::default(),
+                restricted,
             }),
             orgs: org_ids,
             created_at: now,

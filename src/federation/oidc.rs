@@ -102,7 +102,7 @@ impl FederationService {
     ) -> FederationResult<String> {
         let c = self.connection(id).await?;
         let cfg = upstream(&c);
-        let meta = discover(&self.http, &cfg.issuer).await?;
+        let meta = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
         let client = self.oidc_client(c.id, cfg, meta)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client
@@ -154,13 +154,13 @@ impl FederationService {
         let code = code.filter(|c| !c.is_empty()).ok_or_else(|| FederationError::Rejected("no code".into()))?;
         let c = self.stores.federation.connection(p.connection).await?.ok_or(FederationError::NotFound)?;
         let cfg = upstream(&c);
-        let meta = discover(&self.http, &cfg.issuer).await?;
+        let meta = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
         let client = self.oidc_client(c.id, cfg, meta)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| FederationError::Upstream(format!("no token endpoint: {e}")))?
             .set_pkce_verifier(PkceCodeVerifier::new(p.pkce_verifier))
-            .request_async(&self.http)
+            .request_async(&self.http_for(cfg.restricted))
             .await
             .map_err(|e| FederationError::Upstream(format!("code exchange failed: {e}")))?;
         let raw_id = token.id_token().ok_or_else(|| FederationError::Rejected("no ID token".into()))?.to_string();
@@ -189,7 +189,7 @@ impl FederationService {
                 .user_info(token.access_token().clone(), Some(claims.subject().clone()))
                 .map_err(|e| FederationError::Upstream(format!("no userinfo endpoint: {e}")))?;
             let info: UserInfoClaims<ExtraClaims, CoreGenderClaim> = req
-                .request_async(&self.http)
+                .request_async(&self.http_for(cfg.restricted))
                 .await
                 .map_err(|e| FederationError::Upstream(format!("userinfo failed: {e}")))?;
             if identity.email.is_none() {

@@ -25,9 +25,15 @@ struct Fed {
 /// addresses). `hub`: Guichet with the organization Acme (acme.test verified), a connection to
 /// the IdP, and a portal with permissions.
 async fn fed() -> Fed {
+    fed_with(false).await
+}
+
+/// `allow_loopback`: the hub's outbound policy lets organization admins' providers be on
+/// loopback (the test IdP is).
+async fn fed_with(allow_loopback: bool) -> Fed {
     // Another host name than the hub's: the browser keeps the two servers' cookies apart.
     let idp = TestApp::spawn_on_host("localhost").await;
-    let hub = TestApp::spawn().await;
+    let hub = TestApp::spawn_with(|s| s.outbound.allow_loopback = allow_loopback).await;
     for email in ["ann@acme.test", "bob@elsewhere.test", "carl@acme.test"] {
         let u = idp.create_user(email, PW).await;
         idp.state.stores.accounts.apply(vec![AccountOp::SetEmailVerified { user: u.id }]).await.unwrap();
@@ -275,4 +281,134 @@ async fn federated_sign_in_fails_closed() {
     // Unknown connection.
     assert_eq!(b.get(f.hub.url("/sso/6f1c1b2e-8a7d-4c55-9a52-0d2a6c3c2b11")).send().await.unwrap().status(), 404);
     assert_eq!(b.get(f.hub.url("/sso/nope")).send().await.unwrap().status(), 404);
+}
+
+async fn post_form(b: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    b.post(url).header("accept", "text/html").form(form).send().await.unwrap()
+}
+
+async fn csrf_at(b: &reqwest::Client, url: &str) -> (u16, String, String) {
+    let res = b.get(url).header("accept", "text/html").send().await.unwrap();
+    let status = res.status().as_u16();
+    let html = res.text().await.unwrap();
+    (status, form_value(&html, "csrf_token").unwrap_or_default(), html)
+}
+
+/// Self-service: an organization admin connects the organization's provider from
+/// `/orgs/<slug>/sso`, its people sign in through it, and the admin deletes it after typing its
+/// name. Another organization's admin sees none of it.
+#[tokio::test]
+async fn an_org_admin_connects_the_organizations_idp_from_the_sso_page() {
+    let f = fed_with(true).await;
+    let hub = &f.hub;
+    hub.create_user("boss@acme.test", PW).await;
+    hub.state.orgs.set_member(P, "acme", "boss@acme.test", OrgRole::Admin).await.unwrap();
+    let mut reg = registration("Hub (self-service)");
+    reg.redirect_uris = vec![hub.url("/sso/oidc/callback")];
+    reg.first_party = true;
+    let upstream = f.idp.register(reg).await;
+    let b = hub.browser();
+    assert_eq!(hub.login(&b, "boss@acme.test", PW, None).await.status(), 303);
+    let (status, csrf, html) = csrf_at(&b, &hub.url("/orgs/acme/sso")).await;
+    assert_eq!(status, 200);
+    assert!(
+        crate::helpers::unescape(&html).contains(&hub.url("/sso/oidc/callback")),
+        "the redirect URI to register is shown"
+    );
+    assert!(html.contains("Acme IdP"), "the operator's connection is listed");
+    let res = post_form(
+        &b,
+        &hub.url("/orgs/acme/sso"),
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Acme Keycloak"),
+            ("issuer", &f.idp.base),
+            ("client_id", upstream.client.client_id.as_str()),
+            ("client_secret", upstream.secret.as_deref().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let conns = hub.state.federation.connections_for_org(P, "acme").await.unwrap();
+    let mine = conns.iter().find(|c| c.name == "Acme Keycloak").unwrap();
+    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &mine.config;
+    assert!(cfg.restricted, "made by an org admin: every request goes through the outbound policy");
+    // Its sign-in link works for the organization's people.
+    let someone = hub.browser();
+    let res = chain(&f, &someone, &hub.url(&format!("/sso/{}?return_to=/account", mine.id)), "ann@acme.test").await;
+    assert_eq!(res.status(), 200, "signed in and on the account page");
+    // The audit log has it.
+    let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "org.connection_created"));
+    // Another organization's admin: 404 for the page and the forms.
+    hub.state.orgs.create(P, "Globex", Some("globex"), None).await.unwrap();
+    hub.create_user("gina@globex.test", PW).await;
+    hub.state.orgs.set_member(P, "globex", "gina@globex.test", OrgRole::Admin).await.unwrap();
+    let g = hub.browser();
+    hub.login(&g, "gina@globex.test", PW, None).await;
+    let (status, gcsrf, _) = csrf_at(&g, &hub.url("/orgs/acme/sso")).await;
+    assert_eq!(status, 404);
+    let (_, gcsrf2, _) = csrf_at(&g, &hub.url("/orgs/globex/sso")).await;
+    let id = mine.id.to_string();
+    for (url, form) in [
+        (
+            hub.url("/orgs/acme/sso/delete"),
+            vec![("csrf_token", gcsrf.as_str()), ("id", id.as_str()), ("confirm", "Acme Keycloak")],
+        ),
+        (
+            hub.url("/orgs/globex/sso/delete"),
+            vec![("csrf_token", gcsrf2.as_str()), ("id", id.as_str()), ("confirm", "Acme Keycloak")],
+        ),
+    ] {
+        let res = post_form(&g, &url, &form).await;
+        assert!(matches!(res.status().as_u16(), 403 | 404), "{url}: {}", res.status());
+    }
+    assert!(hub.state.federation.connection(&id).await.is_ok(), "still there");
+    // The admin deletes it: the name typed wrong, then right.
+    let (_, csrf, _) = csrf_at(&b, &hub.url("/orgs/acme/sso")).await;
+    let res =
+        post_form(&b, &hub.url("/orgs/acme/sso/delete"), &[("csrf_token", &csrf), ("id", &id), ("confirm", "acme")])
+            .await;
+    assert_eq!(res.status(), 400);
+    let res = post_form(
+        &b,
+        &hub.url("/orgs/acme/sso/delete"),
+        &[("csrf_token", &csrf), ("id", &id), ("confirm", "Acme Keycloak")],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert!(hub.state.federation.connection(&id).await.is_err());
+}
+
+/// An organization admin cannot make Guichet fetch internal addresses: loopback, private,
+/// link-local (cloud metadata) and `localhost` issuers are refused with the same message, and
+/// nothing is saved.
+#[tokio::test]
+async fn an_org_admins_provider_must_be_on_a_public_address() {
+    let f = fed().await;
+    let hub = &f.hub;
+    hub.create_user("boss@acme.test", PW).await;
+    hub.state.orgs.set_member(P, "acme", "boss@acme.test", OrgRole::Admin).await.unwrap();
+    let b = hub.browser();
+    hub.login(&b, "boss@acme.test", PW, None).await;
+    let before = hub.state.federation.connections().await.unwrap().len();
+    for issuer in [
+        f.idp.base.clone(),
+        format!("http://127.0.0.1:{}", f.idp.addr.port()),
+        "http://169.254.169.254".into(),
+        "http://10.0.0.1".into(),
+        "https://localhost".into(),
+        "http://[::1]:8080".into(),
+    ] {
+        let (_, csrf, _) = csrf_at(&b, &hub.url("/orgs/acme/sso")).await;
+        let res = post_form(
+            &b,
+            &hub.url("/orgs/acme/sso"),
+            &[("csrf_token", &csrf), ("name", "x"), ("issuer", &issuer), ("client_id", "c"), ("client_secret", "s")],
+        )
+        .await;
+        assert_eq!(res.status(), 400, "{issuer}");
+        assert!(res.text().await.unwrap().contains("Check the issuer URL"), "{issuer}: the same message");
+    }
+    assert_eq!(hub.state.federation.connections().await.unwrap().len(), before);
 }

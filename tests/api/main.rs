@@ -23,6 +23,7 @@ mod oidc_token;
 mod ops;
 mod org_pages;
 mod orgs;
+mod outbound;
 mod store_contract;
 mod store_contract_oidc;
 mod throttle;

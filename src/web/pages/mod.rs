@@ -84,6 +84,8 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{slug}/roles/{role_id}/permissions", post(orgs::role_permissions))
         .route("/orgs/{slug}/roles/{role_id}/delete", post(orgs::role_delete))
         .route("/orgs/{slug}/domains", get(orgs::domains).post(orgs::domain_add))
+        .route("/orgs/{slug}/sso", get(orgs::sso).post(orgs::sso_create))
+        .route("/orgs/{slug}/sso/delete", post(orgs::sso_delete))
         .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))
         .route("/orgs/{slug}/domains/remove", post(orgs::domain_remove))
         .route("/orgs/{slug}/settings", get(orgs::settings).post(orgs::settings_save))

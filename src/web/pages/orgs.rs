@@ -75,6 +75,8 @@ const NOTICES: &[&str] = &[
     "logo_saved",
     "logo_removed",
     "deleted",
+    "connection_created",
+    "connection_deleted",
 ];
 
 #[derive(Deserialize, Default)]
@@ -97,6 +99,7 @@ enum Section {
     Members,
     Roles,
     Domains,
+    Sso,
     Settings,
 }
 
@@ -107,6 +110,7 @@ impl Section {
             Section::Members => "/members",
             Section::Roles => "/roles",
             Section::Domains => "/domains",
+            Section::Sso => "/sso",
             Section::Settings => "/settings",
         }
     }
@@ -117,6 +121,7 @@ impl Section {
             Section::Members => "members",
             Section::Roles => "roles",
             Section::Domains => "domains",
+            Section::Sso => "sso",
             Section::Settings => "settings",
         }
     }
@@ -127,6 +132,7 @@ impl Section {
             Section::Members => "org_members.html",
             Section::Roles => "org_roles.html",
             Section::Domains => "org_domains.html",
+            Section::Sso => "org_sso.html",
             Section::Settings => "org_settings.html",
         }
     }
@@ -137,6 +143,7 @@ impl Section {
             Section::Members => "orgs.admin.members.title",
             Section::Roles => "orgs.admin.roles.title",
             Section::Domains => "orgs.admin.domains.title",
+            Section::Sso => "orgs.sso.title",
             Section::Settings => "orgs.admin.settings.title",
         }
     }
@@ -279,6 +286,23 @@ async fn section_page(
                 })
                 .collect();
         }
+        Section::Sso => {
+            let list = state.federation.connections_for_org(actor, slug).await.map_err(sso_error)?;
+            ctx["redirect_uri"] = json!(state.federation.oidc_redirect_uri());
+            ctx["connections"] = list
+                .iter()
+                .map(|c| {
+                    let issuer = match &c.config {
+                        crate::domain::federation::ConnectionConfig::Oidc(o) => o.issuer.clone(),
+                    };
+                    json!({
+                        "id": c.id, "name": c.name, "type": c.config.kind().as_str(), "issuer": issuer,
+                        "login_url": state.federation.login_url(c.id), "org_count": c.orgs.len().to_string(),
+                        "shared": c.orgs.len() > 1,
+                    })
+                })
+                .collect();
+        }
         Section::Settings => {}
     }
     render(state, &ui, status, section.template(), &ctx)
@@ -334,6 +358,93 @@ async fn answer(
     let message = state.templates.t(lang, key).to_owned();
     tracing::info!(org = %org.id, error = %key, "organization form refused");
     section_page(state, headers, None, s, u, org, section, status, None, Some(message)).await
+}
+
+/// A federation error as a page error (outside a form).
+fn sso_error(e: crate::federation::FederationError) -> WebError {
+    use crate::federation::FederationError as F;
+    match e {
+        F::NotFound | F::Org(OrgError::NotFound) => WebError::NotFound,
+        F::Org(o) => web_error(o),
+        F::Forbidden => WebError::page(StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
+        F::Store(s) => s.into(),
+        other => WebError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConnectionForm {
+    csrf_token: String,
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret: crate::crypto::SecretString,
+}
+
+/// `POST /orgs/{slug}/sso`: an org admin connects the organization's OpenID Provider.
+pub async fn sso_create(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state
+        .federation
+        .create_oidc_for_org(Actor::of(&u), &org.slug, Some(&f.name), &f.issuer, &f.client_id, f.client_secret.expose())
+        .await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created")).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConnectionDeleteForm {
+    csrf_token: String,
+    id: String,
+    confirm: String,
+}
+
+/// `POST /orgs/{slug}/sso/delete`: deletes a connection of the organization (its name typed again).
+pub async fn sso_delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionDeleteForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.federation.delete_for_org(Actor::of(&u), &org.slug, &f.id, &f.confirm).await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_deleted")).await
+}
+
+async fn sso_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    outcome: Result<&'static str, crate::federation::FederationError>,
+) -> Result<Response, WebError> {
+    use crate::federation::FederationError as F;
+    let e = match outcome {
+        Ok(notice) => return Ok(Redirect::to(&format!("{}?notice={notice}", Section::Sso.url(org))).into_response()),
+        Err(e) => e,
+    };
+    let (status, key) = match &e {
+        F::Invalid(m) if m == "confirm" => (StatusCode::BAD_REQUEST, "orgs.sso.error.confirm"),
+        F::Invalid(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.invalid"),
+        F::Upstream(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.discovery"),
+        F::Forbidden => (StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
+        _ => return Err(sso_error(e)),
+    };
+    tracing::info!(org = %org.id, error = %e, "connection form refused");
+    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
+    let message = state.templates.t(lang, key).to_owned();
+    section_page(state, headers, None, s, u, org, Section::Sso, status, None, Some(message)).await
 }
 
 fn user_id(raw: &str) -> Result<UserId, OrgError> {
@@ -618,6 +729,18 @@ pub async fn role_delete(
     }
     .await;
     answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
+}
+
+// ---------------------------------------------------------------- single sign-on
+
+pub async fn sso(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Sso).await
 }
 
 // ---------------------------------------------------------------- domains

@@ -76,6 +76,40 @@ pub enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The scopes asked of the provider and the claim that carries groups.
+    Update {
+        id: String,
+        /// Scopes asked besides openid (repeatable; replaces the list), e.g. --scope email --scope groups.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The claim holding the user's groups (default `groups`).
+        #[arg(long)]
+        groups_claim: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Map an IdP group to a role: at each sign-in the role follows the group (granted when the
+    /// IdP sends the group, taken away when it does not).
+    MapGroup {
+        id: String,
+        #[arg(long)]
+        group: String,
+        /// Role id, name or client/name.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the mappings of a group (the roles they granted stay until changed).
+    UnmapGroup {
+        id: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn connection_json(c: &Connection, f: &FederationService) -> Value {
@@ -92,6 +126,9 @@ pub fn connection_json(c: &Connection, f: &FederationService) -> Value {
             v["client_id"] = json!(o.client_id);
             v["scopes"] = json!(o.scopes);
             v["userinfo"] = json!(o.userinfo);
+            v["groups_claim"] = json!(o.mapping.groups);
+            v["group_roles"] = json!(o.group_roles);
+            v["restricted"] = json!(o.restricted);
         }
     }
     v
@@ -180,6 +217,20 @@ pub async fn connection(cmd: ConnectionCommand, settings: &Settings, clock: Arc<
         ConnectionCommand::Associate { id, org, json } => {
             let c = f.associate(Actor::Platform, &id, &org, true).await.map_err(explain)?;
             print(json, &connection_json(&c, f), || format!("{} now serves {org}", c.name))
+        }
+        ConnectionCommand::Update { id, scopes, groups_claim, json } => {
+            let scopes = if scopes.is_empty() { None } else { Some(scopes) };
+            let c = f.set_claims(Actor::Platform, &id, scopes, groups_claim).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("updated {}", c.name))
+        }
+        ConnectionCommand::MapGroup { id, group, role, client, json } => {
+            let c =
+                f.map_group(Actor::Platform, &id, &group, Some((&role, client.as_deref()))).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("group {group} now grants {role}"))
+        }
+        ConnectionCommand::UnmapGroup { id, group, json } => {
+            let c = f.map_group(Actor::Platform, &id, &group, None).await.map_err(explain)?;
+            print(json, &connection_json(&c, f), || format!("group {group} grants nothing any more"))
         }
         ConnectionCommand::Dissociate { id, org, json } => {
             let c = f.associate(Actor::Platform, &id, &org, false).await.map_err(explain)?;

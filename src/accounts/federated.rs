@@ -15,6 +15,7 @@ impl AccountService {
         identity: &FederatedIdentity,
         linked: Option<UserId>,
         org: OrgId,
+        roles: &(Vec<crate::domain::RoleId>, Vec<crate::domain::RoleId>),
     ) -> AccountResult<User> {
         let raw = identity.email.as_deref().ok_or(AccountError::Invalid("register.email_invalid"))?;
         let email = Email::parse(raw).map_err(|_| AccountError::Invalid("register.email_invalid"))?;
@@ -25,6 +26,12 @@ impl AccountService {
             email: Some(email.to_string()),
         };
         let join = |user: UserId| AccountOp::JoinOrg { org, user, role: OrgRole::Member };
+        // The roles the IdP's groups map to follow the groups, in the same transaction.
+        let role_ops = |user: UserId| {
+            let grants = roles.0.iter().map(move |r| AccountOp::GrantRole { org, user, role: *r });
+            let revokes = roles.1.iter().map(move |r| AccountOp::RevokeRole { org, user, role: *r });
+            grants.chain(revokes).collect::<Vec<_>>()
+        };
         let existing = match linked {
             Some(id) => self.stores.users.user_by_id(id).await?,
             None => self.user_by_email(email.as_str()).await?,
@@ -34,6 +41,7 @@ impl AccountService {
                 return Err(AccountError::NotAllowed("login.suspended"));
             }
             let mut ops = vec![link(u.id), join(u.id)];
+            ops.extend(role_ops(u.id));
             if u.status == UserStatus::Pending {
                 ops.push(AccountOp::SetStatus { user: u.id, status: UserStatus::Active });
             }
@@ -47,12 +55,13 @@ impl AccountService {
         let name = identity.name.as_deref().and_then(|n| parse_display_name(n).ok().flatten());
         let new =
             NewUser { email: email.clone(), name, password_hash: None, status: UserStatus::Active, is_admin: false };
-        let ops = vec![AccountOp::SetEmailVerified { user: id }, join(id), link(id)];
+        let mut ops = vec![AccountOp::SetEmailVerified { user: id }, join(id), link(id)];
+        ops.extend(role_ops(id));
         match self.stores.accounts.create_account(id, new, &SignupConsents::default(), ops).await {
             Ok(_) => {}
             // Created meanwhile by another sign-in: link to it.
             Err(StoreError::Conflict { constraint: "users_email" }) => {
-                return Box::pin(self.federated_account(identity, None, org)).await;
+                return Box::pin(self.federated_account(identity, None, org, roles)).await;
             }
             Err(e) => return Err(Self::map_conflict(e)),
         }

@@ -323,6 +323,17 @@ pub enum AccountOp {
         user: UserId,
         email: Option<String>,
     },
+    /// Grants a role to a member (nothing when they hold it already).
+    GrantRole {
+        org: super::OrgId,
+        user: UserId,
+        role: super::RoleId,
+    },
+    RevokeRole {
+        org: super::OrgId,
+        user: UserId,
+        role: super::RoleId,
+    },
     /// Marks a pending invitation accepted; `Conflict{"token_spent"}` when it is not pending.
     AcceptInvitation {
         id: uuid::Uuid,

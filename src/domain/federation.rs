@@ -66,6 +66,28 @@ pub struct OidcUpstream {
     /// through the outbound-URL policy (public addresses only, pinned, no redirects).
     #[serde(default)]
     pub restricted: bool,
+    /// IdP groups that grant roles: at each sign-in, the mapped roles follow the groups the IdP
+    /// sends (granted when in the group, taken away when not); other roles are left alone.
+    #[serde(default)]
+    pub group_roles: Vec<GroupRole>,
+}
+
+/// An IdP group granting a role (of the organization the identity is admitted into).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupRole {
+    pub group: String,
+    pub role: super::RoleId,
+}
+
+/// Which mapped roles to grant and which to take away, for the groups an identity has.
+pub fn role_changes(mapping: &[GroupRole], groups: &[String]) -> (Vec<super::RoleId>, Vec<super::RoleId>) {
+    let mut grant: Vec<super::RoleId> = mapping.iter().filter(|m| groups.contains(&m.group)).map(|m| m.role).collect();
+    grant.sort();
+    grant.dedup();
+    let mut revoke: Vec<super::RoleId> = mapping.iter().map(|m| m.role).filter(|r| !grant.contains(r)).collect();
+    revoke.sort();
+    revoke.dedup();
+    (grant, revoke)
 }
 
 fn default_scopes() -> Vec<String> {
@@ -176,6 +198,21 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_drive_the_mapped_roles_only() {
+        let (a, b) = (super::super::RoleId::new_random(), super::super::RoleId::new_random());
+        let m = vec![
+            GroupRole { group: "sales".into(), role: a },
+            GroupRole { group: "buyers".into(), role: a },
+            GroupRole { group: "admins".into(), role: b },
+        ];
+        assert_eq!(role_changes(&m, &["buyers".into()]), (vec![a], vec![b]));
+        assert_eq!(role_changes(&m, &[]).0, vec![]);
+        let (g, r) = role_changes(&m, &["admins".into(), "sales".into()]);
+        assert_eq!(g.len(), 2);
+        assert!(r.is_empty());
+    }
 
     fn id(email: Option<&str>, verified: bool) -> FederatedIdentity {
         FederatedIdentity {

@@ -255,6 +255,7 @@ impl FederationService {
                 algs: vec!["RS256".into(), "ES256".into(), "EdDSA".into(), "PS256".into()],
                 mapping: Default::default(),
                 restricted,
+                group_roles: Vec::new(),
             }),
             orgs: org_ids,
             created_at: now,
@@ -312,6 +313,69 @@ impl FederationService {
         Ok(out)
     }
 
+    /// Maps an IdP group to a role (platform only): at each sign-in through the connection, the
+    /// role follows the group. `role`: id, name or `client/name` (with `client` to tell apart);
+    /// None removes every mapping of the group.
+    pub async fn map_group(
+        &self,
+        actor: Actor,
+        id: &str,
+        group: &str,
+        role: Option<(&str, Option<&str>)>,
+    ) -> FederationResult<Connection> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let mut c = self.connection(id).await?;
+        let group = group.trim();
+        if group.is_empty() || group.len() > 256 {
+            return Err(FederationError::Invalid("--group is 1 to 256 characters".into()));
+        }
+        let first_org = c.orgs.first().copied();
+        let role_id = match role {
+            Some((role_ref, client)) => Some(self.orgs.resolve_role(first_org, role_ref, client).await?.id),
+            None => None,
+        };
+        let ConnectionConfig::Oidc(cfg) = &mut c.config;
+        match role_id {
+            Some(r) => {
+                cfg.group_roles.retain(|m| !(m.group == group && m.role == r));
+                cfg.group_roles.push(crate::domain::federation::GroupRole { group: group.to_owned(), role: r });
+            }
+            None => cfg.group_roles.retain(|m| m.group != group),
+        }
+        c.updated_at = self.clock.now();
+        self.stores.federation.update_connection(&c).await?;
+        Ok(c)
+    }
+
+    /// Sets the scopes asked and the claim that carries groups (platform only).
+    pub async fn set_claims(
+        &self,
+        actor: Actor,
+        id: &str,
+        scopes: Option<Vec<String>>,
+        groups_claim: Option<String>,
+    ) -> FederationResult<Connection> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let mut c = self.connection(id).await?;
+        let ConnectionConfig::Oidc(cfg) = &mut c.config;
+        if let Some(s) = scopes {
+            if s.iter().any(|x| x.is_empty() || x.len() > 100 || x.contains(char::is_whitespace)) {
+                return Err(FederationError::Invalid("a scope is 1 to 100 characters without spaces".into()));
+            }
+            cfg.scopes = s.into_iter().filter(|x| x != "openid").collect();
+        }
+        if let Some(g) = groups_claim.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()) {
+            cfg.mapping.groups = g;
+        }
+        c.updated_at = self.clock.now();
+        self.stores.federation.update_connection(&c).await?;
+        Ok(c)
+    }
+
     /// The connection a sign-in for this organization goes to (home-realm discovery), if any.
     pub async fn connection_of_org(&self, org: OrgId) -> FederationResult<Option<Connection>> {
         Ok(self.stores.federation.connections_of(org).await?.into_iter().next())
@@ -338,7 +402,16 @@ impl FederationService {
             }
         };
         let linked = self.stores.federation.identity(c.id, &identity.subject).await?.map(|l| l.user_id);
-        let user = self.accounts.federated_account(&identity, linked, org).await.map_err(|e| match e {
+        // Group mapping: only roles grantable in the organization admitted into.
+        let ConnectionConfig::Oidc(cfg) = &c.config;
+        let (grant, revoke) = crate::domain::federation::role_changes(&cfg.group_roles, &identity.groups);
+        let grantable: Vec<crate::domain::RoleId> =
+            self.stores.orgs.roles(Some(org)).await?.into_iter().map(|r| r.id).collect();
+        let roles = (
+            grant.into_iter().filter(|r| grantable.contains(r)).collect::<Vec<_>>(),
+            revoke.into_iter().filter(|r| grantable.contains(r)).collect::<Vec<_>>(),
+        );
+        let user = self.accounts.federated_account(&identity, linked, org, &roles).await.map_err(|e| match e {
             crate::accounts::AccountError::Store(s) => FederationError::Store(s),
             other => FederationError::Rejected(other.to_string()),
         })?;

@@ -380,6 +380,8 @@ pub trait FederationStore: Send + Sync {
     /// The connections serving an organization.
     async fn connections_of(&self, org: OrgId) -> StoreResult<Vec<crate::domain::federation::Connection>>;
     async fn delete_connection(&self, id: crate::domain::ConnectionId) -> StoreResult<bool>;
+    /// Replaces the connection's name and settings.
+    async fn update_connection(&self, c: &crate::domain::federation::Connection) -> StoreResult<()>;
     /// `NotFound` when the connection or the organization does not exist.
     async fn associate(&self, id: crate::domain::ConnectionId, org: OrgId) -> StoreResult<()>;
     async fn dissociate(&self, id: crate::domain::ConnectionId, org: OrgId) -> StoreResult<bool>;

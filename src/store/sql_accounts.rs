@@ -245,6 +245,28 @@ macro_rules! impl_account_store {
                         .await
                         .map_err(db_err)?;
                     }
+                    AccountOp::GrantRole { org, user, role } => {
+                        sqlx::query(
+                            "INSERT INTO member_roles (org_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (org_id, user_id, role_id) DO NOTHING",
+                        )
+                        .bind(org.as_uuid())
+                        .bind(user.as_uuid())
+                        .bind(role.as_uuid())
+                        .bind(now.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    AccountOp::RevokeRole { org, user, role } => {
+                        sqlx::query("DELETE FROM member_roles WHERE org_id = $1 AND user_id = $2 AND role_id = $3")
+                            .bind(org.as_uuid())
+                            .bind(user.as_uuid())
+                            .bind(role.as_uuid())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
                     AccountOp::JoinOrg { org, user, role } => {
                         sqlx::query(
                             "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \

@@ -129,6 +129,23 @@ macro_rules! impl_federation_store {
                 Ok(r.rows_affected() > 0)
             }
 
+            async fn update_connection(&self, c: &Connection) -> StoreResult<()> {
+                let _w = self.writing().await;
+                let config = serde_json::to_string(&c.config).map_err(|e| decode_err("connection config", e))?;
+                let r = sqlx::query("UPDATE connections SET name = $2, config = $3, updated_at = $4 WHERE id = $1")
+                    .bind(c.id.as_uuid())
+                    .bind(&c.name)
+                    .bind(config)
+                    .bind(c.updated_at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                if r.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn associate(&self, id: ConnectionId, org: OrgId) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query("INSERT INTO connection_orgs (connection_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")

@@ -798,6 +798,30 @@ async fn connection_commands() {
     let c = json_of(&cli.run(&["connection", "dissociate", &id, "--org", "globex", "--json"], None));
     assert_eq!(c["orgs"].as_array().unwrap().len(), 1);
     assert_eq!(json_of(&cli.run(&["connection", "list", "--json"], None)).as_array().unwrap().len(), 1);
+    // Scopes, the groups claim, and a group mapped to a role.
+    let c = json_of(&cli.run(
+        &["connection", "update", &id, "--scope", "email", "--scope", "groups", "--groups-claim", "groups", "--json"],
+        None,
+    ));
+    assert_eq!(c["scopes"], serde_json::json!(["email", "groups"]));
+    let portal = json_of(&cli.run(
+        &["client", "create", "--name", "Portal", "--redirect-uri", "https://portal.example.com/cb", "--json"],
+        None,
+    ));
+    let pid = portal["client_id"].as_str().unwrap().to_owned();
+    json_of(&cli.run(&["permission", "add", "--client", &pid, "orders:read", "--json"], None));
+    let role =
+        json_of(&cli.run(
+            &["role", "create", "--client", &pid, "--name", "buyer", "--permission", "orders:read", "--json"],
+            None,
+        ));
+    let c = json_of(&cli.run(&["connection", "map-group", &id, "--group", "Sales", "--role", "buyer", "--json"], None));
+    assert_eq!(c["group_roles"][0]["group"], "Sales");
+    assert_eq!(c["group_roles"][0]["role"], role["id"]);
+    let out = cli.run(&["connection", "map-group", &id, "--group", "Sales", "--role", "nope", "--json"], None);
+    assert!(stderr_line(&out).contains("no role"));
+    let c = json_of(&cli.run(&["connection", "unmap-group", &id, "--group", "Sales", "--json"], None));
+    assert!(c["group_roles"].as_array().unwrap().is_empty());
     assert_eq!(json_of(&cli.run(&["connection", "show", &id, "--json"], None))["id"], id);
     // An issuer that does not answer is refused now, in one line; nothing is saved.
     let out = cli.run(

@@ -412,3 +412,42 @@ async fn an_org_admins_provider_must_be_on_a_public_address() {
     }
     assert_eq!(hub.state.federation.connections().await.unwrap().len(), before);
 }
+
+/// Groups the IdP sends map to roles: the role follows the group at each sign-in. The company
+/// IdP here is Guichet too, sending its own `roles` claim (scope `roles`) as the groups.
+#[tokio::test]
+async fn idp_groups_map_to_roles_at_each_sign_in() {
+    let f = fed().await;
+    let (idp, hub) = (&f.idp, &f.hub);
+    // At the IdP: ann holds "sales" for the hub's client.
+    let hub_client =
+        idp.state.stores.clients.list_clients().await.unwrap().into_iter().find(|c| c.name == "Hub").unwrap();
+    let hc = hub_client.client_id.to_string();
+    idp.state.orgs.create(P, "Acme (IdP side)", Some("acme-idp"), None).await.unwrap();
+    idp.state.orgs.set_member(P, "acme-idp", "ann@acme.test", OrgRole::Member).await.unwrap();
+    idp.state.orgs.add_permissions(P, &hc, &["app:use".into()]).await.unwrap();
+    idp.state.orgs.create_role(P, &hc, "sales", &["app:use".into()], None).await.unwrap();
+    idp.state.orgs.grant_role(P, "acme-idp", "ann@acme.test", "sales", None).await.unwrap();
+    // At Guichet: ask for roles, read them as groups, map "sales" to the portal's "buyer".
+    let fedr = &hub.state.federation;
+    fedr.set_claims(P, &f.connection, Some(vec!["email".into(), "roles".into()]), Some("roles".into())).await.unwrap();
+    let c = fedr.map_group(P, &f.connection, "sales", Some(("buyer", None))).await.unwrap();
+    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &c.config;
+    assert_eq!(cfg.group_roles.len(), 1);
+    let sign_in = || async {
+        let b = hub.browser();
+        let (url, verifier) = auth_url(hub, &f.portal, &[("scope", "openid org roles"), ("organization", "acme")]);
+        let res = chain(&f, &b, &url, "ann@acme.test").await;
+        let t = exchange(hub, &f.portal, &code_of(&res), &verifier).await;
+        claims(t["id_token"].as_str().unwrap())
+    };
+    assert_eq!(sign_in().await["roles"], serde_json::json!(["buyer"]), "granted from the group");
+    // The IdP takes the group away: the next sign-in takes the role away.
+    idp.state.orgs.revoke_role(P, "acme-idp", "ann@acme.test", "sales", None).await.unwrap();
+    assert_eq!(sign_in().await["roles"], serde_json::json!([]), "taken away with the group");
+    // A role granted in Guichet by hand, not mapped, is left alone.
+    let pid = f.portal.client.client_id.to_string();
+    hub.state.orgs.create_role(P, &pid, "viewer", &["orders:read".into()], Some("acme")).await.unwrap();
+    hub.state.orgs.grant_role(P, "acme", "ann@acme.test", "viewer", None).await.unwrap();
+    assert_eq!(sign_in().await["roles"], serde_json::json!(["viewer"]));
+}

@@ -28,6 +28,7 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "choose_org.html",
     "org_nav.html",
     "org_sso.html",
+    "org_sso_test.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",

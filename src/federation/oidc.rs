@@ -45,6 +45,35 @@ struct Pending {
     nonce: String,
     pkce_verifier: String,
     return_to: String,
+    /// A test of the connection by an admin of this organization: nobody is signed in.
+    #[serde(default)]
+    test_for: Option<crate::domain::OrgId>,
+}
+
+/// What a test of a connection saw: the identity the provider sent, whether Guichet would admit
+/// it (and into which organization), and the claims it would issue.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub connection: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    /// None when admitted; else why not.
+    pub refusal: Option<String>,
+    /// The organization (slug) the identity would join.
+    pub org: Option<String>,
+    /// The roles the groups would grant.
+    pub roles: Vec<String>,
+    pub test_for: crate::domain::OrgId,
+}
+
+/// How a federated sign-in came back.
+pub enum Finished {
+    SignedIn(Box<crate::auth::Authenticated>, String),
+    /// A test: nobody was signed in.
+    Tested(Box<TestReport>),
 }
 
 /// The provider's metadata (its issuer must be the one configured: the crate checks it).
@@ -100,6 +129,34 @@ impl FederationService {
         return_to: &str,
         login_hint: Option<&str>,
     ) -> FederationResult<String> {
+        self.begin_with(id, browser, return_to, login_hint, None).await
+    }
+
+    /// Starts a test of a connection of the organization (its admins): a real sign-in at the
+    /// provider whose result is shown, without signing anyone in.
+    pub async fn begin_test(
+        &self,
+        actor: crate::orgs::Actor,
+        org_ref: &str,
+        id: &str,
+        browser: &str,
+    ) -> FederationResult<String> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        let c = self.connection(id).await?;
+        if !c.orgs.contains(&org.id) {
+            return Err(FederationError::NotFound);
+        }
+        self.begin_with(id, browser, "/", None, Some(org.id)).await
+    }
+
+    async fn begin_with(
+        &self,
+        id: &str,
+        browser: &str,
+        return_to: &str,
+        login_hint: Option<&str>,
+        test_for: Option<crate::domain::OrgId>,
+    ) -> FederationResult<String> {
         let c = self.connection(id).await?;
         let cfg = upstream(&c);
         let meta = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
@@ -121,6 +178,7 @@ impl FederationService {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
             return_to: return_to.to_owned(),
+            test_for,
         };
         let raw = serde_json::to_vec(&pending).map_err(|e| FederationError::Internal(e.into()))?;
         let key = EphemeralKey::Federation { state_digest: tokens::digest(state.secret()) }.to_string();
@@ -137,7 +195,7 @@ impl FederationService {
         state: &str,
         code: Option<&str>,
         error: Option<&str>,
-    ) -> FederationResult<(crate::auth::Authenticated, String)> {
+    ) -> FederationResult<Finished> {
         if state.is_empty() || state.len() > 128 {
             return Err(FederationError::StateInvalid);
         }
@@ -200,8 +258,56 @@ impl FederationService {
                 identity.name = info.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned());
             }
         }
+        if let Some(org) = p.test_for {
+            return Ok(Finished::Tested(Box::new(self.test_report(&c, identity, org).await?)));
+        }
         let auth = self.admit(&c, identity).await?;
-        Ok((auth, p.return_to))
+        Ok(Finished::SignedIn(Box::new(auth), p.return_to))
+    }
+
+    /// What admitting `identity` would do, without doing it.
+    async fn test_report(
+        &self,
+        c: &crate::domain::federation::Connection,
+        identity: FederatedIdentity,
+        test_for: crate::domain::OrgId,
+    ) -> FederationResult<TestReport> {
+        let domain = identity.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_owned());
+        let owner = match domain.as_deref().map(crate::domain::DomainName::parse) {
+            Some(Ok(d)) => self.stores.orgs.verified_owner(d.as_str()).await?.map(|o| o.id),
+            _ => None,
+        };
+        let admitted = crate::domain::federation::admit(&identity, &c.orgs, owner);
+        let (org, roles) = match &admitted {
+            Ok(o) => {
+                let ConnectionConfig::Oidc(cfg) = &c.config;
+                let (grant, _) = crate::domain::federation::role_changes(&cfg.group_roles, &identity.groups);
+                let roles = self
+                    .stores
+                    .orgs
+                    .roles(Some(*o))
+                    .await?
+                    .into_iter()
+                    .filter(|r| grant.contains(&r.id))
+                    .map(|r| format!("{}/{}", r.client_id, r.name))
+                    .collect();
+                (self.stores.orgs.org(*o).await?.map(|o| o.slug), roles)
+            }
+            Err(_) => (None, Vec::new()),
+        };
+        tracing::info!(connection = %c.id, admitted = admitted.is_ok(), "connection tested");
+        Ok(TestReport {
+            connection: c.name.clone(),
+            subject: identity.subject,
+            email: identity.email,
+            email_verified: identity.email_verified,
+            name: identity.name,
+            groups: identity.groups,
+            refusal: admitted.err().map(|e| e.to_string()),
+            org,
+            roles,
+            test_for,
+        })
     }
 }
 

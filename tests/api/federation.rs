@@ -337,6 +337,20 @@ async fn an_org_admin_connects_the_organizations_idp_from_the_sso_page() {
     let someone = hub.browser();
     let res = chain(&f, &someone, &hub.url(&format!("/sso/{}?return_to=/account", mine.id)), "ann@acme.test").await;
     assert_eq!(res.status(), 200, "signed in and on the account page");
+    // Test connection: a real sign-in at the provider, its result shown, nobody signed in.
+    let res = chain(&f, &b, &hub.url(&format!("/orgs/acme/sso/{}/test", mine.id)), "ann@acme.test").await;
+    assert_eq!(res.status(), 200);
+    let html = crate::helpers::unescape(&res.text().await.unwrap());
+    assert!(html.contains("id=\"test-admitted\"") && html.contains("ann@acme.test"), "{html}");
+    assert!(html.contains("nobody was signed in"));
+    let account = b.get(hub.url("/account")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("boss@acme.test") && !account.contains("ann@acme.test"), "the admin is still the admin");
+    let tester = hub.browser();
+    hub.login(&tester, "boss@acme.test", PW, None).await;
+    let res = chain(&f, &tester, &hub.url(&format!("/orgs/acme/sso/{}/test", mine.id)), "bob@elsewhere.test").await;
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"test-refused\""), "{html}");
+    assert!(hub.state.accounts.user_by_email("bob@elsewhere.test").await.unwrap().is_none());
     // The audit log has it.
     let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "org.connection_created"));
@@ -349,6 +363,9 @@ async fn an_org_admin_connects_the_organizations_idp_from_the_sso_page() {
     let (status, gcsrf, _) = csrf_at(&g, &hub.url("/orgs/acme/sso")).await;
     assert_eq!(status, 404);
     let (_, gcsrf2, _) = csrf_at(&g, &hub.url("/orgs/globex/sso")).await;
+    let res =
+        g.get(hub.url(&format!("/orgs/acme/sso/{}/test", mine.id))).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), 404, "another organization's connection cannot be tested");
     let id = mine.id.to_string();
     for (url, form) in [
         (

@@ -86,6 +86,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{slug}/domains", get(orgs::domains).post(orgs::domain_add))
         .route("/orgs/{slug}/sso", get(orgs::sso).post(orgs::sso_create))
         .route("/orgs/{slug}/sso/delete", post(orgs::sso_delete))
+        .route("/orgs/{slug}/sso/{id}/test", get(orgs::sso_test))
         .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))
         .route("/orgs/{slug}/domains/remove", post(orgs::domain_remove))
         .route("/orgs/{slug}/settings", get(orgs::settings).post(orgs::settings_save))

@@ -407,6 +407,40 @@ pub struct ConnectionDeleteForm {
     confirm: String,
 }
 
+/// `GET /orgs/{slug}/sso/{id}/test`: a real sign-in at the provider, whose result is shown
+/// (attributes received, admission, the roles it would grant) without signing anyone in.
+pub async fn sso_test(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let back = format!("/orgs/{}/sso", url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>());
+    let (s, u) = signed_in_or_login!(state, headers, &back);
+    let org = admin_of(&state, &u, &slug).await?;
+    let url = state.federation.begin_test(Actor::of(&u), &org.slug, &id, &s.data.browser).await.map_err(sso_error)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// The result of a connection test (the callback renders it for the admin who started it).
+pub async fn sso_test_result(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    report: &crate::federation::oidc::TestReport,
+) -> Result<Response, WebError> {
+    let Some(su) = session.data.user.as_ref() else { return Err(WebError::NotFound) };
+    let u = state.accounts.find(su.id).await?.ok_or(WebError::NotFound)?;
+    let org = state.orgs.org(report.test_for).await.map_err(web_error)?.ok_or(WebError::NotFound)?;
+    let org = admin_of(state, &u, &org.slug).await?;
+    let ui = ui(headers, &Uri::from_static("/orgs"), Some(&u)).branded(Some(&org));
+    let ctx = json!({
+        "title": format!("{} · {}", ui.t(&state.templates, "orgs.sso.test_title"), org.name),
+        "org": org_json(&org), "section": "sso", "report": report,
+        "groups": report.groups.join(", "), "roles": report.roles.join(", "),
+    });
+    render(state, &ui, StatusCode::OK, "org_sso_test.html", &ctx)
+}
+
 /// `POST /orgs/{slug}/sso/delete`: deletes a connection of the organization (its name typed again).
 pub async fn sso_delete(
     State(state): State<AppState>,

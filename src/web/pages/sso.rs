@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::common::finish_sign_in;
 use super::safe_return_to;
+use crate::federation::oidc::Finished;
 use crate::federation::FederationError;
 use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
@@ -100,10 +101,16 @@ pub async fn oidc_callback(
     let Some(session) = state.sessions.load(&headers).await? else {
         return Err(web_error(FederationError::StateInvalid));
     };
-    let (auth, return_to) = state
+    let finished = state
         .federation
         .finish_oidc(&session.data.browser, &q.state, q.code.as_deref(), q.error.as_deref())
         .await
         .map_err(web_error)?;
-    finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), &safe_return_to(Some(&return_to))).await
+    match finished {
+        Finished::SignedIn(auth, return_to) => {
+            finish_sign_in(&state, session, &auth, &SignInOrigin::new(ip, &headers), &safe_return_to(Some(&return_to)))
+                .await
+        }
+        Finished::Tested(report) => super::orgs::sso_test_result(&state, &headers, &session, &report).await,
+    }
 }

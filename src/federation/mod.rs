@@ -66,6 +66,9 @@ pub struct FederationService {
     /// Talks to identity providers organization admins configured: the outbound-URL policy
     /// (public addresses only, pinned; `src/net.rs`).
     pub(crate) outbound: crate::net::OutboundPolicy,
+    /// Providers' metadata (with their JWKS), kept [`oidc::METADATA_TTL`] per connection; an ID
+    /// token signed by a key not in it refreshes it once (key rotation at the provider).
+    pub(crate) metadata: oidc::MetadataCache,
 }
 
 impl FederationService {
@@ -92,6 +95,7 @@ impl FederationService {
             issuer: issuer.trim_end_matches('/').to_owned(),
             http,
             outbound,
+            metadata: Default::default(),
         })
     }
 
@@ -175,6 +179,7 @@ impl FederationService {
             return Err(FederationError::Invalid("confirm".into()));
         }
         self.stores.federation.delete_connection(c.id).await?;
+        self.metadata.forget(c.id);
         self.audit("org.connection_deleted", org.id, actor, serde_json::json!({"connection": c.id, "name": c.name}))
             .await;
         Ok(())
@@ -281,6 +286,7 @@ impl FederationService {
         }
         let c = self.connection(id).await?;
         self.stores.federation.delete_connection(c.id).await?;
+        self.metadata.forget(c.id);
         Ok(())
     }
 
@@ -346,6 +352,7 @@ impl FederationService {
         }
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
+        self.metadata.forget(c.id);
         Ok(c)
     }
 
@@ -373,6 +380,7 @@ impl FederationService {
         }
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
+        self.metadata.forget(c.id);
         Ok(c)
     }
 

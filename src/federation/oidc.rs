@@ -76,6 +76,33 @@ pub enum Finished {
     Tested(Box<TestReport>),
 }
 
+/// How long a provider's metadata and keys are reused before being fetched again.
+pub const METADATA_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Providers' metadata by connection, with when each was fetched.
+#[derive(Default)]
+pub struct MetadataCache(std::sync::Mutex<HashMap<ConnectionId, (std::time::Instant, CoreProviderMetadata)>>);
+
+impl MetadataCache {
+    fn get(&self, id: ConnectionId) -> Option<CoreProviderMetadata> {
+        let map = self.0.lock().ok()?;
+        map.get(&id).filter(|(at, _)| at.elapsed() < METADATA_TTL).map(|(_, m)| m.clone())
+    }
+
+    fn put(&self, id: ConnectionId, meta: &CoreProviderMetadata) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id, (std::time::Instant::now(), meta.clone()));
+        }
+    }
+
+    /// Drops a connection's metadata (changed or deleted).
+    pub fn forget(&self, id: ConnectionId) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&id);
+        }
+    }
+}
+
 /// The provider's metadata (its issuer must be the one configured: the crate checks it).
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> FederationResult<CoreProviderMetadata> {
     let url = IssuerUrl::new(issuer.to_owned()).map_err(|e| FederationError::Invalid(format!("issuer: {e}")))?;
@@ -91,6 +118,24 @@ fn upstream(c: &crate::domain::federation::Connection) -> &OidcUpstream {
 }
 
 impl FederationService {
+    /// The provider's metadata and keys: cached, or fetched (`fresh`: always fetched). Returns
+    /// whether it came from the cache.
+    async fn metadata_for(
+        &self,
+        c: &crate::domain::federation::Connection,
+        fresh: bool,
+    ) -> FederationResult<(CoreProviderMetadata, bool)> {
+        if !fresh {
+            if let Some(m) = self.metadata.get(c.id) {
+                return Ok((m, true));
+            }
+        }
+        let cfg = upstream(c);
+        let m = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
+        self.metadata.put(c.id, &m);
+        Ok((m, false))
+    }
+
     fn oidc_client(
         &self,
         id: ConnectionId,
@@ -159,7 +204,7 @@ impl FederationService {
     ) -> FederationResult<String> {
         let c = self.connection(id).await?;
         let cfg = upstream(&c);
-        let meta = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
+        let (meta, _) = self.metadata_for(&c, false).await?;
         let client = self.oidc_client(c.id, cfg, meta)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client
@@ -212,8 +257,8 @@ impl FederationService {
         let code = code.filter(|c| !c.is_empty()).ok_or_else(|| FederationError::Rejected("no code".into()))?;
         let c = self.stores.federation.connection(p.connection).await?.ok_or(FederationError::NotFound)?;
         let cfg = upstream(&c);
-        let meta = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
-        let client = self.oidc_client(c.id, cfg, meta)?;
+        let (meta, cached) = self.metadata_for(&c, false).await?;
+        let mut client = self.oidc_client(c.id, cfg, meta)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| FederationError::Upstream(format!("no token endpoint: {e}")))?
@@ -226,10 +271,19 @@ impl FederationService {
             raw_id.parse().map_err(|e| FederationError::Rejected(format!("malformed ID token: {e}")))?;
         let algs: Vec<CoreJwsSigningAlgorithm> =
             cfg.algs.iter().filter_map(|a| serde_json::from_value(Value::String(a.clone())).ok()).collect();
+        let nonce = Nonce::new(p.nonce);
+        let verified = {
+            let verifier = client.id_token_verifier().set_allowed_algs(algs.clone());
+            id_token.claims(&verifier, &nonce).is_ok()
+        };
+        if !verified && cached {
+            // Perhaps signed by a key the provider rotated in since the metadata was cached.
+            let (meta, _) = self.metadata_for(&c, true).await?;
+            client = self.oidc_client(c.id, cfg, meta)?;
+        }
         let verifier = client.id_token_verifier().set_allowed_algs(algs);
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(p.nonce))
-            .map_err(|e| FederationError::Rejected(format!("ID token: {e}")))?;
+        let claims =
+            id_token.claims(&verifier, &nonce).map_err(|e| FederationError::Rejected(format!("ID token: {e}")))?;
         let extra = &claims.additional_claims().other;
         let mut identity = FederatedIdentity {
             connection: c.id,

@@ -468,3 +468,23 @@ async fn idp_groups_map_to_roles_at_each_sign_in() {
     hub.state.orgs.grant_role(P, "acme", "ann@acme.test", "viewer", None).await.unwrap();
     assert_eq!(sign_in().await["roles"], serde_json::json!(["viewer"]));
 }
+
+/// The provider's metadata and keys are cached; an ID token signed by a key the provider rotated
+/// in since then makes Guichet fetch them again (the sign-in still works).
+#[tokio::test]
+async fn a_key_rotation_at_the_provider_is_followed() {
+    let f = fed().await;
+    let sign_in = || async {
+        let b = f.hub.browser();
+        let (url, verifier) = auth_url(&f.hub, &f.portal, &[("scope", "openid org"), ("organization", "acme")]);
+        let res = chain(&f, &b, &url, "ann@acme.test").await;
+        exchange(&f.hub, &f.portal, &code_of(&res), &verifier).await
+    };
+    sign_in().await;
+    let old = f.idp.state.oidc.keys.signing_key(guichet::domain::SigningAlg::RS256).unwrap().kid().to_owned();
+    f.idp.state.oidc.keys.rotate(guichet::domain::SigningAlg::RS256, 0).unwrap();
+    let new = f.idp.state.oidc.keys.signing_key(guichet::domain::SigningAlg::RS256).unwrap().kid().to_owned();
+    assert_ne!(old, new);
+    let t = sign_in().await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["idp"], f.connection);
+}

@@ -99,15 +99,27 @@ impl SqliteStore {
                     .map_err(|e| anyhow::anyhow!("cannot create database directory {}: {e}", dir.display()))?;
             }
         }
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             // An in-memory database exists once per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { max_connections.max(1) })
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
             .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(opts)
-            .await?;
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        // Two processes opening a new database at once: switching it to WAL needs a lock that
+        // SQLite may refuse at once (SQLITE_BUSY, no busy handler for that step). Try again
+        // for a few seconds rather than fail the start.
+        let mut attempt = 0u32;
+        let pool = loop {
+            match pool_options.clone().connect_with(opts.clone()).await {
+                Ok(p) => break p,
+                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("5") && attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(5)))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(Self { pool, clock, file, writer: Some(Arc::new(tokio::sync::Mutex::new(()))) })
     }
 

@@ -173,8 +173,9 @@ impl FederationService {
         browser: &str,
         return_to: &str,
         login_hint: Option<&str>,
+        force: bool,
     ) -> FederationResult<String> {
-        self.begin_with(id, browser, return_to, login_hint, None).await
+        self.begin_with(id, browser, return_to, login_hint, None, force).await
     }
 
     /// Starts a test of a connection of the organization (its admins): a real sign-in at the
@@ -191,7 +192,7 @@ impl FederationService {
         if !c.orgs.contains(&org.id) {
             return Err(FederationError::NotFound);
         }
-        self.begin_with(id, browser, "/", None, Some(org.id)).await
+        self.begin_with(id, browser, "/", None, Some(org.id), true).await
     }
 
     async fn begin_with(
@@ -201,6 +202,7 @@ impl FederationService {
         return_to: &str,
         login_hint: Option<&str>,
         test_for: Option<crate::domain::OrgId>,
+        force: bool,
     ) -> FederationResult<String> {
         let c = self.connection(id).await?;
         let cfg = upstream(&c);
@@ -212,6 +214,10 @@ impl FederationService {
             .set_pkce_challenge(challenge);
         for s in &cfg.scopes {
             req = req.add_scope(Scope::new(s.clone()));
+        }
+        if force {
+            // OIDC Core §3.1.2.1: the provider must authenticate the user again.
+            req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
         }
         if let Some(h) = login_hint.filter(|h| !h.is_empty() && h.len() <= 320) {
             req = req.add_extra_param("login_hint", h.to_owned());

@@ -80,24 +80,31 @@ async fn fed_with(allow_loopback: bool) -> Fed {
 /// Follows redirects across both servers; signs in at the IdP's login form when it shows.
 /// Returns the redirect to the portal, or the page where it stopped.
 async fn chain(f: &Fed, b: &reqwest::Client, start: &str, email: &str) -> reqwest::Response {
+    chain_counting(f, b, start, email).await.0
+}
+
+/// `chain`, also counting the times the IdP showed its login form.
+async fn chain_counting(f: &Fed, b: &reqwest::Client, start: &str, email: &str) -> (reqwest::Response, usize) {
+    let mut logins = 0;
     let mut res = b.get(start).header("accept", "text/html").send().await.unwrap();
     for _ in 0..20 {
         if res.status().is_redirection() {
             let loc = res.headers()["location"].to_str().unwrap().to_owned();
             if loc.starts_with(REDIRECT) {
-                return res;
+                return (res, logins);
             }
             let next = if loc.starts_with('/') { format!("{}{}", url_base(res.url()), loc) } else { loc };
             res = b.get(next).header("accept", "text/html").send().await.unwrap();
             continue;
         }
         if res.status() != 200 || !res.url().as_str().starts_with(&f.idp.base) {
-            return res;
+            return (res, logins);
         }
         let html = res.text().await.unwrap();
         if !html.contains(r#"action="/login""#) {
             panic!("unexpected page at the IdP: {html}");
         }
+        logins += 1;
         let csrf = form_value(&html, "csrf_token").unwrap();
         let rt = form_value(&html, "return_to").unwrap();
         res = b
@@ -487,4 +494,24 @@ async fn a_key_rotation_at_the_provider_is_followed() {
     assert_ne!(old, new);
     let t = sign_in().await;
     assert_eq!(claims(t["id_token"].as_str().unwrap())["idp"], f.connection);
+}
+
+/// A portal asking for a fresh sign-in (`prompt=login`) gets one at the organization's IdP too:
+/// the IdP's own session is not enough.
+#[tokio::test]
+async fn prompt_login_reaches_the_company_idp() {
+    let f = fed().await;
+    let b = f.hub.browser();
+    let (url, _) = auth_url(&f.hub, &f.portal, &[("scope", "openid org"), ("organization", "acme")]);
+    let (res, logins) = chain_counting(&f, &b, &url, "ann@acme.test").await;
+    code_of(&res);
+    assert_eq!(logins, 1);
+    f.hub.clock.advance(5);
+    f.idp.clock.advance(5);
+    let (url, verifier) =
+        auth_url(&f.hub, &f.portal, &[("scope", "openid org"), ("organization", "acme"), ("prompt", "login")]);
+    let (res, logins) = chain_counting(&f, &b, &url, "ann@acme.test").await;
+    assert_eq!(logins, 1, "the IdP asked again");
+    let t = exchange(&f.hub, &f.portal, &code_of(&res), &verifier).await;
+    assert_eq!(claims(t["id_token"].as_str().unwrap())["amr"], serde_json::json!(["fed"]));
 }

@@ -214,7 +214,14 @@ async fn run(
                 if let Ok(Some(c)) = state.federation.connection_of_org(org.id).await {
                     let back = format!("/authorize/resume?interaction={id}");
                     let hint = ia.request.login_hint.as_deref();
-                    return Ok(Redirect::to(&super::sso::sso_url(&c.id.to_string(), &back, hint)).into_response());
+                    // A sign-in asked again (prompt=login, max_age, another user): the provider
+                    // must authenticate the user again too.
+                    let force = session.and_then(|s| s.data.user.as_ref()).is_some()
+                        || ia.request.prompts.contains(&crate::oidc::types::Prompt::Login)
+                        || ia.request.max_age.is_some();
+                    return Ok(
+                        Redirect::to(&super::sso::sso_url(&c.id.to_string(), &back, hint, force)).into_response()
+                    );
                 }
             }
             Ok(Redirect::to(&login_url(&id, true, ia.request.login_hint.as_deref())).into_response())

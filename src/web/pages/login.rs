@@ -97,7 +97,8 @@ pub async fn show(
     if let Some(org) = &realm_org {
         if let Some(id) = connection_of(&state, org).await? {
             // Home-realm discovery: straight to the organization's identity provider.
-            return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, hint)).into_response());
+            let force = q.prompt.as_deref() == Some("login");
+            return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, hint, force)).into_response());
         }
     }
     let brand = match &realm_org {
@@ -140,7 +141,7 @@ pub async fn submit(
         // federated) goes to the organization's identity provider.
         if f.password.expose().is_empty() || org.require_sso {
             if let Some(id) = connection_of(&state, org).await? {
-                return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, Some(email))).into_response());
+                return Ok(Redirect::to(&super::sso::sso_url(&id, &return_to, Some(email), false)).into_response());
             }
         }
     }

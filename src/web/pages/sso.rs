@@ -26,6 +26,9 @@ use crate::web::state::AppState;
 pub struct SsoQuery {
     return_to: Option<String>,
     login_hint: Option<String>,
+    /// `login`: the provider must authenticate the user again (a portal's `prompt=login` or
+    /// `max_age`), not reuse its own session.
+    prompt: Option<String>,
 }
 
 fn web_error(e: FederationError) -> WebError {
@@ -47,11 +50,14 @@ fn web_error(e: FederationError) -> WebError {
 }
 
 /// Where a browser goes to sign in through connection `id` (home-realm discovery sends it here).
-pub fn sso_url(id: &str, return_to: &str, login_hint: Option<&str>) -> String {
+pub fn sso_url(id: &str, return_to: &str, login_hint: Option<&str>, force: bool) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("return_to", return_to);
     if let Some(h) = login_hint {
         q.append_pair("login_hint", h);
+    }
+    if force {
+        q.append_pair("prompt", "login");
     }
     format!("/sso/{id}?{}", q.finish())
 }
@@ -67,7 +73,7 @@ pub async fn start(
     let (session, created) = state.sessions.load_or_create(&headers).await?;
     let url = state
         .federation
-        .begin(&id, &session.data.browser, &return_to, q.login_hint.as_deref())
+        .begin(&id, &session.data.browser, &return_to, q.login_hint.as_deref(), q.prompt.as_deref() == Some("login"))
         .await
         .map_err(web_error)?;
     let mut res = Redirect::to(&url).into_response();

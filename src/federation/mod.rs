@@ -186,19 +186,7 @@ impl FederationService {
     }
 
     async fn audit(&self, action: &str, org: OrgId, actor: Actor, detail: serde_json::Value) {
-        let actor = match actor {
-            Actor::Platform => "platform".to_owned(),
-            Actor::User(u) => u.to_string(),
-        };
-        let op = crate::domain::account::AccountOp::Audit {
-            action: action.to_owned(),
-            subject: format!("org:{org}"),
-            actor: Some(actor),
-            detail: Some(detail.to_string()),
-        };
-        if let Err(e) = self.stores.accounts.apply(vec![op]).await {
-            tracing::warn!(error = %e, action, "could not write the audit event");
-        }
+        self.orgs.audit_event(action, org, actor, Some(detail)).await
     }
 
     /// The HTTP client for a provider: the outbound-URL policy's for restricted connections

@@ -692,13 +692,18 @@ impl OrgService {
     }
 
     async fn audit(&self, action: &str, org: &Org, actor: Actor, detail: Option<serde_json::Value>) {
+        self.audit_event(action, org.id, actor, detail).await
+    }
+
+    /// Records an organization's audit event (best effort: a failure is logged).
+    pub(crate) async fn audit_event(&self, action: &str, org: OrgId, actor: Actor, detail: Option<serde_json::Value>) {
         let actor = match actor {
             Actor::Platform => "platform".to_owned(),
             Actor::User(u) => u.to_string(),
         };
         let op = crate::domain::account::AccountOp::Audit {
             action: action.to_owned(),
-            subject: format!("org:{}", org.id),
+            subject: format!("org:{org}"),
             actor: Some(actor),
             detail: detail.map(|d| d.to_string()),
         };

@@ -74,6 +74,10 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+pub(super) fn is_fk_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
 pub(super) fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(anyhow::anyhow!("corrupt {what} in database: {e}"))
 }

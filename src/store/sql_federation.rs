@@ -4,14 +4,10 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Row, Sqlite};
 use uuid::Uuid;
 
-use super::sql::{db_err, decode_err, SqlStore};
+use super::sql::{db_err, decode_err, is_fk_violation, SqlStore};
 use super::{FederationStore, StoreError, StoreResult};
 use crate::domain::federation::{Connection, ConnectionConfig, IdentityLink};
 use crate::domain::{ConnectionId, OrgId, UnixTime, UserId};
-
-fn is_fk_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
-}
 
 macro_rules! impl_federation_store {
     ($db:ty) => {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Row, Sqlite};
 use uuid::Uuid;
 
-use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
+use super::sql::{db_err, decode_err, is_fk_violation, is_unique_violation, SqlStore};
 use super::{OrgStore, StoreError, StoreResult};
 use crate::domain::org::{Member, Membership, Org, OrgDomain, OrgRole, Role, RoleRef};
 use crate::domain::{ClientId, OrgId, RoleId, UnixTime, UserId};
@@ -40,10 +40,6 @@ macro_rules! domain_cols {
     () => {
         "org_id, domain, challenge, verified_at, last_checked_at, last_error, created_at"
     };
-}
-
-fn is_fk_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
 fn conflict_or(e: sqlx::Error, constraint: &'static str) -> StoreError {

@@ -197,7 +197,7 @@ pub async fn finish_sign_in(
         tracing::info!(user_id = %auth.user.id, "first factor passed; second factor asked");
         return Ok(Redirect::to("/login/second-factor").into_response());
     }
-    complete_sign_in(state, session, auth, origin, return_to).await
+    open_signed_in_session(state, session, auth, origin, return_to).await
 }
 
 /// Guichet's own sign-in (password, emailed link, passkey, invitation) is refused for addresses
@@ -231,6 +231,17 @@ pub async fn complete_sign_in(
     return_to: &str,
 ) -> Result<Response, WebError> {
     refuse_if_sso_required(state, auth).await?;
+    open_signed_in_session(state, session, auth, origin, return_to).await
+}
+
+/// `complete_sign_in` once the organization's SSO rule was checked.
+async fn open_signed_in_session(
+    state: &AppState,
+    session: Session,
+    auth: &Authenticated,
+    origin: &SignInOrigin,
+    return_to: &str,
+) -> Result<Response, WebError> {
     let mut auth = auth.clone();
     if auth.acr.is_none() {
         auth.acr = Some(ACR_PWD.to_owned());

@@ -360,127 +360,6 @@ async fn answer(
     section_page(state, headers, None, s, u, org, section, status, None, Some(message)).await
 }
 
-/// A federation error as a page error (outside a form).
-fn sso_error(e: crate::federation::FederationError) -> WebError {
-    use crate::federation::FederationError as F;
-    match e {
-        F::NotFound | F::Org(OrgError::NotFound) => WebError::NotFound,
-        F::Org(o) => web_error(o),
-        F::Forbidden => WebError::page(StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
-        F::Store(s) => s.into(),
-        other => WebError::Internal(anyhow::anyhow!("{other}")),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct ConnectionForm {
-    csrf_token: String,
-    name: String,
-    issuer: String,
-    client_id: String,
-    client_secret: crate::crypto::SecretString,
-}
-
-/// `POST /orgs/{slug}/sso`: an org admin connects the organization's OpenID Provider.
-pub async fn sso_create(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    form: FormResult<ConnectionForm>,
-) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
-    let org = admin_of(&state, &u, &slug).await?;
-    let r = state
-        .federation
-        .create_oidc_for_org(Actor::of(&u), &org.slug, Some(&f.name), &f.issuer, &f.client_id, f.client_secret.expose())
-        .await;
-    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created")).await
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct ConnectionDeleteForm {
-    csrf_token: String,
-    id: String,
-    confirm: String,
-}
-
-/// `GET /orgs/{slug}/sso/{id}/test`: a real sign-in at the provider, whose result is shown
-/// (attributes received, admission, the roles it would grant) without signing anyone in.
-pub async fn sso_test(
-    State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    let back = format!("/orgs/{}/sso", url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>());
-    let (s, u) = signed_in_or_login!(state, headers, &back);
-    let org = admin_of(&state, &u, &slug).await?;
-    let url = state.federation.begin_test(Actor::of(&u), &org.slug, &id, &s.data.browser).await.map_err(sso_error)?;
-    Ok(Redirect::to(&url).into_response())
-}
-
-/// The result of a connection test (the callback renders it for the admin who started it).
-pub async fn sso_test_result(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: &Session,
-    report: &crate::federation::oidc::TestReport,
-) -> Result<Response, WebError> {
-    let Some(su) = session.data.user.as_ref() else { return Err(WebError::NotFound) };
-    let u = state.accounts.find(su.id).await?.ok_or(WebError::NotFound)?;
-    let org = state.orgs.org(report.test_for).await.map_err(web_error)?.ok_or(WebError::NotFound)?;
-    let org = admin_of(state, &u, &org.slug).await?;
-    let ui = ui(headers, &Uri::from_static("/orgs"), Some(&u)).branded(Some(&org));
-    let ctx = json!({
-        "title": format!("{} · {}", ui.t(&state.templates, "orgs.sso.test_title"), org.name),
-        "org": org_json(&org), "section": "sso", "report": report,
-        "groups": report.groups.join(", "), "roles": report.roles.join(", "),
-    });
-    render(state, &ui, StatusCode::OK, "org_sso_test.html", &ctx)
-}
-
-/// `POST /orgs/{slug}/sso/delete`: deletes a connection of the organization (its name typed again).
-pub async fn sso_delete(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    form: FormResult<ConnectionDeleteForm>,
-) -> Result<Response, WebError> {
-    let Form(f) = form?;
-    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
-    let org = admin_of(&state, &u, &slug).await?;
-    let r = state.federation.delete_for_org(Actor::of(&u), &org.slug, &f.id, &f.confirm).await;
-    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_deleted")).await
-}
-
-async fn sso_answer(
-    state: &AppState,
-    headers: &HeaderMap,
-    s: &Session,
-    u: &User,
-    org: &Org,
-    outcome: Result<&'static str, crate::federation::FederationError>,
-) -> Result<Response, WebError> {
-    use crate::federation::FederationError as F;
-    let e = match outcome {
-        Ok(notice) => return Ok(Redirect::to(&format!("{}?notice={notice}", Section::Sso.url(org))).into_response()),
-        Err(e) => e,
-    };
-    let (status, key) = match &e {
-        F::Invalid(m) if m == "confirm" => (StatusCode::BAD_REQUEST, "orgs.sso.error.confirm"),
-        F::Invalid(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.invalid"),
-        F::Upstream(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.discovery"),
-        F::Forbidden => (StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
-        _ => return Err(sso_error(e)),
-    };
-    tracing::info!(org = %org.id, error = %e, "connection form refused");
-    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
-    let message = state.templates.t(lang, key).to_owned();
-    section_page(state, headers, None, s, u, org, Section::Sso, status, None, Some(message)).await
-}
-
 fn user_id(raw: &str) -> Result<UserId, OrgError> {
     raw.trim().parse::<UserId>().map_err(|_| OrgError::NotFound)
 }
@@ -765,18 +644,6 @@ pub async fn role_delete(
     answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
 }
 
-// ---------------------------------------------------------------- single sign-on
-
-pub async fn sso(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    RawQuery(q): RawQuery,
-) -> Result<Response, WebError> {
-    show_section(state, headers, uri, slug, q, Section::Sso).await
-}
-
 // ---------------------------------------------------------------- domains
 
 pub async fn domains(
@@ -960,92 +827,10 @@ pub async fn delete(
     }
 }
 
+mod sso;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
-mod tests {
-    use crate::i18n::Lang;
-    use crate::render::{Templates, Ui};
+mod tests;
 
-    /// The organization pages render in both languages with a full context, escape values and
-    /// carry the ids and field names the forms are known by.
-    #[test]
-    fn org_pages_render_with_their_forms() {
-        let t = Templates::new().unwrap();
-        let uid = "6f1c1b2e-8a7d-4c55-9a52-0d2a6c3c2b11";
-        let rid = "0d2a6c3c-8a7d-4c55-9a52-6f1c1b2e2b11";
-        let ctx = serde_json::json!({
-            "title": "T", "csrf_token": "c", "section": "members", "platform": false, "can_delete": true,
-            "my_role": "owner", "notice": "n", "error": "e", "org_roles": ["owner", "admin", "member"],
-            "org": {"id": "x", "slug": "acme", "name": "<script>x</script>", "require_sso": true, "mfa_required": false,
-                    "accent_color": "#1a4d8f", "logo": "/orgs/acme/logo?v=1"},
-            "member_count": "2", "domain_count": "1", "verified_count": "0", "role_count": "1",
-            "members": [{"user_id": uid, "email": "a@example.com", "name": "A", "role": "admin", "is_self": true,
-                         "joined": "j", "roles": [{"id": rid, "client_id": "app", "name": "viewer"}]}],
-            "roles": [{"id": rid, "label": "app/viewer", "own": true}],
-            "clients": [{"client_id": "app", "name": "App", "permissions": ["orders:read"],
-                         "new_choices": [{"name": "orders:read", "key": "p2"}],
-                         "roles": [{"id": rid, "name": "viewer", "own": true, "permissions": ["orders:read"],
-                                    "choices": [{"name": "orders:read", "checked": true, "key": "p1"}]},
-                                   {"id": uid, "name": "op", "own": false, "permissions": ["orders:read"], "choices": []}]}],
-            "can_create": true,
-            "domains": [{"domain": "acme.test", "record_name": "_guichet-challenge.acme.test", "challenge": "v",
-                         "verified": false, "verified_at": "", "last_error": "no TXT record", "last_checked": "l"}],
-            "orgs": [{"slug": "acme", "name": "Acme", "role": "owner", "admin": true},
-                     {"slug": "other", "name": "Other", "role": "member", "admin": false}],
-        });
-        let expect: &[(&str, &[&str])] = &[
-            ("orgs.html", &["href=\"/orgs/acme\""]),
-            ("org.html", &["href=\"/orgs/acme/members\"", "href=\"/orgs/acme/settings\""]),
-            (
-                "org_members.html",
-                &[
-                    "id=\"invite-form\"",
-                    "action=\"/orgs/acme/members/invite\"",
-                    &format!("id=\"member-role-{uid}\""),
-                    &format!("id=\"member-remove-{uid}\""),
-                    "id=\"grant-form\"",
-                    &format!("id=\"revoke-{uid}-{rid}\""),
-                ],
-            ),
-            (
-                "org_roles.html",
-                &["id=\"role-form\"", &format!("id=\"role-perms-{rid}\""), &format!("id=\"role-delete-{rid}\"")],
-            ),
-            (
-                "org_domains.html",
-                &[
-                    "id=\"domain-form\"",
-                    "id=\"verify-acme.test\"",
-                    "id=\"remove-acme.test\"",
-                    "<code class=\"txt-name\">_guichet-challenge.acme.test</code>",
-                    "<code class=\"txt-value\">v</code>",
-                ],
-            ),
-            (
-                "org_settings.html",
-                &[
-                    "id=\"settings-form\"",
-                    "id=\"logo-form\"",
-                    "enctype=\"multipart/form-data\"",
-                    "id=\"logo-remove\"",
-                    "id=\"delete-form\"",
-                ],
-            ),
-        ];
-        for lang in Lang::ALL {
-            let ui = Ui::new(lang, "/orgs/acme");
-            for (name, ids) in expect {
-                let html = t.page(&ui, name, &ctx).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-                assert!(!html.contains("<script>x</script>"), "{name} does not escape");
-                for id in *ids {
-                    assert!(html.contains(id), "{name} ({lang:?}) lacks {id}");
-                }
-                assert!(!html.contains("orgs.admin."), "{name} ({lang:?}) shows a catalogue key");
-                // Without their data too (the shared fixture of every template has none).
-                let bare = serde_json::json!({"title": "T", "csrf_token": "c", "error": "e", "name": "N",
-                    "orgs": [{"id": "i", "slug": "s", "name": "n"}]});
-                t.page(&ui, name, &bare).unwrap_or_else(|e| panic!("{name} without data: {e:?}"));
-            }
-        }
-    }
-}
+use sso::sso_error;
+pub use sso::{sso, sso_create, sso_delete, sso_test, sso_test_result};

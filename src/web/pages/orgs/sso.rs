@@ -1,0 +1,135 @@
+//! The single sign-on section of an organization (`/orgs/{slug}/sso`): its connections, connecting
+//! an OpenID Provider, deleting one, and testing it. Same conventions as the other sections.
+
+use super::*;
+
+pub async fn sso(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, WebError> {
+    show_section(state, headers, uri, slug, q, Section::Sso).await
+}
+
+/// A federation error as a page error (outside a form).
+pub(super) fn sso_error(e: crate::federation::FederationError) -> WebError {
+    use crate::federation::FederationError as F;
+    match e {
+        F::NotFound | F::Org(OrgError::NotFound) => WebError::NotFound,
+        F::Org(o) => web_error(o),
+        F::Forbidden => WebError::page(StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
+        F::Store(s) => s.into(),
+        other => WebError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConnectionForm {
+    csrf_token: String,
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret: crate::crypto::SecretString,
+}
+
+/// `POST /orgs/{slug}/sso`: an org admin connects the organization's OpenID Provider.
+pub async fn sso_create(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state
+        .federation
+        .create_oidc_for_org(Actor::of(&u), &org.slug, Some(&f.name), &f.issuer, &f.client_id, f.client_secret.expose())
+        .await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created")).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConnectionDeleteForm {
+    csrf_token: String,
+    id: String,
+    confirm: String,
+}
+
+/// `GET /orgs/{slug}/sso/{id}/test`: a real sign-in at the provider, whose result is shown
+/// (attributes received, admission, the roles it would grant) without signing anyone in.
+pub async fn sso_test(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let back = format!("/orgs/{}/sso", url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>());
+    let (s, u) = signed_in_or_login!(state, headers, &back);
+    let org = admin_of(&state, &u, &slug).await?;
+    let url = state.federation.begin_test(Actor::of(&u), &org.slug, &id, &s.data.browser).await.map_err(sso_error)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// The result of a connection test (the callback renders it for the admin who started it).
+pub async fn sso_test_result(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    report: &crate::federation::oidc::TestReport,
+) -> Result<Response, WebError> {
+    let Some(su) = session.data.user.as_ref() else { return Err(WebError::NotFound) };
+    let u = state.accounts.find(su.id).await?.ok_or(WebError::NotFound)?;
+    let org = state.orgs.org(report.test_for).await.map_err(web_error)?.ok_or(WebError::NotFound)?;
+    let org = admin_of(state, &u, &org.slug).await?;
+    let ui = ui(headers, &Uri::from_static("/orgs"), Some(&u)).branded(Some(&org));
+    let ctx = json!({
+        "title": format!("{} · {}", ui.t(&state.templates, "orgs.sso.test_title"), org.name),
+        "org": org_json(&org), "section": "sso", "report": report,
+        "groups": report.groups.join(", "), "roles": report.roles.join(", "),
+    });
+    render(state, &ui, StatusCode::OK, "org_sso_test.html", &ctx)
+}
+
+/// `POST /orgs/{slug}/sso/delete`: deletes a connection of the organization (its name typed again).
+pub async fn sso_delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionDeleteForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.federation.delete_for_org(Actor::of(&u), &org.slug, &f.id, &f.confirm).await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_deleted")).await
+}
+
+async fn sso_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    outcome: Result<&'static str, crate::federation::FederationError>,
+) -> Result<Response, WebError> {
+    use crate::federation::FederationError as F;
+    let e = match outcome {
+        Ok(notice) => return Ok(Redirect::to(&format!("{}?notice={notice}", Section::Sso.url(org))).into_response()),
+        Err(e) => e,
+    };
+    let (status, key) = match &e {
+        F::Invalid(m) if m == "confirm" => (StatusCode::BAD_REQUEST, "orgs.sso.error.confirm"),
+        F::Invalid(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.invalid"),
+        F::Upstream(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.discovery"),
+        F::Forbidden => (StatusCode::FORBIDDEN, "orgs.sso.error.shared"),
+        _ => return Err(sso_error(e)),
+    };
+    tracing::info!(org = %org.id, error = %e, "connection form refused");
+    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
+    let message = state.templates.t(lang, key).to_owned();
+    section_page(state, headers, None, s, u, org, Section::Sso, status, None, Some(message)).await
+}

@@ -1,0 +1,87 @@
+//! Rendering of the organization pages.
+
+use crate::i18n::Lang;
+use crate::render::{Templates, Ui};
+
+/// The organization pages render in both languages with a full context, escape values and
+/// carry the ids and field names the forms are known by.
+#[test]
+fn org_pages_render_with_their_forms() {
+    let t = Templates::new().unwrap();
+    let uid = "6f1c1b2e-8a7d-4c55-9a52-0d2a6c3c2b11";
+    let rid = "0d2a6c3c-8a7d-4c55-9a52-6f1c1b2e2b11";
+    let ctx = serde_json::json!({
+        "title": "T", "csrf_token": "c", "section": "members", "platform": false, "can_delete": true,
+        "my_role": "owner", "notice": "n", "error": "e", "org_roles": ["owner", "admin", "member"],
+        "org": {"id": "x", "slug": "acme", "name": "<script>x</script>", "require_sso": true, "mfa_required": false,
+                "accent_color": "#1a4d8f", "logo": "/orgs/acme/logo?v=1"},
+        "member_count": "2", "domain_count": "1", "verified_count": "0", "role_count": "1",
+        "members": [{"user_id": uid, "email": "a@example.com", "name": "A", "role": "admin", "is_self": true,
+                     "joined": "j", "roles": [{"id": rid, "client_id": "app", "name": "viewer"}]}],
+        "roles": [{"id": rid, "label": "app/viewer", "own": true}],
+        "clients": [{"client_id": "app", "name": "App", "permissions": ["orders:read"],
+                     "new_choices": [{"name": "orders:read", "key": "p2"}],
+                     "roles": [{"id": rid, "name": "viewer", "own": true, "permissions": ["orders:read"],
+                                "choices": [{"name": "orders:read", "checked": true, "key": "p1"}]},
+                               {"id": uid, "name": "op", "own": false, "permissions": ["orders:read"], "choices": []}]}],
+        "can_create": true,
+        "domains": [{"domain": "acme.test", "record_name": "_guichet-challenge.acme.test", "challenge": "v",
+                     "verified": false, "verified_at": "", "last_error": "no TXT record", "last_checked": "l"}],
+        "orgs": [{"slug": "acme", "name": "Acme", "role": "owner", "admin": true},
+                 {"slug": "other", "name": "Other", "role": "member", "admin": false}],
+    });
+    let expect: &[(&str, &[&str])] = &[
+        ("orgs.html", &["href=\"/orgs/acme\""]),
+        ("org.html", &["href=\"/orgs/acme/members\"", "href=\"/orgs/acme/settings\""]),
+        (
+            "org_members.html",
+            &[
+                "id=\"invite-form\"",
+                "action=\"/orgs/acme/members/invite\"",
+                &format!("id=\"member-role-{uid}\""),
+                &format!("id=\"member-remove-{uid}\""),
+                "id=\"grant-form\"",
+                &format!("id=\"revoke-{uid}-{rid}\""),
+            ],
+        ),
+        (
+            "org_roles.html",
+            &["id=\"role-form\"", &format!("id=\"role-perms-{rid}\""), &format!("id=\"role-delete-{rid}\"")],
+        ),
+        (
+            "org_domains.html",
+            &[
+                "id=\"domain-form\"",
+                "id=\"verify-acme.test\"",
+                "id=\"remove-acme.test\"",
+                "<code class=\"txt-name\">_guichet-challenge.acme.test</code>",
+                "<code class=\"txt-value\">v</code>",
+            ],
+        ),
+        (
+            "org_settings.html",
+            &[
+                "id=\"settings-form\"",
+                "id=\"logo-form\"",
+                "enctype=\"multipart/form-data\"",
+                "id=\"logo-remove\"",
+                "id=\"delete-form\"",
+            ],
+        ),
+    ];
+    for lang in Lang::ALL {
+        let ui = Ui::new(lang, "/orgs/acme");
+        for (name, ids) in expect {
+            let html = t.page(&ui, name, &ctx).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert!(!html.contains("<script>x</script>"), "{name} does not escape");
+            for id in *ids {
+                assert!(html.contains(id), "{name} ({lang:?}) lacks {id}");
+            }
+            assert!(!html.contains("orgs.admin."), "{name} ({lang:?}) shows a catalogue key");
+            // Without their data too (the shared fixture of every template has none).
+            let bare = serde_json::json!({"title": "T", "csrf_token": "c", "error": "e", "name": "N",
+                "orgs": [{"id": "i", "slug": "s", "name": "n"}]});
+            t.page(&ui, name, &bare).unwrap_or_else(|e| panic!("{name} without data: {e:?}"));
+        }
+    }
+}

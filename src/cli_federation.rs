@@ -1,5 +1,6 @@
 //! CLI of federation connections: `connection create|list|show|delete|associate|dissociate`.
-//! Upstream OIDC today; SAML (`--type saml`) comes with the SAML service provider.
+//! `--type oidc` (an upstream OpenID Provider) or `--type saml` (a SAML 2.0 IdP, from its
+//! metadata; Guichet is the service provider).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -11,13 +12,16 @@ use crate::cli_accounts::Accounts;
 use crate::config::Settings;
 use crate::domain::federation::{Connection, ConnectionConfig, ConnectionKind};
 use crate::domain::Clock;
+use crate::federation::saml::{SamlOptions, SamlSource};
 use crate::federation::{FederationError, FederationService};
 use crate::orgs::Actor;
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectionCommand {
     /// Connect an organization's identity provider. `--type oidc --issuer U --client-id C
-    /// --client-secret-stdin`: register the printed `redirect_uri` at the provider.
+    /// --client-secret-stdin`: register the printed `redirect_uri` at the provider. `--type saml
+    /// (--metadata-file F | --metadata-url U)`: give the IdP the printed `sp_entity_id` and
+    /// `acs_url` (or the SP metadata at `metadata_url`).
     Create {
         /// The organization(s) the connection serves (id or slug; repeatable).
         #[arg(long = "org", required = true)]
@@ -41,9 +45,21 @@ pub enum ConnectionCommand {
         /// SAML: the IdP metadata (file).
         #[arg(long)]
         metadata_file: Option<std::path::PathBuf>,
-        /// SAML: the IdP metadata (URL).
+        /// SAML: the IdP metadata (URL; fetched again daily, the last good copy kept).
         #[arg(long)]
         metadata_url: Option<String>,
+        /// SAML: refuse responses whose assertion is not itself signed.
+        #[arg(long)]
+        want_assertions_signed: bool,
+        /// SAML: accept IdP-initiated (unsolicited) responses.
+        #[arg(long)]
+        allow_idp_initiated: bool,
+        /// SAML: accept SHA-1 signatures and digests (refused by default).
+        #[arg(long)]
+        allow_sha1: bool,
+        /// SAML: sign AuthnRequests (RSA-SHA256, HTTP-Redirect binding).
+        #[arg(long)]
+        sign_requests: bool,
         #[arg(long)]
         json: bool,
     },
@@ -130,6 +146,25 @@ pub fn connection_json(c: &Connection, f: &FederationService) -> Value {
             v["group_roles"] = json!(o.group_roles);
             v["restricted"] = json!(o.restricted);
         }
+        ConnectionConfig::Saml(s) => {
+            v["sp_entity_id"] = json!(f.sp_entity_id(c.id));
+            v["metadata_url"] = json!(f.sp_entity_id(c.id));
+            v["acs_url"] = json!(f.acs_url(c.id));
+            v["redirect_uri"] = Value::Null;
+            v["idp_entity_id"] = json!(s.idp_entity_id);
+            v["idp_sso_url"] = json!(s.sso_url);
+            v["idp_certificates"] = json!(s.certs.len());
+            v["idp_metadata_url"] = json!(s.metadata_url);
+            v["metadata_refreshed_at"] = json!(s.metadata_refreshed_at.map(|t| t.0));
+            v["metadata_error"] = json!(s.metadata_error);
+            v["want_assertions_signed"] = json!(s.want_assertions_signed);
+            v["allow_idp_initiated"] = json!(s.allow_idp_initiated);
+            v["allow_sha1"] = json!(s.allow_sha1);
+            v["sign_requests"] = json!(s.sign_requests);
+            v["attribute_mapping"] = json!(s.mapping);
+            v["group_roles"] = json!(s.group_roles);
+            v["restricted"] = json!(s.restricted);
+        }
     }
     v
 }
@@ -164,6 +199,10 @@ pub async fn connection(cmd: ConnectionCommand, settings: &Settings, clock: Arc<
             userinfo,
             metadata_file,
             metadata_url,
+            want_assertions_signed,
+            allow_idp_initiated,
+            allow_sha1,
+            sign_requests,
             json,
         } => {
             let c = match kind {
@@ -185,15 +224,42 @@ pub async fn connection(cmd: ConnectionCommand, settings: &Settings, clock: Arc<
                         .await
                         .map_err(explain)?
                 }
-                ConnectionKind::Saml => anyhow::bail!("SAML connections are not available yet (upstream OIDC is)"),
+                ConnectionKind::Saml => {
+                    if issuer.is_some() || client_id.is_some() || client_secret_stdin || userinfo {
+                        anyhow::bail!(
+                            "--issuer, --client-id, --client-secret-stdin and --userinfo are for --type oidc"
+                        );
+                    }
+                    let source = match (metadata_file, metadata_url) {
+                        (Some(path), None) => {
+                            let xml = std::fs::read_to_string(&path)
+                                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                            SamlSource::Xml(xml)
+                        }
+                        (None, Some(u)) => SamlSource::Url(u),
+                        _ => anyhow::bail!("--type saml needs --metadata-file F or --metadata-url U (one of them)"),
+                    };
+                    let opts = SamlOptions { want_assertions_signed, allow_idp_initiated, allow_sha1, sign_requests };
+                    f.create_saml(Actor::Platform, &orgs, name.as_deref(), source, opts).await.map_err(explain)?
+                }
             };
             print(json, &connection_json(&c, f), || {
-                format!(
+                match c.config {
+                ConnectionConfig::Saml(_) => format!(
+                    "created connection {} ({})\nat the IdP, entityID (audience): {}\nACS URL (HTTP-POST): {}\nSP metadata: {}",
+                    c.name,
+                    c.id,
+                    f.sp_entity_id(c.id),
+                    f.acs_url(c.id),
+                    f.sp_entity_id(c.id)
+                ),
+                ConnectionConfig::Oidc(_) => format!(
                     "created connection {} ({})\nregister this redirect URI at the provider: {}",
                     c.name,
                     c.id,
                     f.oidc_redirect_uri()
-                )
+                ),
+            }
             })
         }
         ConnectionCommand::List { json } => {

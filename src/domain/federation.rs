@@ -1,5 +1,5 @@
-//! Federation: a connection to an organization's own identity provider (upstream OIDC now;
-//! SAML 2.0 next), the organizations it serves, and the rules that admit a federated identity.
+//! Federation: a connection to an organization's own identity provider (upstream OIDC or SAML
+//! 2.0), the organizations it serves, and the rules that admit a federated identity.
 //!
 //! Admission (JIT provisioning and linking) is decided here, without I/O: an identity is
 //! admitted only with an email address of a domain verified by one of the connection's
@@ -112,17 +112,139 @@ impl Default for ClaimMapping {
     }
 }
 
+/// A SAML 2.0 identity provider (Guichet is the service provider).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SamlUpstream {
+    /// The IdP's entityID: the Issuer of its responses and assertions.
+    pub idp_entity_id: String,
+    /// Its SingleSignOnService for the HTTP-Redirect binding.
+    pub sso_url: String,
+    /// Its signing certificates (base64 DER); several at once during a rollover. Signatures are
+    /// checked with these only, never with a key the response carries.
+    pub certs: Vec<String>,
+    /// Where its metadata comes from, when it was given by URL (refreshed daily).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// When the metadata was last fetched and read successfully.
+    #[serde(default)]
+    pub metadata_refreshed_at: Option<UnixTime>,
+    /// Why the last refresh failed (the last good metadata stays in use).
+    #[serde(default)]
+    pub metadata_error: Option<String>,
+    /// Refuse responses whose assertion is not itself signed (a signed Response is not enough).
+    #[serde(default)]
+    pub want_assertions_signed: bool,
+    /// Accept responses that answer no request of ours (IdP-initiated sign-in).
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    /// Accept SHA-1 signatures and digests (refused by default).
+    #[serde(default)]
+    pub allow_sha1: bool,
+    /// Sign AuthnRequests (HTTP-Redirect binding signature, RSA-SHA256).
+    #[serde(default)]
+    pub sign_requests: bool,
+    /// The SP key of this connection (PKCS#8 PEM, sealed): signs requests, decrypts assertions.
+    pub sp_key_sealed: String,
+    /// Its self-signed certificate (base64 DER), published in the SP metadata.
+    pub sp_cert: String,
+    /// Which attributes carry what.
+    #[serde(default)]
+    pub mapping: AttributeMapping,
+    /// Set up by an organization admin: metadata URLs go through the outbound-URL policy.
+    #[serde(default)]
+    pub restricted: bool,
+    #[serde(default)]
+    pub group_roles: Vec<GroupRole>,
+}
+
+/// SAML attribute names read for the email, the name and the groups (the first present wins;
+/// names compare exactly, or with the attribute's FriendlyName).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttributeMapping {
+    pub email: Vec<String>,
+    pub name: Vec<String>,
+    pub given_name: Vec<String>,
+    pub family_name: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Default for AttributeMapping {
+    fn default() -> Self {
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            email: v(&[
+                "email",
+                "mail",
+                "emailAddress",
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                "urn:oid:0.9.2342.19200300.100.1.3",
+            ]),
+            name: v(&[
+                "displayName",
+                "name",
+                "http://schemas.microsoft.com/identity/claims/displayname",
+                "urn:oid:2.16.840.1.113730.3.1.241",
+            ]),
+            given_name: v(&[
+                "givenName",
+                "firstName",
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+                "urn:oid:2.5.4.42",
+            ]),
+            family_name: v(&[
+                "sn",
+                "surname",
+                "lastName",
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+                "urn:oid:2.5.4.4",
+            ]),
+            groups: v(&[
+                "groups",
+                "memberOf",
+                "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+                "http://schemas.xmlsoap.org/claims/Group",
+                "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
+            ]),
+        }
+    }
+}
+
 /// What a connection is: its kind and settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ConnectionConfig {
     Oidc(OidcUpstream),
+    Saml(SamlUpstream),
 }
 
 impl ConnectionConfig {
     pub fn kind(&self) -> ConnectionKind {
         match self {
             ConnectionConfig::Oidc(_) => ConnectionKind::Oidc,
+            ConnectionConfig::Saml(_) => ConnectionKind::Saml,
+        }
+    }
+
+    /// The IdP groups that grant roles.
+    pub fn group_roles(&self) -> &[GroupRole] {
+        match self {
+            ConnectionConfig::Oidc(o) => &o.group_roles,
+            ConnectionConfig::Saml(s) => &s.group_roles,
+        }
+    }
+
+    pub fn group_roles_mut(&mut self) -> &mut Vec<GroupRole> {
+        match self {
+            ConnectionConfig::Oidc(o) => &mut o.group_roles,
+            ConnectionConfig::Saml(s) => &mut s.group_roles,
+        }
+    }
+
+    /// Set up by an organization admin: the provider's URLs go through the outbound policy.
+    pub fn restricted(&self) -> bool {
+        match self {
+            ConnectionConfig::Oidc(o) => o.restricted,
+            ConnectionConfig::Saml(s) => s.restricted,
         }
     }
 }

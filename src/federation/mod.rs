@@ -10,6 +10,7 @@
 //! connection id.
 
 pub mod oidc;
+pub mod saml;
 
 use std::sync::Arc;
 
@@ -330,13 +331,13 @@ impl FederationService {
             Some((role_ref, client)) => Some(self.orgs.resolve_role(first_org, role_ref, client).await?.id),
             None => None,
         };
-        let ConnectionConfig::Oidc(cfg) = &mut c.config;
+        let group_roles = c.config.group_roles_mut();
         match role_id {
             Some(r) => {
-                cfg.group_roles.retain(|m| !(m.group == group && m.role == r));
-                cfg.group_roles.push(crate::domain::federation::GroupRole { group: group.to_owned(), role: r });
+                group_roles.retain(|m| !(m.group == group && m.role == r));
+                group_roles.push(crate::domain::federation::GroupRole { group: group.to_owned(), role: r });
             }
-            None => cfg.group_roles.retain(|m| m.group != group),
+            None => group_roles.retain(|m| m.group != group),
         }
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
@@ -356,20 +357,80 @@ impl FederationService {
             return Err(FederationError::Forbidden);
         }
         let mut c = self.connection(id).await?;
-        let ConnectionConfig::Oidc(cfg) = &mut c.config;
-        if let Some(s) = scopes {
-            if s.iter().any(|x| x.is_empty() || x.len() > 100 || x.contains(char::is_whitespace)) {
-                return Err(FederationError::Invalid("a scope is 1 to 100 characters without spaces".into()));
+        let groups_claim = groups_claim.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
+        match &mut c.config {
+            ConnectionConfig::Oidc(cfg) => {
+                if let Some(s) = scopes {
+                    if s.iter().any(|x| x.is_empty() || x.len() > 100 || x.contains(char::is_whitespace)) {
+                        return Err(FederationError::Invalid("a scope is 1 to 100 characters without spaces".into()));
+                    }
+                    cfg.scopes = s.into_iter().filter(|x| x != "openid").collect();
+                }
+                if let Some(g) = groups_claim {
+                    cfg.mapping.groups = g;
+                }
             }
-            cfg.scopes = s.into_iter().filter(|x| x != "openid").collect();
-        }
-        if let Some(g) = groups_claim.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()) {
-            cfg.mapping.groups = g;
+            ConnectionConfig::Saml(cfg) => {
+                if scopes.is_some() {
+                    return Err(FederationError::Invalid("--scope is for OIDC connections".into()));
+                }
+                if let Some(g) = groups_claim {
+                    // Read first; the defaults stay as fallbacks.
+                    cfg.mapping.groups.retain(|x| *x != g);
+                    cfg.mapping.groups.insert(0, g);
+                }
+            }
         }
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
         self.metadata.forget(c.id);
         Ok(c)
+    }
+
+    /// Starts a sign-in through connection `id` for the browser `browser` (its session's browser
+    /// name): returns the identity provider's authorization URL.
+    pub async fn begin(
+        &self,
+        id: &str,
+        browser: &str,
+        return_to: &str,
+        login_hint: Option<&str>,
+        force: bool,
+    ) -> FederationResult<String> {
+        let c = self.connection(id).await?;
+        self.begin_with(&c, browser, return_to, login_hint, None, force).await
+    }
+
+    /// Starts a test of a connection of the organization (its admins): a real sign-in at the
+    /// provider whose result is shown, without signing anyone in.
+    pub async fn begin_test(
+        &self,
+        actor: crate::orgs::Actor,
+        org_ref: &str,
+        id: &str,
+        browser: &str,
+    ) -> FederationResult<String> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        let c = self.connection(id).await?;
+        if !c.orgs.contains(&org.id) {
+            return Err(FederationError::NotFound);
+        }
+        self.begin_with(&c, browser, "/", None, Some(org.id), true).await
+    }
+
+    async fn begin_with(
+        &self,
+        c: &Connection,
+        browser: &str,
+        return_to: &str,
+        login_hint: Option<&str>,
+        test_for: Option<OrgId>,
+        force: bool,
+    ) -> FederationResult<String> {
+        match &c.config {
+            ConnectionConfig::Oidc(_) => self.begin_oidc(c, browser, return_to, login_hint, test_for, force).await,
+            ConnectionConfig::Saml(cfg) => self.begin_saml(c, cfg, browser, return_to, test_for, force).await,
+        }
     }
 
     /// The connection a sign-in for this organization goes to (home-realm discovery), if any.
@@ -399,8 +460,7 @@ impl FederationService {
         };
         let linked = self.stores.federation.identity(c.id, &identity.subject).await?.map(|l| l.user_id);
         // Group mapping: only roles grantable in the organization admitted into.
-        let ConnectionConfig::Oidc(cfg) = &c.config;
-        let (grant, revoke) = crate::domain::federation::role_changes(&cfg.group_roles, &identity.groups);
+        let (grant, revoke) = crate::domain::federation::role_changes(c.config.group_roles(), &identity.groups);
         let grantable: Vec<crate::domain::RoleId> =
             self.stores.orgs.roles(Some(org)).await?.into_iter().map(|r| r.id).collect();
         let roles = (

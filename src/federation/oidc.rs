@@ -111,9 +111,10 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> FederationResult<
         .map_err(|e| FederationError::Upstream(format!("discovery of {issuer} failed: {e}")))
 }
 
-fn upstream(c: &crate::domain::federation::Connection) -> &OidcUpstream {
+fn upstream(c: &crate::domain::federation::Connection) -> FederationResult<&OidcUpstream> {
     match &c.config {
-        ConnectionConfig::Oidc(o) => o,
+        ConnectionConfig::Oidc(o) => Ok(o),
+        ConnectionConfig::Saml(_) => Err(FederationError::NotFound),
     }
 }
 
@@ -130,7 +131,7 @@ impl FederationService {
                 return Ok((m, true));
             }
         }
-        let cfg = upstream(c);
+        let cfg = upstream(c)?;
         let m = discover(&self.http_for(cfg.restricted), &cfg.issuer).await?;
         self.metadata.put(c.id, &m);
         Ok((m, false))
@@ -165,48 +166,18 @@ impl FederationService {
         .set_redirect_uri(redirect))
     }
 
-    /// Starts a sign-in through connection `id` for the browser `browser` (its session's browser
-    /// name): returns the identity provider's authorization URL.
-    pub async fn begin(
+    /// Sends the browser to the OpenID Provider (authorization request with state, nonce, PKCE).
+    pub(super) async fn begin_oidc(
         &self,
-        id: &str,
-        browser: &str,
-        return_to: &str,
-        login_hint: Option<&str>,
-        force: bool,
-    ) -> FederationResult<String> {
-        self.begin_with(id, browser, return_to, login_hint, None, force).await
-    }
-
-    /// Starts a test of a connection of the organization (its admins): a real sign-in at the
-    /// provider whose result is shown, without signing anyone in.
-    pub async fn begin_test(
-        &self,
-        actor: crate::orgs::Actor,
-        org_ref: &str,
-        id: &str,
-        browser: &str,
-    ) -> FederationResult<String> {
-        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
-        let c = self.connection(id).await?;
-        if !c.orgs.contains(&org.id) {
-            return Err(FederationError::NotFound);
-        }
-        self.begin_with(id, browser, "/", None, Some(org.id), true).await
-    }
-
-    async fn begin_with(
-        &self,
-        id: &str,
+        c: &crate::domain::federation::Connection,
         browser: &str,
         return_to: &str,
         login_hint: Option<&str>,
         test_for: Option<crate::domain::OrgId>,
         force: bool,
     ) -> FederationResult<String> {
-        let c = self.connection(id).await?;
-        let cfg = upstream(&c);
-        let (meta, _) = self.metadata_for(&c, false).await?;
+        let cfg = upstream(c)?;
+        let (meta, _) = self.metadata_for(c, false).await?;
         let client = self.oidc_client(c.id, cfg, meta)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client
@@ -262,7 +233,7 @@ impl FederationService {
         }
         let code = code.filter(|c| !c.is_empty()).ok_or_else(|| FederationError::Rejected("no code".into()))?;
         let c = self.stores.federation.connection(p.connection).await?.ok_or(FederationError::NotFound)?;
-        let cfg = upstream(&c);
+        let cfg = upstream(&c)?;
         let (meta, cached) = self.metadata_for(&c, false).await?;
         let mut client = self.oidc_client(c.id, cfg, meta)?;
         let token = client
@@ -326,7 +297,7 @@ impl FederationService {
     }
 
     /// What admitting `identity` would do, without doing it.
-    async fn test_report(
+    pub(super) async fn test_report(
         &self,
         c: &crate::domain::federation::Connection,
         identity: FederatedIdentity,
@@ -340,8 +311,7 @@ impl FederationService {
         let admitted = crate::domain::federation::admit(&identity, &c.orgs, owner);
         let (org, roles) = match &admitted {
             Ok(o) => {
-                let ConnectionConfig::Oidc(cfg) = &c.config;
-                let (grant, _) = crate::domain::federation::role_changes(&cfg.group_roles, &identity.groups);
+                let (grant, _) = crate::domain::federation::role_changes(c.config.group_roles(), &identity.groups);
                 let roles = self
                     .stores
                     .orgs

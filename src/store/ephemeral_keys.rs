@@ -16,6 +16,8 @@
 //! | wrong second-factor codes | `mfa:<sha256(user id)>:<window number>` | counter | 5 minutes (fixed window, numbered from the clock) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //! | federated sign-in under way | `fed:<sha256(state)>` | connection, browser, nonce, PKCE verifier, where to go after (taken once) | 10 minutes |
+//! | SAML request under way | `samlreq:<sha256(RelayState)>` | connection, browser, AuthnRequest ID, where to go after (taken once) | 10 minutes |
+//! | SAML assertion accepted | `samlid:<connection>:<sha256(assertion ID)>` | marker (replay cache) | until the assertion's NotOnOrAfter + 3 min (1 min to 24 h) |
 //!
 //! Values whose loss must not weaken security live in SQL instead (access-token revocations,
 //! sign-in sessions): an emptied or evicting Redis only signs browsers out and resets counters.
@@ -92,6 +94,15 @@ pub enum EphemeralKey {
     Federation {
         state_digest: String,
     },
+    /// A SAML AuthnRequest sent to an organization's IdP, until its response comes back.
+    SamlRequest {
+        relay_digest: String,
+    },
+    /// A SAML assertion already accepted (replay cache).
+    SamlAssertion {
+        connection: String,
+        id_digest: String,
+    },
 }
 
 impl EphemeralKey {
@@ -120,6 +131,8 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::SecondFactor { subject } => write!(f, "mfa:{subject}"),
             EphemeralKey::WebauthnCeremony { purpose, browser_digest } => write!(f, "wa:{purpose}:{browser_digest}"),
             EphemeralKey::Federation { state_digest } => write!(f, "fed:{state_digest}"),
+            EphemeralKey::SamlRequest { relay_digest } => write!(f, "samlreq:{relay_digest}"),
+            EphemeralKey::SamlAssertion { connection, id_digest } => write!(f, "samlid:{connection}:{id_digest}"),
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error::WebError;
 use super::session::cookie;
 use super::state::AppState;
-use super::templates::Ui;
+pub use super::templates::Ui;
 use crate::i18n::{Lang, LANG_COOKIE};
 
 /// The page language: the user's saved locale, the switch's cookie, `ui_locales`, then

@@ -338,7 +338,7 @@ async fn an_org_admin_connects_the_organizations_idp_from_the_sso_page() {
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let conns = hub.state.federation.connections_for_org(P, "acme").await.unwrap();
     let mine = conns.iter().find(|c| c.name == "Acme Keycloak").unwrap();
-    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &mine.config;
+    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &mine.config else { unreachable!() };
     assert!(cfg.restricted, "made by an org admin: every request goes through the outbound policy");
     // Its sign-in link works for the organization's people.
     let someone = hub.browser();
@@ -456,7 +456,7 @@ async fn idp_groups_map_to_roles_at_each_sign_in() {
     let fedr = &hub.state.federation;
     fedr.set_claims(P, &f.connection, Some(vec!["email".into(), "roles".into()]), Some("roles".into())).await.unwrap();
     let c = fedr.map_group(P, &f.connection, "sales", Some(("buyer", None))).await.unwrap();
-    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &c.config;
+    let guichet::domain::federation::ConnectionConfig::Oidc(cfg) = &c.config else { unreachable!() };
     assert_eq!(cfg.group_roles.len(), 1);
     let sign_in = || async {
         let b = hub.browser();

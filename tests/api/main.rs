@@ -24,6 +24,8 @@ mod ops;
 mod org_pages;
 mod orgs;
 mod outbound;
+mod saml;
+mod saml_idp;
 mod store_contract;
 mod store_contract_oidc;
 mod throttle;

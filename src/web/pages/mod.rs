@@ -67,6 +67,10 @@ pub fn router() -> Router<AppState> {
         .route("/authorize/org", post(authorize::choose_org))
         .route(crate::federation::OIDC_CALLBACK, get(sso::oidc_callback))
         .route("/sso/{id}", get(sso::start))
+        .route("/saml/{id}/metadata", get(sso::saml_metadata))
+        // A SAMLResponse over 512 KiB gets a 413 page from the handler; far larger bodies are
+        // cut by the limit.
+        .route("/saml/{id}/acs", post(sso::saml_acs).layer(axum::extract::DefaultBodyLimit::max(1024 * 1024)))
         .route("/orgs/{slug}/logo", get(branding::logo))
         .route("/orgs/{slug}/brand.css", get(branding::brand_css))
         .route(crate::oidc::paths::END_SESSION, get(end_session::end_session).post(end_session::end_session))
@@ -85,6 +89,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{slug}/roles/{role_id}/delete", post(orgs::role_delete))
         .route("/orgs/{slug}/domains", get(orgs::domains).post(orgs::domain_add))
         .route("/orgs/{slug}/sso", get(orgs::sso).post(orgs::sso_create))
+        .route("/orgs/{slug}/sso/saml", post(orgs::sso_create_saml))
         .route("/orgs/{slug}/sso/delete", post(orgs::sso_delete))
         .route("/orgs/{slug}/sso/{id}/test", get(orgs::sso_test))
         .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))

@@ -1,7 +1,14 @@
 //! Federated sign-in in the browser: `GET /sso/{id}` (a connection's login URL: off to the
-//! organization's identity provider, `return_to` and `login_hint` optional) and
+//! organization's identity provider, `return_to` and `login_hint` optional),
 //! `GET /sso/oidc/callback` (the upstream OpenID Provider comes back: the sign-in finishes and
-//! the browser goes on — to the authorization request it came from, typically).
+//! the browser goes on — to the authorization request it came from, typically), and for SAML
+//! connections `GET /saml/{id}/metadata` (the SP metadata, at the SP entityID) and
+//! `POST /saml/{id}/acs` (the Assertion Consumer Service, HTTP-POST binding).
+//!
+//! The ACS is posted to from the IdP's site: a browser does not send our `SameSite=Lax` session
+//! cookie with such a POST. When it arrives without the cookie, the ACS answers with a page that
+//! posts the same fields again from our own origin (auto-submitted; a button without
+//! JavaScript), which carries the cookie: the RelayState stays bound to the browser that asked.
 //!
 //! Failures are pages: 400 for an expired or foreign sign-in, 403 for an identity not admitted
 //! (with why, in words the user can act on), 502 when the identity provider failed; the detailed
@@ -10,7 +17,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::finish_sign_in;
 use super::safe_return_to;
@@ -31,8 +38,14 @@ pub struct SsoQuery {
     prompt: Option<String>,
 }
 
+const TOO_LARGE: &str = "SAMLResponse too large";
+
 fn web_error(e: FederationError) -> WebError {
     match e {
+        FederationError::Rejected(reason) if reason == TOO_LARGE => {
+            tracing::warn!(%reason, "federated sign-in refused");
+            WebError::page(StatusCode::PAYLOAD_TOO_LARGE, "sso.rejected")
+        }
         FederationError::NotFound => WebError::NotFound,
         FederationError::StateInvalid => WebError::page(StatusCode::BAD_REQUEST, "sso.expired"),
         FederationError::NotAdmitted(_) => WebError::page(StatusCode::FORBIDDEN, "sso.not_admitted"),
@@ -119,4 +132,88 @@ pub async fn oidc_callback(
         }
         Finished::Tested(report) => super::orgs::sso_test_result(&state, &headers, &session, &report).await,
     }
+}
+
+/// `GET /saml/{id}/metadata`: the SP metadata of a SAML connection (its entityID is this URL).
+pub async fn saml_metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
+    let xml = state.federation.sp_metadata(&id).await.map_err(web_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/samlmetadata+xml"),
+            (header::CONTENT_DISPOSITION, "inline; filename=\"guichet-sp-metadata.xml\""),
+        ],
+        xml,
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct RepostCtx<'a> {
+    title: &'a str,
+    action: &'a str,
+    params: &'a [(String, String)],
+}
+
+/// `POST /saml/{id}/acs`: the IdP's response (`SAMLResponse`, `RelayState`).
+pub async fn saml_acs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let mut saml_response = None;
+    let mut relay_state = None;
+    let mut reposted = false;
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "SAMLResponse" if saml_response.is_none() => saml_response = Some(v.into_owned()),
+            "RelayState" if relay_state.is_none() => relay_state = Some(v.into_owned()),
+            "guichet_repost" => reposted = true,
+            "SAMLResponse" | "RelayState" => return Err(WebError::page(StatusCode::BAD_REQUEST, "sso.rejected")),
+            _ => {}
+        }
+    }
+    let Some(saml_response) = saml_response.filter(|r| !r.is_empty()) else {
+        return Err(WebError::page(StatusCode::BAD_REQUEST, "sso.rejected"));
+    };
+    if saml_response.len() > crate::federation::saml::MAX_RESPONSE_BYTES {
+        return Err(web_error(FederationError::Rejected(TOO_LARGE.into())));
+    }
+    let session = state.sessions.load(&headers).await?;
+    if session.is_none() && !reposted {
+        // A cross-site POST without our cookie: post again from our origin.
+        let ui = crate::web::ui::Ui::new(crate::web::ui::negotiate(&headers, None, None), "/");
+        let mut params = vec![("SAMLResponse".to_owned(), saml_response)];
+        if let Some(rs) = relay_state {
+            params.push(("RelayState".to_owned(), rs));
+        }
+        params.push(("guichet_repost".to_owned(), "1".to_owned()));
+        let action = format!("/saml/{id}/acs");
+        let title = ui.t(&state.templates, "common.continue");
+        let ctx = RepostCtx { title, action: &action, params: &params };
+        return Ok(axum::response::Html(state.templates.page(&ui, "form_post.html", &ctx)?).into_response());
+    }
+    let finished = state
+        .federation
+        .finish_saml(&id, session.as_ref().map(|s| s.data.browser.as_str()), &saml_response, relay_state.as_deref())
+        .await
+        .map_err(web_error)?;
+    // An IdP-initiated sign-in may come without a session of ours: one is made for it.
+    let (session, created) = match session {
+        Some(s) => (s, false),
+        None => state.sessions.load_or_create(&headers).await?,
+    };
+    let cookie = state.sessions.set_cookie(&session);
+    let mut res = match finished {
+        Finished::SignedIn(auth, return_to) => {
+            let origin = SignInOrigin::new(ip, &headers);
+            finish_sign_in(&state, session, &auth, &origin, &safe_return_to(Some(&return_to))).await?
+        }
+        Finished::Tested(report) => super::orgs::sso_test_result(&state, &headers, &session, &report).await?,
+    };
+    if created && !res.headers().contains_key(header::SET_COOKIE) {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(res)
 }

@@ -294,9 +294,14 @@ async fn section_page(
                 .map(|c| {
                     let issuer = match &c.config {
                         crate::domain::federation::ConnectionConfig::Oidc(o) => o.issuer.clone(),
+                        crate::domain::federation::ConnectionConfig::Saml(s) => s.idp_entity_id.clone(),
                     };
+                    let saml = matches!(c.config, crate::domain::federation::ConnectionConfig::Saml(_));
                     json!({
                         "id": c.id, "name": c.name, "type": c.config.kind().as_str(), "issuer": issuer,
+                        "saml": saml,
+                        "sp_entity_id": if saml { state.federation.sp_entity_id(c.id) } else { String::new() },
+                        "acs_url": if saml { state.federation.acs_url(c.id) } else { String::new() },
                         "login_url": state.federation.login_url(c.id), "org_count": c.orgs.len().to_string(),
                         "shared": c.orgs.len() > 1,
                     })
@@ -833,4 +838,4 @@ mod sso;
 mod tests;
 
 use sso::sso_error;
-pub use sso::{sso, sso_create, sso_delete, sso_test, sso_test_result};
+pub use sso::{sso, sso_create, sso_create_saml, sso_delete, sso_test, sso_test_result};

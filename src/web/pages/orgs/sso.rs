@@ -1,5 +1,6 @@
 //! The single sign-on section of an organization (`/orgs/{slug}/sso`): its connections, connecting
-//! an OpenID Provider, deleting one, and testing it. Same conventions as the other sections.
+//! an OpenID Provider or a SAML IdP (metadata pasted, by URL, or entityID / SSO URL / certificate
+//! by hand), deleting one, and testing it. Same conventions as the other sections.
 
 use super::*;
 
@@ -49,7 +50,51 @@ pub async fn sso_create(
         .federation
         .create_oidc_for_org(Actor::of(&u), &org.slug, Some(&f.name), &f.issuer, &f.client_id, f.client_secret.expose())
         .await;
-    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created")).await
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created"), false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SamlConnectionForm {
+    csrf_token: String,
+    name: String,
+    metadata_xml: String,
+    metadata_url: String,
+    entity_id: String,
+    sso_url: String,
+    certificate: String,
+    want_assertions_signed: Option<String>,
+}
+
+/// `POST /orgs/{slug}/sso/saml`: an org admin connects the organization's SAML IdP, from its
+/// metadata (pasted or by URL) or by hand.
+pub async fn sso_create_saml(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: FormResult<SamlConnectionForm>,
+) -> Result<Response, WebError> {
+    use crate::federation::saml::{SamlOptions, SamlSource};
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let source = if !f.metadata_xml.trim().is_empty() {
+        Some(SamlSource::Xml(f.metadata_xml))
+    } else if !f.metadata_url.trim().is_empty() {
+        Some(SamlSource::Url(f.metadata_url))
+    } else if !f.entity_id.trim().is_empty() {
+        Some(SamlSource::Manual { entity_id: f.entity_id, sso_url: f.sso_url, certificate: f.certificate })
+    } else {
+        None
+    };
+    let r = match source {
+        Some(source) => {
+            let opts = SamlOptions { want_assertions_signed: f.want_assertions_signed.is_some(), ..Default::default() };
+            state.federation.create_saml_for_org(Actor::of(&u), &org.slug, Some(&f.name), source, opts).await
+        }
+        None => Err(crate::federation::FederationError::Invalid("no metadata".into())),
+    };
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_created"), true).await
 }
 
 #[derive(Deserialize, Default)]
@@ -105,7 +150,7 @@ pub async fn sso_delete(
     let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
     let org = admin_of(&state, &u, &slug).await?;
     let r = state.federation.delete_for_org(Actor::of(&u), &org.slug, &f.id, &f.confirm).await;
-    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_deleted")).await
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_deleted"), false).await
 }
 
 async fn sso_answer(
@@ -115,6 +160,7 @@ async fn sso_answer(
     u: &User,
     org: &Org,
     outcome: Result<&'static str, crate::federation::FederationError>,
+    saml: bool,
 ) -> Result<Response, WebError> {
     use crate::federation::FederationError as F;
     let e = match outcome {
@@ -123,6 +169,8 @@ async fn sso_answer(
     };
     let (status, key) = match &e {
         F::Invalid(m) if m == "confirm" => (StatusCode::BAD_REQUEST, "orgs.sso.error.confirm"),
+        F::Invalid(_) if saml => (StatusCode::BAD_REQUEST, "orgs.sso.error.saml_invalid"),
+        F::Upstream(_) if saml => (StatusCode::BAD_REQUEST, "orgs.sso.error.metadata_fetch"),
         F::Invalid(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.invalid"),
         F::Upstream(_) => (StatusCode::BAD_REQUEST, "orgs.sso.error.discovery"),
         F::Forbidden => (StatusCode::FORBIDDEN, "orgs.sso.error.shared"),

@@ -92,15 +92,40 @@ pub enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The scopes asked of the provider and the claim that carries groups.
+    /// The scopes asked of the provider, the claims or attributes read, and a SAML connection's
+    /// switches.
     Update {
         id: String,
-        /// Scopes asked besides openid (repeatable; replaces the list), e.g. --scope email --scope groups.
+        /// OIDC: scopes asked besides openid (repeatable; replaces the list), e.g. --scope email --scope groups.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// The claim holding the user's groups (default `groups`).
+        /// The claim (OIDC) or attribute (SAML) holding the user's groups (default `groups`;
+        /// SAML also reads memberOf and the claims URIs).
         #[arg(long)]
         groups_claim: Option<String>,
+        /// The claim or attribute holding the email address (SAML: read first, before the defaults).
+        #[arg(long)]
+        email_claim: Option<String>,
+        /// The claim or attribute holding the display name.
+        #[arg(long)]
+        name_claim: Option<String>,
+        /// SAML: refuse responses whose assertion is not itself signed.
+        #[arg(long)]
+        want_assertions_signed: Option<bool>,
+        /// SAML: accept IdP-initiated responses.
+        #[arg(long)]
+        allow_idp_initiated: Option<bool>,
+        /// SAML: accept SHA-1 signatures and digests.
+        #[arg(long)]
+        allow_sha1: Option<bool>,
+        /// SAML: sign AuthnRequests.
+        #[arg(long)]
+        sign_requests: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// SAML: fetch the IdP metadata again now (connections created with --metadata-url).
+    RefreshMetadata {
         #[arg(long)]
         json: bool,
     },
@@ -284,10 +309,58 @@ pub async fn connection(cmd: ConnectionCommand, settings: &Settings, clock: Arc<
             let c = f.associate(Actor::Platform, &id, &org, true).await.map_err(explain)?;
             print(json, &connection_json(&c, f), || format!("{} now serves {org}", c.name))
         }
-        ConnectionCommand::Update { id, scopes, groups_claim, json } => {
+        ConnectionCommand::Update {
+            id,
+            scopes,
+            groups_claim,
+            email_claim,
+            name_claim,
+            want_assertions_signed,
+            allow_idp_initiated,
+            allow_sha1,
+            sign_requests,
+            json,
+        } => {
             let scopes = if scopes.is_empty() { None } else { Some(scopes) };
-            let c = f.set_claims(Actor::Platform, &id, scopes, groups_claim).await.map_err(explain)?;
+            let mut c = f.set_claims(Actor::Platform, &id, scopes, groups_claim).await.map_err(explain)?;
+            if email_claim.is_some() || name_claim.is_some() {
+                c = f.set_mapping(Actor::Platform, &id, email_claim, name_claim).await.map_err(explain)?;
+            }
+            let switches = [want_assertions_signed, allow_idp_initiated, allow_sha1, sign_requests];
+            if switches.iter().any(Option::is_some) {
+                let ConnectionConfig::Saml(cfg) = &c.config else {
+                    anyhow::bail!("--want-assertions-signed, --allow-idp-initiated, --allow-sha1 and --sign-requests are for SAML connections");
+                };
+                let opts = SamlOptions {
+                    want_assertions_signed: want_assertions_signed.unwrap_or(cfg.want_assertions_signed),
+                    allow_idp_initiated: allow_idp_initiated.unwrap_or(cfg.allow_idp_initiated),
+                    allow_sha1: allow_sha1.unwrap_or(cfg.allow_sha1),
+                    sign_requests: sign_requests.unwrap_or(cfg.sign_requests),
+                };
+                c = f.set_saml_options(Actor::Platform, &id, opts).await.map_err(explain)?;
+            }
             print(json, &connection_json(&c, f), || format!("updated {}", c.name))
+        }
+        ConnectionCommand::RefreshMetadata { json } => {
+            f.refresh_saml_metadata().await;
+            let list = f.connections().await.map_err(explain)?;
+            let v: Vec<Value> = list
+                .iter()
+                .filter(|c| matches!(&c.config, ConnectionConfig::Saml(s) if s.metadata_url.is_some()))
+                .map(|c| connection_json(c, f))
+                .collect();
+            print(json, &json!(v), || {
+                v.iter()
+                    .map(|c| {
+                        format!(
+                            "{}  {}",
+                            c["id"].as_str().unwrap_or_default(),
+                            c["metadata_error"].as_str().unwrap_or("ok")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
         ConnectionCommand::MapGroup { id, group, role, client, json } => {
             let c =

@@ -433,6 +433,52 @@ impl FederationService {
         }
     }
 
+    /// Sets the claim (OIDC) or attribute (SAML) read for the email and the name (platform only).
+    /// For SAML the name given is read first, the defaults stay as fallbacks.
+    pub async fn set_mapping(
+        &self,
+        actor: Actor,
+        id: &str,
+        email: Option<String>,
+        name: Option<String>,
+    ) -> FederationResult<Connection> {
+        if actor != Actor::Platform {
+            return Err(FederationError::Forbidden);
+        }
+        let mut c = self.connection(id).await?;
+        let clean = |v: Option<String>| -> FederationResult<Option<String>> {
+            match v.map(|x| x.trim().to_owned()) {
+                Some(x) if x.is_empty() || x.len() > 256 => {
+                    Err(FederationError::Invalid("a claim or attribute name is 1 to 256 characters".into()))
+                }
+                other => Ok(other),
+            }
+        };
+        let (email, name) = (clean(email)?, clean(name)?);
+        match &mut c.config {
+            ConnectionConfig::Oidc(cfg) => {
+                if let Some(e) = email {
+                    cfg.mapping.email = e;
+                }
+                if let Some(n) = name {
+                    cfg.mapping.name = n;
+                }
+            }
+            ConnectionConfig::Saml(cfg) => {
+                for (value, list) in [(email, &mut cfg.mapping.email), (name, &mut cfg.mapping.name)] {
+                    if let Some(v) = value {
+                        list.retain(|x| *x != v);
+                        list.insert(0, v);
+                    }
+                }
+            }
+        }
+        c.updated_at = self.clock.now();
+        self.stores.federation.update_connection(&c).await?;
+        self.metadata.forget(c.id);
+        Ok(c)
+    }
+
     /// The connection a sign-in for this organization goes to (home-realm discovery), if any.
     pub async fn connection_of_org(&self, org: OrgId) -> FederationResult<Option<Connection>> {
         Ok(self.stores.federation.connections_of(org).await?.into_iter().next())

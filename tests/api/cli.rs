@@ -847,3 +847,125 @@ async fn connection_commands() {
     assert_eq!(json_of(&cli.run(&["connection", "delete", &id, "--json"], None))["deleted"], true);
     assert!(json_of(&cli.run(&["connection", "list", "--json"], None)).as_array().unwrap().is_empty());
 }
+
+/// `connection create --type saml` from a metadata file, and the SAML values printed: the SP
+/// entityID, the ACS and the SP metadata URL; wrong combinations get one clear line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_connection_commands() {
+    let cli = Cli::new().await;
+    json_of(&cli.run(&["org", "create", "--name", "Acme", "--slug", "acme", "--json"], None));
+    let idp = crate::saml_idp::TestIdp::new("https://idp.acme.test/saml", "https://idp.acme.test/sso");
+    let file = cli._dir.path().join("idp-metadata.xml");
+    std::fs::write(&file, idp.metadata_xml()).unwrap();
+    let path = file.to_str().unwrap();
+    let c = json_of(&cli.run(
+        &[
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "saml",
+            "--metadata-file",
+            path,
+            "--name",
+            "Acme Okta",
+            "--want-assertions-signed",
+            "--allow-idp-initiated",
+            "--json",
+        ],
+        None,
+    ));
+    let id = c["id"].as_str().unwrap().to_owned();
+    assert_eq!(c["type"], "saml");
+    assert_eq!(c["name"], "Acme Okta");
+    let sp = c["sp_entity_id"].as_str().unwrap();
+    assert!(sp.ends_with(&format!("/saml/{id}/metadata")), "{sp}");
+    assert_eq!(c["metadata_url"], c["sp_entity_id"]);
+    assert!(c["acs_url"].as_str().unwrap().ends_with(&format!("/saml/{id}/acs")));
+    assert!(c["login_url"].as_str().unwrap().ends_with(&format!("/sso/{id}")));
+    assert_eq!(c["redirect_uri"], serde_json::Value::Null);
+    assert_eq!(c["want_assertions_signed"], true);
+    assert_eq!(c["allow_idp_initiated"], true);
+    assert_eq!(c["allow_sha1"], false);
+    assert_eq!(c["idp_entity_id"], "https://idp.acme.test/saml");
+    assert!(c.get("sp_key_sealed").is_none(), "the SP key is never printed");
+    let shown = json_of(&cli.run(&["connection", "show", &id, "--json"], None));
+    assert_eq!(shown["acs_url"], c["acs_url"]);
+    let u = json_of(&cli.run(
+        &[
+            "connection",
+            "update",
+            &id,
+            "--allow-sha1",
+            "true",
+            "--allow-idp-initiated",
+            "false",
+            "--email-claim",
+            "upn",
+            "--groups-claim",
+            "roles",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(u["allow_sha1"], true);
+    assert_eq!(u["allow_idp_initiated"], false);
+    assert_eq!(u["want_assertions_signed"], true, "left as it was");
+    assert_eq!(u["attribute_mapping"]["email"][0], "upn");
+    assert_eq!(u["attribute_mapping"]["groups"][0], "roles");
+    let out = cli.run(&["connection", "update", &id, "--scope", "email", "--json"], None);
+    assert_eq!(out.status.code(), Some(1), "scopes are for OIDC");
+    assert_eq!(json_of(&cli.run(&["connection", "refresh-metadata", "--json"], None)), serde_json::json!([]));
+    // Mistakes: one line each, exit 1.
+    for args in [
+        vec!["connection", "create", "--org", "acme", "--type", "saml", "--json"],
+        vec![
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "saml",
+            "--metadata-file",
+            path,
+            "--metadata-url",
+            "https://x.test/m",
+            "--json",
+        ],
+        vec![
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "saml",
+            "--metadata-file",
+            path,
+            "--issuer",
+            "https://x.test",
+            "--json",
+        ],
+        vec![
+            "connection",
+            "create",
+            "--org",
+            "acme",
+            "--type",
+            "saml",
+            "--metadata-file",
+            "/nonexistent.xml",
+            "--json",
+        ],
+    ] {
+        let out = cli.run(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        stderr_line(&out);
+    }
+    std::fs::write(&file, "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\"/>")
+        .unwrap();
+    let out =
+        cli.run(&["connection", "create", "--org", "acme", "--type", "saml", "--metadata-file", path, "--json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("IDPSSODescriptor"));
+}

@@ -798,3 +798,28 @@ async fn an_org_admin_connects_a_saml_idp_from_the_sso_page() {
         g.get(hub.url("/orgs/globex/sso")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("Acme Okta"));
 }
+
+/// Two nodes of one service: a request sent by node A is answered at node B's ACS; an assertion
+/// accepted by one node is refused by the other (the replay cache is shared: the `ephemeral`
+/// table, or Redis when configured).
+#[tokio::test]
+async fn two_nodes_share_requests_and_the_replay_cache() {
+    let s = saml(SamlOptions { allow_idp_initiated: true, ..Default::default() }).await;
+    let node_b = s.hub.spawn_sibling().await;
+    let b = s.hub.browser();
+    let req = s.start(&b).await;
+    let resp = s.idp.response_b64(&s.opts(Some(&req), "ann@acme.test"));
+    let acs_b = node_b.url(&format!("/saml/{}/acs", s.conn));
+    let res = b
+        .post(&acs_b)
+        .form(&[("SAMLResponse", resp.as_str()), ("RelayState", req.relay_state.as_deref().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    // Unsolicited: accepted once by A, refused by B.
+    let resp = s.idp.response_b64(&s.opts(None, "ann@acme.test"));
+    let form = [("SAMLResponse", resp.as_str()), ("guichet_repost", "1")];
+    assert_eq!(s.hub.browser().post(&s.acs).form(&form).send().await.unwrap().status(), 303);
+    assert_eq!(node_b.browser().post(&acs_b).form(&form).send().await.unwrap().status(), 403);
+}

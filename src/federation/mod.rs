@@ -53,6 +53,27 @@ pub enum FederationError {
 
 pub type FederationResult<T> = Result<T, FederationError>;
 
+/// What an organization admin may change on a connection (None: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionEdit {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub groups: Option<String>,
+    pub want_assertions_signed: Option<bool>,
+}
+
+/// The claims or attributes a connection reads first: (email, name, groups).
+pub fn mapping_view(c: &ConnectionConfig) -> (String, String, String) {
+    match c {
+        ConnectionConfig::Oidc(o) => (o.mapping.email.clone(), o.mapping.name.clone(), o.mapping.groups.clone()),
+        ConnectionConfig::Saml(s) => {
+            let first = |v: &[String]| v.first().cloned().unwrap_or_default();
+            (first(&s.mapping.email), first(&s.mapping.name), first(&s.mapping.groups))
+        }
+    }
+}
+
 pub struct FederationService {
     pub(crate) stores: Stores,
     pub(crate) accounts: Arc<AccountService>,
@@ -477,6 +498,172 @@ impl FederationService {
         self.stores.federation.update_connection(&c).await?;
         self.metadata.forget(c.id);
         Ok(c)
+    }
+
+    /// A connection of the organization `org_ref` that `actor` may change: an admin of the
+    /// organization (and of every other organization a shared connection serves), or the platform.
+    async fn own_connection(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        id: &str,
+    ) -> FederationResult<(crate::domain::org::Org, Connection)> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
+        let c = self.connection(id).await?;
+        if !c.orgs.contains(&org.id) {
+            return Err(FederationError::NotFound);
+        }
+        for other in c.orgs.iter().filter(|o| **o != org.id) {
+            match self.orgs.authorize(actor, &other.to_string(), crate::domain::org::OrgRole::Admin).await {
+                Ok(_) => {}
+                Err(crate::orgs::OrgError::NotFound | crate::orgs::OrgError::Forbidden) => {
+                    return Err(FederationError::Forbidden)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((org, c))
+    }
+
+    async fn save_edited(
+        &self,
+        actor: Actor,
+        org: OrgId,
+        before: &Connection,
+        mut c: Connection,
+    ) -> FederationResult<Connection> {
+        c.updated_at = self.clock.now();
+        self.stores.federation.update_connection(&c).await?;
+        self.metadata.forget(c.id);
+        let view = |c: &Connection| {
+            serde_json::json!({
+                "name": c.name, "mapping": mapping_view(&c.config), "group_roles": c.config.group_roles(),
+                "orgs": c.orgs,
+                "want_assertions_signed": matches!(&c.config, ConnectionConfig::Saml(s) if s.want_assertions_signed),
+            })
+        };
+        self.audit(
+            "org.connection_updated",
+            org,
+            actor,
+            serde_json::json!({"connection": c.id, "before": view(before), "after": view(&c)}),
+        )
+        .await;
+        Ok(c)
+    }
+
+    /// An organization admin edits a connection of the organization: its name, the claims or
+    /// attributes read, and (SAML) whether assertions must be signed. Audited with before/after.
+    pub async fn edit_for_org(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        id: &str,
+        edit: ConnectionEdit,
+    ) -> FederationResult<Connection> {
+        let (org, before) = self.own_connection(actor, org_ref, id).await?;
+        let mut c = before.clone();
+        if let Some(n) = edit.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+            if n.chars().count() > 100 {
+                return Err(FederationError::Invalid("the name is at most 100 characters".into()));
+            }
+            c.name = n;
+        }
+        let clean = |v: Option<String>| -> FederationResult<Option<String>> {
+            match v.map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()) {
+                Some(x) if x.len() > 256 || x.chars().any(char::is_control) => {
+                    Err(FederationError::Invalid("a claim or attribute name is 1 to 256 characters".into()))
+                }
+                other => Ok(other),
+            }
+        };
+        let (email, display, groups) = (clean(edit.email)?, clean(edit.display_name)?, clean(edit.groups)?);
+        match &mut c.config {
+            ConnectionConfig::Oidc(cfg) => {
+                if let Some(e) = email {
+                    cfg.mapping.email = e;
+                }
+                if let Some(n) = display {
+                    cfg.mapping.name = n;
+                }
+                if let Some(g) = groups {
+                    cfg.mapping.groups = g;
+                }
+            }
+            ConnectionConfig::Saml(cfg) => {
+                for (value, list) in [
+                    (email, &mut cfg.mapping.email),
+                    (display, &mut cfg.mapping.name),
+                    (groups, &mut cfg.mapping.groups),
+                ] {
+                    if let Some(v) = value {
+                        list.retain(|x| *x != v);
+                        list.insert(0, v);
+                    }
+                }
+                if let Some(w) = edit.want_assertions_signed {
+                    cfg.want_assertions_signed = w;
+                }
+            }
+        }
+        self.save_edited(actor, org.id, &before, c).await
+    }
+
+    /// An organization admin maps an IdP group to one of the organization's roles (`role`: its
+    /// id), or removes the group's mappings (`None`).
+    pub async fn map_group_for_org(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        id: &str,
+        group: &str,
+        role: Option<&str>,
+    ) -> FederationResult<Connection> {
+        let (org, before) = self.own_connection(actor, org_ref, id).await?;
+        let group = group.trim();
+        if group.is_empty() || group.len() > 256 {
+            return Err(FederationError::Invalid("a group is 1 to 256 characters".into()));
+        }
+        let mut c = before.clone();
+        let mappings = c.config.group_roles_mut();
+        match role {
+            Some(r) => {
+                let rid = r.trim().parse::<crate::domain::RoleId>().map_err(|_| FederationError::NotFound)?;
+                // Only a role grantable in this organization.
+                let grantable = self.stores.orgs.roles(Some(org.id)).await?;
+                if !grantable.iter().any(|x| x.id == rid) {
+                    return Err(FederationError::NotFound);
+                }
+                mappings.retain(|m| !(m.group == group && m.role == rid));
+                mappings.push(crate::domain::federation::GroupRole { group: group.to_owned(), role: rid });
+            }
+            None => mappings.retain(|m| m.group != group),
+        }
+        self.save_edited(actor, org.id, &before, c).await
+    }
+
+    /// An organization admin lets the connection serve another organization they also run (or
+    /// stop serving it; never the organization of the page).
+    pub async fn associate_for_org(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        id: &str,
+        other_ref: &str,
+        on: bool,
+    ) -> FederationResult<Connection> {
+        let (org, before) = self.own_connection(actor, org_ref, id).await?;
+        let other = self.orgs.authorize(actor, other_ref.trim(), crate::domain::org::OrgRole::Admin).await?;
+        if other.id == org.id {
+            return Err(FederationError::Invalid("the organization of this page".into()));
+        }
+        if on {
+            self.stores.federation.associate(before.id, other.id).await?;
+        } else {
+            self.stores.federation.dissociate(before.id, other.id).await?;
+        }
+        let after = self.connection(&before.id.to_string()).await?;
+        self.save_edited(actor, org.id, &before, after).await
     }
 
     /// The connection a sign-in for this organization goes to (home-realm discovery), if any.

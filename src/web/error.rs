@@ -22,6 +22,10 @@ pub enum WebError {
     /// A page error whose message is a catalogue key (shown in the user's language).
     #[error("{key}")]
     Page { status: StatusCode, key: &'static str },
+    /// A refusal whose reason was logged under `error_id`: the page shows the id (for the
+    /// administrator), never the reason.
+    #[error("{key} ({error_id})")]
+    Refused { status: StatusCode, key: &'static str, error_id: String },
     /// The form's CSRF token does not match the session's (or the request is cross-site).
     #[error("csrf")]
     Csrf,
@@ -77,10 +81,22 @@ impl WebError {
         WebError::Page { status, key }
     }
 
+    /// A refusal with a fresh error id; log the reason with [`WebError::error_id`].
+    pub fn refused(status: StatusCode, key: &'static str) -> Self {
+        WebError::Refused { status, key, error_id: new_error_id() }
+    }
+
+    pub fn error_id(&self) -> Option<&str> {
+        match self {
+            WebError::Refused { error_id, .. } => Some(error_id),
+            _ => None,
+        }
+    }
+
     /// The catalogue key of the message, where there is one.
     fn message_key(&self) -> Option<&'static str> {
         Some(match self {
-            WebError::Page { key, .. } => key,
+            WebError::Page { key, .. } | WebError::Refused { key, .. } => key,
             WebError::Csrf => "error.csrf",
             WebError::NotFound => "error.not_found",
             WebError::PayloadTooLarge => "error.too_large",
@@ -92,7 +108,9 @@ impl WebError {
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            WebError::Page { status, key } => (*status, "invalid_request", (*key).to_owned()),
+            WebError::Page { status, key } | WebError::Refused { status, key, .. } => {
+                (*status, "invalid_request", (*key).to_owned())
+            }
             WebError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -127,11 +145,18 @@ impl WebError {
     }
 }
 
+fn new_error_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         let message_key = self.message_key();
-        let error_id = status.is_server_error().then(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+        let error_id = match &self {
+            WebError::Refused { error_id, .. } => Some(error_id.clone()),
+            _ => status.is_server_error().then(new_error_id),
+        };
         let mut res = status.into_response();
         if let WebError::TooManyRequests { retry_after_secs, .. } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {

@@ -33,8 +33,19 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             .strip_prefix("/orgs/")
             .and_then(|p| p.strip_suffix("/logo"))
             .is_some_and(|s| !s.contains('/'));
+    // A SAML ACS takes responses up to 512 KiB of base64 (refused with a page past that): its
+    // form may be up to 1 MiB once URL-encoded.
+    let saml_acs = req.method() == axum::http::Method::POST
+        && req
+            .uri()
+            .path()
+            .strip_prefix("/saml/")
+            .and_then(|p| p.strip_suffix("/acs"))
+            .is_some_and(|s| !s.contains('/'));
     let max = if logo_upload {
         s.max_body_bytes.max(crate::domain::org::LOGO_MAX_BYTES + 16 * 1024)
+    } else if saml_acs {
+        s.max_body_bytes.max(crate::federation::saml::MAX_ACS_BODY_BYTES)
     } else {
         s.max_body_bytes
     };

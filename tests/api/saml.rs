@@ -134,6 +134,10 @@ async fn refused(s: &Saml, b: &reqwest::Client, res: reqwest::Response, status: 
     let html = res.text().await.unwrap();
     assert_eq!(got, status, "{html}");
     assert!(!html.contains("saml:Assertion") && !html.contains("&lt;saml"), "no XML echoed: {html}");
+    assert!(
+        html.contains("id=\"error-id\"") || html.contains("\"error_id\""),
+        "an error id for the administrator: {html}"
+    );
     assert!(!s.signed_in(b).await, "nobody is signed in");
 }
 
@@ -493,6 +497,11 @@ async fn requests_are_bound_to_the_browser_and_assertions_used_once() {
 async fn oversized_and_malformed_responses() {
     let s = saml(SamlOptions::default()).await;
     let b = s.hub.browser();
+    // A large response under the limit (ADFS with many groups, encrypted) is fine.
+    let groups: Vec<String> = (0..3000).map(|i| format!("CN=group-{i:05},OU=Groups,DC=acme,DC=test")).collect();
+    let res = s.sign_in_with(&b, |o| o.attributes.push(("memberOf".into(), groups))).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let b = s.hub.browser();
     let req = s.start(&b).await;
     let big = "A".repeat(600 * 1024);
     refused(&s, &b, s.post(&b, &big, req.relay_state.as_deref()).await, 413).await;
@@ -822,4 +831,145 @@ async fn two_nodes_share_requests_and_the_replay_cache() {
     let form = [("SAMLResponse", resp.as_str()), ("guichet_repost", "1")];
     assert_eq!(s.hub.browser().post(&s.acs).form(&form).send().await.unwrap().status(), 303);
     assert_eq!(node_b.browser().post(&acs_b).form(&form).send().await.unwrap().status(), 403);
+}
+
+/// Self-service editing: the name, the attributes read (the next sign-in reads the new one),
+/// signed assertions required, a group granting a role, serving a second organization the admin
+/// also runs; each change audited with before/after. An admin of another organization gets 404
+/// for all of it; a connection shared with an organization the admin does not run is theirs to
+/// read, not to change.
+#[tokio::test]
+async fn an_org_admin_edits_the_connection_from_the_sso_page() {
+    use crate::helpers::{form_value, unescape};
+    use crate::oidc_helpers::PW;
+    let s = saml(SamlOptions::default()).await;
+    let hub = &s.hub;
+    let pid = s.portal.client.client_id.to_string();
+    hub.state.orgs.add_permissions(P, &pid, &["orders:read".into()]).await.unwrap();
+    let role = hub.state.orgs.create_role(P, &pid, "buyer", &["orders:read".into()], None).await.unwrap();
+    hub.create_user("boss@acme.test", PW).await;
+    hub.state.orgs.set_member(P, "acme", "boss@acme.test", OrgRole::Admin).await.unwrap();
+    hub.state.orgs.create(P, "Acme Labs", Some("acme-labs"), None).await.unwrap();
+    hub.state.orgs.set_member(P, "acme-labs", "boss@acme.test", OrgRole::Admin).await.unwrap();
+    let b = hub.browser();
+    hub.login(&b, "boss@acme.test", PW, None).await;
+    let html =
+        b.get(hub.url("/orgs/acme/sso")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    assert!(html.contains(&format!("id=\"connection-edit-{}\"", s.conn)), "{html}");
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let b = b.clone();
+        let url = hub.url(&path);
+        async move { b.post(url).header("accept", "text/html").form(&form).send().await.unwrap() }
+    };
+    let edit = format!("/orgs/acme/sso/{}/edit", s.conn);
+    let res = post(
+        edit.clone(),
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "Acme Okta (prod)".into()),
+            ("email_claim", "upn".into()),
+            ("name_claim", "cn".into()),
+            ("groups_claim", "teams".into()),
+            ("want_assertions_signed", "1".into()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let c = s.connection().await;
+    assert_eq!(c.name, "Acme Okta (prod)");
+    let ConnectionConfig::Saml(cfg) = &c.config else { unreachable!() };
+    assert_eq!((cfg.mapping.email[0].as_str(), cfg.mapping.groups[0].as_str()), ("upn", "teams"));
+    assert!(cfg.want_assertions_signed);
+    // A group grants a role of the organization.
+    let groups = format!("/orgs/acme/sso/{}/groups", s.conn);
+    let res = post(
+        groups.clone(),
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("group", "Buyers".into()),
+            ("role", role.id.to_string()),
+            ("op", "map".into()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    // The next sign-in reads the new attributes: `upn` for the email, `teams` for the groups.
+    let someone = hub.browser();
+    let res = s
+        .sign_in_with(&someone, |o| {
+            o.name_id = "u-1".into();
+            o.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+            o.attributes = vec![("upn".into(), vec!["dan@acme.test".into()]), ("teams".into(), vec!["Buyers".into()])];
+        })
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let dan = hub.state.accounts.user_by_email("dan@acme.test").await.unwrap().unwrap();
+    let acme = hub.state.orgs.find("acme").await.unwrap().unwrap();
+    let m = hub.state.stores.orgs.member(acme.id, dan.id).await.unwrap().unwrap();
+    assert_eq!(m.roles.len(), 1, "the group granted the role");
+    // A role of nowhere: 404, nothing changes.
+    let res = post(
+        groups.clone(),
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("group", "X".into()),
+            ("role", "00000000-0000-0000-0000-000000000000".into()),
+            ("op", "map".into()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+    // Serve Acme Labs too (the admin runs it), then stop.
+    let orgs = format!("/orgs/acme/sso/{}/orgs", s.conn);
+    let res =
+        post(orgs.clone(), vec![("csrf_token", csrf.clone()), ("org", "acme-labs".into()), ("op", "add".into())]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.connection().await.orgs.len(), 2);
+    let html = unescape(
+        &b.get(hub.url("/orgs/acme/sso")).header("accept", "text/html").send().await.unwrap().text().await.unwrap(),
+    );
+    assert!(html.contains(&format!("id=\"serve-{}-acme-labs\"", s.conn)), "{html}");
+    let res =
+        post(orgs.clone(), vec![("csrf_token", csrf.clone()), ("org", "acme-labs".into()), ("op", "remove".into())])
+            .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.connection().await.orgs.len(), 1);
+    let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
+    let updated: Vec<_> = audit.iter().filter(|e| e.action == "org.connection_updated").collect();
+    assert!(updated.len() >= 4);
+    assert!(updated
+        .iter()
+        .any(|e| e.detail.as_deref().is_some_and(|d| d.contains("Acme SAML") && d.contains("Acme Okta (prod)"))));
+
+    // Another organization's admin: 404 everywhere.
+    hub.state.orgs.create(P, "Globex", Some("globex"), None).await.unwrap();
+    hub.create_user("gina@globex.test", PW).await;
+    hub.state.orgs.set_member(P, "globex", "gina@globex.test", OrgRole::Admin).await.unwrap();
+    let g = hub.browser();
+    hub.login(&g, "gina@globex.test", PW, None).await;
+    let gh =
+        g.get(hub.url("/orgs/globex/sso")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    let gcsrf = form_value(&gh, "csrf_token").unwrap();
+    for path in [edit.clone(), groups.clone(), orgs.clone(), format!("/orgs/globex/sso/{}/edit", s.conn)] {
+        let res = g
+            .post(hub.url(&path))
+            .header("accept", "text/html")
+            .form(&[
+                ("csrf_token", gcsrf.as_str()),
+                ("name", "pwned"),
+                ("group", "g"),
+                ("role", &role.id.to_string()),
+                ("org", "globex"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    // Shared with Globex by the operator: Acme's admin may no longer change it.
+    hub.state.federation.associate(P, &s.conn, "globex", true).await.unwrap();
+    let res = post(edit, vec![("csrf_token", csrf.clone()), ("name", "Mine".into())]).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(s.connection().await.name, "Acme Okta (prod)");
 }

@@ -32,6 +32,8 @@ use crate::store::ephemeral_keys::EphemeralKey;
 const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 /// A `SAMLResponse` longer than this (base64) is refused before it is decoded.
 pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+/// The largest ACS form read (a `SAMLResponse` at the limit, URL-encoded, and a RelayState).
+pub const MAX_ACS_BODY_BYTES: usize = 1024 * 1024;
 /// IdP metadata larger than this is refused (ADFS metadata runs to ~100 KB).
 const MAX_METADATA_BYTES: usize = 1024 * 1024;
 /// How often metadata given by URL is fetched again.

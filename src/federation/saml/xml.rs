@@ -16,8 +16,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode};
-use samael::schema::{Assertion, EncryptedAssertion, Response};
-use samael::signature::DigestAlgorithm;
+use samael::schema::{Assertion, Response};
 
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
@@ -243,54 +242,149 @@ pub fn verified(xml: &str, certs: &[CertificateDer], allow_sha1: bool) -> Result
         .map_err(|e| Refusal::Invalid(format!("signature not valid ({e})")))
 }
 
+/// The parts of an `EncryptedAssertion`, read without a schema binding (IdPs put the `ds`
+/// namespace declaration on different elements; only namespaces and local names count).
+#[derive(Debug, Default)]
+pub struct EncParts {
+    pub data_alg: String,
+    pub data_value: String,
+    /// Each `EncryptedKey`: (algorithm, OAEP digest, cipher value).
+    pub keys: Vec<(String, Option<String>, String)>,
+}
+
+const NS_XENC: &str = "http://www.w3.org/2001/04/xmlenc#";
+
+/// Takes the `EncryptedAssertion` element (a child of the root) out of `xml`: (the rest, the
+/// element).
+pub fn split_encrypted(xml: &str) -> Result<(String, Option<String>), Refusal> {
+    let mut r = NsReader::from_str(xml);
+    let mut depth = 0usize;
+    let mut span: Option<(usize, usize)> = None;
+    let mut open: Option<usize> = None;
+    loop {
+        let before = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
+        let (ns, ev) = r.read_resolved_event().map_err(|_| Refusal::Invalid("malformed XML".into()))?;
+        match ev {
+            Event::Eof => break,
+            Event::Start(e) => {
+                if depth == 1 && is(&ns, e.local_name().as_ref(), NS_ASSERTION, "EncryptedAssertion") {
+                    open = Some(before);
+                }
+                depth += 1;
+            }
+            Event::Empty(e) if depth == 1 && is(&ns, e.local_name().as_ref(), NS_ASSERTION, "EncryptedAssertion") => {
+                return bad("an empty encrypted assertion");
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    if let Some(start) = open.take() {
+                        let end = usize::try_from(r.buffer_position()).unwrap_or(usize::MAX);
+                        span = Some((start, end));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match span {
+        Some((a, b)) if a < b && b <= xml.len() => {
+            Ok((format!("{}{}", &xml[..a], &xml[b..]), Some(xml[a..b].to_owned())))
+        }
+        Some(_) => bad("malformed encrypted assertion"),
+        None => Ok((xml.to_owned(), None)),
+    }
+}
+
+/// Reads an `EncryptedAssertion` element.
+pub fn parse_encrypted(xml: &str) -> Result<EncParts, Refusal> {
+    let mut r = NsReader::from_str(xml);
+    // (namespace is xenc/ds, local name) of the open elements.
+    let mut path: Vec<String> = Vec::new();
+    let mut parts = EncParts::default();
+    let mut key: Option<(String, Option<String>, String)> = None;
+    loop {
+        let (ns, ev) = r.read_resolved_event().map_err(|_| Refusal::Invalid("malformed XML".into()))?;
+        let name_of = |ns: &ResolveResult<'_>, local: &[u8]| -> String {
+            let local = String::from_utf8_lossy(local);
+            match ns {
+                ResolveResult::Bound(n) if n.as_ref() == NS_XENC.as_bytes() => format!("xenc:{local}"),
+                ResolveResult::Bound(n) if n.as_ref() == NS_DSIG.as_bytes() => format!("ds:{local}"),
+                _ => format!("?:{local}"),
+            }
+        };
+        let empty = matches!(ev, Event::Empty(_));
+        match ev {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let name = name_of(&ns, e.local_name().as_ref());
+                let parent = path.last().map(String::as_str).unwrap_or("");
+                let in_key = path.iter().any(|p| p == "xenc:EncryptedKey");
+                match (name.as_str(), parent) {
+                    ("xenc:EncryptedKey", _) => key = Some(Default::default()),
+                    ("xenc:EncryptionMethod", "xenc:EncryptedKey") => {
+                        if let Some(k) = key.as_mut() {
+                            k.0 = attr(&e, b"Algorithm")?.unwrap_or_default();
+                        }
+                    }
+                    ("ds:DigestMethod", "xenc:EncryptionMethod") if in_key => {
+                        if let Some(k) = key.as_mut() {
+                            k.1 = attr(&e, b"Algorithm")?;
+                        }
+                    }
+                    ("xenc:EncryptionMethod", "xenc:EncryptedData") => {
+                        parts.data_alg = attr(&e, b"Algorithm")?.unwrap_or_default();
+                    }
+                    _ => {}
+                }
+                if !empty {
+                    path.push(name);
+                }
+            }
+            Event::End(_) => {
+                let closed = path.pop();
+                if let (Some("xenc:EncryptedKey"), Some(k)) = (closed.as_deref(), key.as_ref()) {
+                    parts.keys.push(k.clone());
+                    key = None;
+                }
+            }
+            Event::Text(t) => {
+                let n = path.len();
+                if n >= 3 && path[n - 1] == "xenc:CipherValue" && path[n - 2] == "xenc:CipherData" {
+                    let text = std::str::from_utf8(t.as_ref()).map_err(|_| Refusal::Invalid("not UTF-8".into()))?;
+                    if path[n - 3] == "xenc:EncryptedKey" {
+                        if let Some(k) = key.as_mut() {
+                            k.2.push_str(text);
+                        }
+                    } else if path[n - 3] == "xenc:EncryptedData" {
+                        parts.data_value.push_str(text);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if parts.data_alg.is_empty() || parts.data_value.is_empty() || parts.keys.is_empty() {
+        return bad("incomplete encrypted assertion");
+    }
+    Ok(parts)
+}
+
 /// Decrypts an encrypted assertion with the connection's SP key: RSA-OAEP key transport (never
 /// RSA PKCS#1 v1.5), AES-GCM or AES-CBC content. Returns the assertion's XML.
-pub fn decrypt(enc: &EncryptedAssertion, key: &PKey<Private>) -> Result<String, Refusal> {
+pub fn decrypt(enc: &EncParts, key: &PKey<Private>) -> Result<String, Refusal> {
     use openssl::md::Md;
     use openssl::pkey_ctx::PkeyCtx;
     use openssl::rsa::Padding;
     use openssl::symm::{decrypt_aead, Cipher};
 
-    let (ek, ek_method) = enc.encrypted_key_info().ok_or_else(|| Refusal::Invalid("no encrypted key".into()))?;
-    let digest = enc
-        .data
-        .as_ref()
-        .and_then(|d| d.key_info.as_ref())
-        .and_then(|k| k.encrypted_key.as_ref())
-        .or(enc.encrypted_key.as_ref())
-        .and_then(|k| k.encryption_method.as_ref())
-        .and_then(|m| m.digest_method.as_ref())
-        .map(|d| d.algorithm.clone());
-    let md = match digest {
-        None | Some(DigestAlgorithm::Sha1) => Md::sha1(),
-        Some(DigestAlgorithm::Sha256) => Md::sha256(),
-        Some(DigestAlgorithm::Unsupported(u)) if u == "http://www.w3.org/2001/04/xmlenc#sha512" => Md::sha512(),
-        Some(_) => return bad("key transport digest not supported"),
-    };
-    if !matches!(
-        ek_method.as_str(),
-        "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p" | "http://www.w3.org/2009/xmlenc11#rsa-oaep"
-    ) {
-        return bad("key transport not supported (RSA-OAEP only)");
-    }
     let b64 = |s: &str| -> Result<Vec<u8>, Refusal> {
         use base64::Engine;
         let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         base64::engine::general_purpose::STANDARD.decode(clean).map_err(|_| Refusal::Invalid("bad base64".into()))
     };
-    let wrapped = b64(&ek.value)?;
     let fail = |_| Refusal::Invalid("cannot decrypt the assertion".into());
-    let mut ctx = PkeyCtx::new(key).map_err(fail)?;
-    ctx.decrypt_init().map_err(fail)?;
-    ctx.set_rsa_padding(Padding::PKCS1_OAEP).map_err(fail)?;
-    ctx.set_rsa_oaep_md(md).map_err(fail)?;
-    ctx.set_rsa_mgf1_md(Md::sha1()).map_err(fail)?;
-    let mut cek = Vec::new();
-    ctx.decrypt_to_vec(&wrapped, &mut cek).map_err(fail)?;
-
-    let (data, method) = enc.encrypted_value_info().ok_or_else(|| Refusal::Invalid("no encrypted data".into()))?;
-    let data = b64(&data.value)?;
-    let (cipher, gcm) = match method.as_str() {
+    let (cipher, gcm) = match enc.data_alg.as_str() {
         "http://www.w3.org/2009/xmlenc11#aes128-gcm" => (Cipher::aes_128_gcm(), true),
         "http://www.w3.org/2009/xmlenc11#aes192-gcm" => (Cipher::aes_192_gcm(), true),
         "http://www.w3.org/2009/xmlenc11#aes256-gcm" => (Cipher::aes_256_gcm(), true),
@@ -299,9 +393,35 @@ pub fn decrypt(enc: &EncryptedAssertion, key: &PKey<Private>) -> Result<String, 
         "http://www.w3.org/2001/04/xmlenc#aes256-cbc" => (Cipher::aes_256_cbc(), false),
         _ => return bad("content encryption not supported"),
     };
-    if cek.len() != cipher.key_len() {
-        return bad("content key of the wrong size");
+    // The content key: the first EncryptedKey this SP key opens.
+    let mut cek = None;
+    for (alg, digest, value) in &enc.keys {
+        if !matches!(
+            alg.as_str(),
+            "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p" | "http://www.w3.org/2009/xmlenc11#rsa-oaep"
+        ) {
+            return bad("key transport not supported (RSA-OAEP only)");
+        }
+        let md = match digest.as_deref() {
+            None | Some("http://www.w3.org/2000/09/xmldsig#sha1") => Md::sha1(),
+            Some("http://www.w3.org/2001/04/xmlenc#sha256") => Md::sha256(),
+            Some("http://www.w3.org/2001/04/xmlenc#sha512") => Md::sha512(),
+            Some(_) => return bad("key transport digest not supported"),
+        };
+        let wrapped = b64(value)?;
+        let mut ctx = PkeyCtx::new(key).map_err(fail)?;
+        ctx.decrypt_init().map_err(fail)?;
+        ctx.set_rsa_padding(Padding::PKCS1_OAEP).map_err(fail)?;
+        ctx.set_rsa_oaep_md(md).map_err(fail)?;
+        ctx.set_rsa_mgf1_md(Md::sha1()).map_err(fail)?;
+        let mut out = Vec::new();
+        if ctx.decrypt_to_vec(&wrapped, &mut out).is_ok() && out.len() == cipher.key_len() {
+            cek = Some(out);
+            break;
+        }
     }
+    let cek = cek.ok_or_else(|| Refusal::Invalid("cannot decrypt the assertion key".into()))?;
+    let data = b64(&enc.data_value)?;
     let plain = if gcm {
         if data.len() < 12 + 16 {
             return bad("encrypted data too short");
@@ -402,17 +522,21 @@ pub struct Verified {
 /// Checks a SAML response (the decoded XML of `SAMLResponse`) against `x`.
 pub fn validate(xml: &str, x: &Expect<'_>) -> Result<Verified, Refusal> {
     let shape = screen(xml, Root::Response)?;
-    let (response, response_signed) = if shape.root_signed {
+    // The encrypted assertion is read apart (from the signed content when the response is
+    // signed): the rest parses as a Response.
+    let (response, response_signed, encrypted) = if shape.root_signed {
         let reduced = verified(xml, x.certs, x.allow_sha1)?;
-        let r: Response = reduced.parse().map_err(|_| Refusal::Invalid("the signed response is malformed".into()))?;
+        let (rest, enc) = split_encrypted(&reduced)?;
+        let r: Response = rest.parse().map_err(|_| Refusal::Invalid("the signed response is malformed".into()))?;
         if r.id != shape.root_id {
             return bad("the signature does not cover the response");
         }
-        (r, true)
+        (r, true, enc)
     } else {
         // Unsigned: read for its status and for cross-checks only; the assertion must be signed.
-        let r: Response = xml.parse().map_err(|_| Refusal::Invalid("malformed response".into()))?;
-        (r, false)
+        let (rest, enc) = split_encrypted(xml)?;
+        let r: Response = rest.parse().map_err(|_| Refusal::Invalid("malformed response".into()))?;
+        (r, false, enc)
     };
     let status = response.status.as_ref().and_then(|s| s.status_code.value.clone()).unwrap_or_default();
     if status != SUCCESS {
@@ -438,11 +562,10 @@ pub fn validate(xml: &str, x: &Expect<'_>) -> Result<Verified, Refusal> {
     }
 
     let (assertion, assertion_signed) = if shape.encrypted {
-        let enc = response
-            .encrypted_assertion
-            .as_ref()
+        let enc = encrypted
+            .as_deref()
             .ok_or_else(|| Refusal::Invalid("the encrypted assertion is not covered by the signature".into()))?;
-        let plain = with_namespaces(&decrypt(enc, x.sp_key)?, &shape.ns_decls);
+        let plain = with_namespaces(&decrypt(&parse_encrypted(enc)?, x.sp_key)?, &shape.ns_decls);
         let inner = screen(&plain, Root::Assertion)?;
         if inner.assertion_signed {
             let reduced = verified(&plain, x.certs, x.allow_sha1)?;

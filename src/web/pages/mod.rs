@@ -70,7 +70,12 @@ pub fn router() -> Router<AppState> {
         .route("/saml/{id}/metadata", get(sso::saml_metadata))
         // A SAMLResponse over 512 KiB gets a 413 page from the handler; far larger bodies are
         // cut by the limit.
-        .route("/saml/{id}/acs", post(sso::saml_acs).layer(axum::extract::DefaultBodyLimit::max(1024 * 1024)))
+        .route(
+            "/saml/{id}/acs",
+            get(sso::saml_acs_get)
+                .post(sso::saml_acs)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::federation::saml::MAX_ACS_BODY_BYTES)),
+        )
         .route("/orgs/{slug}/logo", get(branding::logo))
         .route("/orgs/{slug}/brand.css", get(branding::brand_css))
         .route(crate::oidc::paths::END_SESSION, get(end_session::end_session).post(end_session::end_session))
@@ -91,6 +96,9 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{slug}/sso", get(orgs::sso).post(orgs::sso_create))
         .route("/orgs/{slug}/sso/saml", post(orgs::sso_create_saml))
         .route("/orgs/{slug}/sso/delete", post(orgs::sso_delete))
+        .route("/orgs/{slug}/sso/{id}/edit", post(orgs::sso_edit))
+        .route("/orgs/{slug}/sso/{id}/groups", post(orgs::sso_groups))
+        .route("/orgs/{slug}/sso/{id}/orgs", post(orgs::sso_orgs))
         .route("/orgs/{slug}/sso/{id}/test", get(orgs::sso_test))
         .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))
         .route("/orgs/{slug}/domains/remove", post(orgs::domain_remove))

@@ -41,22 +41,23 @@ pub struct SsoQuery {
 const TOO_LARGE: &str = "SAMLResponse too large";
 
 fn web_error(e: FederationError) -> WebError {
+    // Refusals: the page shows an error id, the log has the reason under the same id.
+    let refuse = |status: StatusCode, key: &'static str, reason: &str| {
+        let w = WebError::refused(status, key);
+        tracing::warn!(error_id = w.error_id().unwrap_or(""), %reason, "federated sign-in refused");
+        w
+    };
     match e {
-        FederationError::Rejected(reason) if reason == TOO_LARGE => {
-            tracing::warn!(%reason, "federated sign-in refused");
-            WebError::page(StatusCode::PAYLOAD_TOO_LARGE, "sso.rejected")
-        }
         FederationError::NotFound => WebError::NotFound,
-        FederationError::StateInvalid => WebError::page(StatusCode::BAD_REQUEST, "sso.expired"),
-        FederationError::NotAdmitted(_) => WebError::page(StatusCode::FORBIDDEN, "sso.not_admitted"),
-        FederationError::Rejected(reason) => {
-            tracing::warn!(%reason, "federated sign-in refused");
-            WebError::page(StatusCode::FORBIDDEN, "sso.rejected")
+        FederationError::Rejected(reason) if reason == TOO_LARGE => {
+            refuse(StatusCode::PAYLOAD_TOO_LARGE, "sso.rejected", &reason)
         }
-        FederationError::Upstream(reason) => {
-            tracing::warn!(%reason, "the identity provider failed");
-            WebError::page(StatusCode::BAD_GATEWAY, "sso.upstream")
+        FederationError::StateInvalid => {
+            refuse(StatusCode::BAD_REQUEST, "sso.expired", "unknown, used, expired or foreign request")
         }
+        FederationError::NotAdmitted(a) => refuse(StatusCode::FORBIDDEN, "sso.not_admitted", &a.to_string()),
+        FederationError::Rejected(reason) => refuse(StatusCode::FORBIDDEN, "sso.rejected", &reason),
+        FederationError::Upstream(reason) => refuse(StatusCode::BAD_GATEWAY, "sso.upstream", &reason),
         FederationError::Store(s) => s.into(),
         other => WebError::Internal(anyhow::anyhow!("{other}")),
     }
@@ -154,6 +155,12 @@ struct RepostCtx<'a> {
     params: &'a [(String, String)],
 }
 
+/// `GET /saml/{id}/acs` (a reload, the language switch of an error page): nothing is posted;
+/// the account page (or the sign-in) is where to go.
+pub async fn saml_acs_get() -> Redirect {
+    Redirect::to("/account")
+}
+
 /// `POST /saml/{id}/acs`: the IdP's response (`SAMLResponse`, `RelayState`).
 pub async fn saml_acs(
     State(state): State<AppState>,
@@ -170,12 +177,14 @@ pub async fn saml_acs(
             "SAMLResponse" if saml_response.is_none() => saml_response = Some(v.into_owned()),
             "RelayState" if relay_state.is_none() => relay_state = Some(v.into_owned()),
             "guichet_repost" => reposted = true,
-            "SAMLResponse" | "RelayState" => return Err(WebError::page(StatusCode::BAD_REQUEST, "sso.rejected")),
+            "SAMLResponse" | "RelayState" => {
+                return Err(web_error(FederationError::Rejected("repeated SAMLResponse or RelayState".into())))
+            }
             _ => {}
         }
     }
     let Some(saml_response) = saml_response.filter(|r| !r.is_empty()) else {
-        return Err(WebError::page(StatusCode::BAD_REQUEST, "sso.rejected"));
+        return Err(web_error(FederationError::Rejected("no SAMLResponse".into())));
     };
     if saml_response.len() > crate::federation::saml::MAX_RESPONSE_BYTES {
         return Err(web_error(FederationError::Rejected(TOO_LARGE.into())));

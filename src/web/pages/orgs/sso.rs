@@ -99,6 +99,91 @@ pub async fn sso_create_saml(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+pub struct ConnectionEditForm {
+    csrf_token: String,
+    name: String,
+    email_claim: String,
+    name_claim: String,
+    groups_claim: String,
+    want_assertions_signed: Option<String>,
+}
+
+/// `POST /orgs/{slug}/sso/{id}/edit`: the connection's name, the claims or attributes it reads,
+/// and (SAML) whether assertions must be signed.
+pub async fn sso_edit(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionEditForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let saml = matches!(
+        state.federation.connection(&id).await.map(|c| c.config),
+        Ok(crate::domain::federation::ConnectionConfig::Saml(_))
+    );
+    let edit = crate::federation::ConnectionEdit {
+        name: Some(f.name),
+        email: Some(f.email_claim),
+        display_name: Some(f.name_claim),
+        groups: Some(f.groups_claim),
+        want_assertions_signed: saml.then_some(f.want_assertions_signed.is_some()),
+    };
+    let r = state.federation.edit_for_org(Actor::of(&u), &org.slug, &id, edit).await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_updated"), saml).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct GroupMapForm {
+    csrf_token: String,
+    group: String,
+    role: String,
+    op: String,
+}
+
+/// `POST /orgs/{slug}/sso/{id}/groups`: an IdP group grants a role of the organization
+/// (`op=map`), or none any more (`op=unmap`).
+pub async fn sso_groups(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: FormResult<GroupMapForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let role = (f.op != "unmap").then_some(f.role.as_str());
+    let r = state.federation.map_group_for_org(Actor::of(&u), &org.slug, &id, &f.group, role).await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_updated"), false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConnectionOrgsForm {
+    csrf_token: String,
+    org: String,
+    op: String,
+}
+
+/// `POST /orgs/{slug}/sso/{id}/orgs`: the connection also serves another organization the admin
+/// runs (`op=add`), or not any more (`op=remove`).
+pub async fn sso_orgs(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: FormResult<ConnectionOrgsForm>,
+) -> Result<Response, WebError> {
+    let Form(f) = form?;
+    let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
+    let org = admin_of(&state, &u, &slug).await?;
+    let r = state.federation.associate_for_org(Actor::of(&u), &org.slug, &id, &f.org, f.op != "remove").await;
+    sso_answer(&state, &headers, &s, &u, &org, r.map(|_| "connection_updated"), false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ConnectionDeleteForm {
     csrf_token: String,
     id: String,

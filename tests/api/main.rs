@@ -26,6 +26,7 @@ mod orgs;
 mod outbound;
 mod saml;
 mod saml_idp;
+mod saml_pages;
 mod store_contract;
 mod store_contract_oidc;
 mod throttle;

@@ -287,54 +287,7 @@ async fn section_page(
                 })
                 .collect();
         }
-        Section::Sso => {
-            let list = state.federation.connections_for_org(actor, slug).await.map_err(sso_error)?;
-            let roles = state.orgs.roles(actor, Some(slug)).await.map_err(web_error)?;
-            let label_of = |id: &RoleId| roles.iter().find(|r| r.id == *id).map(role_label);
-            let mut others = Vec::new();
-            for m in state.orgs.list(actor).await.map_err(web_error)? {
-                if m.org.id != org.id && (u.is_admin || m.role.administers()) {
-                    others.push(m.org);
-                }
-            }
-            ctx["roles"] = roles.iter().map(|r| json!({"id": r.id, "label": role_label(r)})).collect();
-            ctx["other_orgs"] = others.iter().map(|o| json!({"slug": o.slug, "name": o.name})).collect();
-            ctx["redirect_uri"] = json!(state.federation.oidc_redirect_uri());
-            ctx["connections"] = list
-                .iter()
-                .map(|c| {
-                    let issuer = match &c.config {
-                        crate::domain::federation::ConnectionConfig::Oidc(o) => o.issuer.clone(),
-                        crate::domain::federation::ConnectionConfig::Saml(s) => s.idp_entity_id.clone(),
-                    };
-                    let saml = matches!(c.config, crate::domain::federation::ConnectionConfig::Saml(_));
-                    let (email_claim, name_claim, groups_claim) = crate::federation::mapping_view(&c.config);
-                    let want_signed = matches!(&c.config, crate::domain::federation::ConnectionConfig::Saml(x) if x.want_assertions_signed);
-                    let groups: Vec<Value> = c
-                        .config
-                        .group_roles()
-                        .iter()
-                        .filter_map(|m| label_of(&m.role).map(|l| json!({"group": m.group, "role": l})))
-                        .collect();
-                    let served: Vec<Value> = others
-                        .iter()
-                        .map(|o| json!({"slug": o.slug, "name": o.name, "on": c.orgs.contains(&o.id)}))
-                        .collect();
-                    let editable = u.is_admin || c.orgs.iter().all(|o| *o == org.id || others.iter().any(|x| x.id == *o));
-                    json!({
-                        "editable": editable,
-                        "email_claim": email_claim, "name_claim": name_claim, "groups_claim": groups_claim,
-                        "want_assertions_signed": want_signed, "group_roles": groups, "served": served,
-                        "id": c.id, "name": c.name, "type": c.config.kind().as_str(), "issuer": issuer,
-                        "saml": saml,
-                        "sp_entity_id": if saml { state.federation.sp_entity_id(c.id) } else { String::new() },
-                        "acs_url": if saml { state.federation.acs_url(c.id) } else { String::new() },
-                        "login_url": state.federation.login_url(c.id), "org_count": c.orgs.len().to_string(),
-                        "shared": c.orgs.len() > 1,
-                    })
-                })
-                .collect();
-        }
+        Section::Sso => sso::sso_context(state, u, org, &mut ctx).await?,
         Section::Settings => {}
     }
     render(state, &ui, status, section.template(), &ctx)
@@ -864,7 +817,6 @@ mod sso;
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests;
 
-use sso::sso_error;
 pub use sso::{
     sso, sso_create, sso_create_saml, sso_delete, sso_edit, sso_groups, sso_orgs, sso_test, sso_test_result,
 };

@@ -450,7 +450,7 @@ impl FederationService {
     ) -> FederationResult<String> {
         match &c.config {
             ConnectionConfig::Oidc(_) => self.begin_oidc(c, browser, return_to, login_hint, test_for, force).await,
-            ConnectionConfig::Saml(cfg) => self.begin_saml(c, cfg, browser, return_to, test_for, force).await,
+            ConnectionConfig::Saml(_) => self.begin_saml(c, browser, return_to, login_hint, test_for, force).await,
         }
     }
 

@@ -265,6 +265,11 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             }
         }
     } else {
+        // A page error's description is its catalogue key: JSON clients get the English text.
+        let mut payload = payload;
+        if let Some(key) = payload.message_key.filter(|k| payload.error_description == *k) {
+            payload.error_description = state.templates.t(crate::i18n::Lang::En, key).to_owned();
+        }
         axum::Json(&payload).into_response()
     };
     let (bparts, body) = body.into_parts();

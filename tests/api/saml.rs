@@ -741,3 +741,34 @@ async fn two_nodes_share_requests_and_the_replay_cache() {
     assert_eq!(s.hub.browser().post(&s.acs).form(&form).send().await.unwrap().status(), 303);
     assert_eq!(node_b.browser().post(&acs_b).form(&form).send().await.unwrap().status(), 403);
 }
+
+/// Home-realm discovery to a SAML IdP: the address typed alone on the login page goes to the
+/// organization's IdP, and the AuthnRequest names it as the requested subject (the IdP prefills
+/// its sign-in); the sign-in then continues.
+#[tokio::test]
+async fn the_login_page_sends_the_organizations_people_to_their_saml_idp() {
+    let s = saml(SamlOptions::default()).await;
+    let b = s.hub.browser();
+    let html = b.get(s.hub.url("/login")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    let csrf = crate::helpers::form_value(&html, "csrf_token").unwrap();
+    let res = b
+        .post(s.hub.url("/login"))
+        .form(&[("email", "ann@acme.test"), ("password", ""), ("csrf_token", &csrf), ("return_to", "/account")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with(&format!("/sso/{}?", s.conn)), "{to}");
+    let res = b.get(s.hub.url(&to)).send().await.unwrap();
+    let req = parse_redirect(res.headers()["location"].to_str().unwrap());
+    assert!(
+        req.xml.contains("<saml:Subject><saml:NameID Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress\">ann@acme.test</saml:NameID></saml:Subject>"),
+        "{}",
+        req.xml
+    );
+    let res = s.post(&b, &s.idp.response_b64(&s.opts(Some(&req), "ann@acme.test")), req.relay_state.as_deref()).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/account");
+    assert!(s.signed_in(&b).await);
+}

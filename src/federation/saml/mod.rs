@@ -403,17 +403,26 @@ impl FederationService {
         cfg: &SamlUpstream,
         request_id: &str,
         relay_state: &str,
+        login_hint: Option<&str>,
         force: bool,
     ) -> FederationResult<String> {
         let now = self.clock.now().0;
         let e = xml::escape;
+        // The address typed at Guichet (home-realm discovery), as the requested subject: IdPs
+        // (Entra ID, Okta, AD FS) prefill their sign-in with it (Core §3.4.1).
+        let subject = match login_hint.map(str::trim).filter(|h| h.contains('@') && h.len() <= 320) {
+            Some(h) => {
+                format!("<saml:Subject><saml:NameID Format=\"{EMAIL_FORMAT}\">{}</saml:NameID></saml:Subject>", e(h))
+            }
+            None => String::new(),
+        };
         let request = format!(
             concat!(
                 "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ",
                 "xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" ",
                 "IssueInstant=\"{instant}\" Destination=\"{dest}\" AssertionConsumerServiceURL=\"{acs}\" ",
                 "ProtocolBinding=\"{post}\"{force}>",
-                "<saml:Issuer>{issuer}</saml:Issuer>",
+                "<saml:Issuer>{issuer}</saml:Issuer>{subject}",
                 "<samlp:NameIDPolicy AllowCreate=\"true\"/>",
                 "</samlp:AuthnRequest>"
             ),
@@ -424,6 +433,7 @@ impl FederationService {
             post = POST_BINDING,
             force = if force { " ForceAuthn=\"true\"" } else { "" },
             issuer = e(&self.sp_entity_id(c.id)),
+            subject = subject,
         );
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(request.as_bytes()).map_err(|e| FederationError::Internal(e.into()))?;
@@ -452,15 +462,16 @@ impl FederationService {
     pub(super) async fn begin_saml(
         &self,
         c: &Connection,
-        cfg: &SamlUpstream,
         browser: &str,
         return_to: &str,
+        login_hint: Option<&str>,
         test_for: Option<OrgId>,
         force: bool,
     ) -> FederationResult<String> {
+        let cfg = saml_cfg(c)?;
         let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
         let relay_state = tokens::random_token();
-        let url = self.authn_request_url(c, cfg, &request_id, &relay_state, force)?;
+        let url = self.authn_request_url(c, cfg, &request_id, &relay_state, login_hint, force)?;
         let pending = Pending {
             connection: c.id,
             browser_digest: tokens::digest(browser),

@@ -21,7 +21,7 @@ use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
     AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, FederationStore, GrantStore, Health,
-    MfaStore, OrgStore, Stores, UserStore,
+    MfaStore, OrgStore, Stores, UserStore, WebhookStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -48,6 +48,7 @@ struct SqlParts {
     mfa: Arc<dyn MfaStore>,
     orgs: Arc<dyn OrgStore>,
     federation: Arc<dyn FederationStore>,
+    webhooks: Arc<dyn WebhookStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -63,6 +64,7 @@ where
         + MfaStore
         + OrgStore
         + FederationStore
+        + WebhookStore
         + Health
         + EphemeralStore
         + 'static,
@@ -78,6 +80,7 @@ where
         mfa: a.clone(),
         orgs: a.clone(),
         federation: a.clone(),
+        webhooks: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -126,6 +129,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             mfa: parts.mfa,
             orgs: parts.orgs,
             federation: parts.federation,
+            webhooks: parts.webhooks,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -270,7 +274,7 @@ impl App {
             stores.clone(),
             accounts.clone(),
             orgs.clone(),
-            sealer,
+            sealer.clone(),
             clock.clone(),
             &settings.server.issuer,
             crate::net::OutboundPolicy::new(
@@ -278,6 +282,18 @@ impl App {
                 settings.outbound.allow_loopback,
             )?,
         )?);
+        let webhooks = Arc::new(crate::webhooks::WebhookService::new(
+            stores.clone(),
+            orgs.clone(),
+            sealer.clone(),
+            clock.clone(),
+            crate::net::OutboundPolicy::new(
+                crate::dns::Resolver::new(&settings.dns)?,
+                settings.webhooks.allow_loopback,
+            )?,
+            wake.clone(),
+        ));
+        delivery.set_webhooks(webhooks.clone());
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
@@ -287,6 +303,7 @@ impl App {
             mfa,
             orgs: orgs.clone(),
             federation: federation.clone(),
+            webhooks,
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),

@@ -58,6 +58,10 @@ pub enum Command {
     /// Connect organizations' identity providers (federation).
     #[command(subcommand)]
     Connection(crate::cli_federation::ConnectionCommand),
+    /// Webhooks of an organization: create (the URL must echo a signed challenge), list, delete,
+    /// rotate-secret, deliveries, redeliver.
+    #[command(subcommand)]
+    Webhook(crate::cli_webhooks::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +179,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::User(UserCommand::MfaReset(args)) => crate::cli_accounts::mfa_reset(args, &settings, clock).await,
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
         Command::Connection(cmd) => crate::cli_federation::connection(cmd, &settings, clock).await,
+        Command::Webhook(cmd) => crate::cli_webhooks::webhook(cmd, &settings, clock).await,
         Command::Org(cmd) => crate::cli_orgs::org(cmd, &settings, clock).await,
         Command::Permission(cmd) => crate::cli_orgs::permission(cmd, &settings, clock).await,
         Command::Role(cmd) => crate::cli_orgs::role(cmd, &settings, clock).await,

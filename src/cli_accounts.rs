@@ -87,6 +87,7 @@ pub struct Accounts {
     pub service: Arc<AccountService>,
     pub orgs: Arc<crate::orgs::OrgService>,
     pub federation: Arc<crate::federation::FederationService>,
+    pub webhooks: Arc<crate::webhooks::WebhookService>,
     pub mfa: crate::auth::mfa::MfaService,
     stores: crate::store::Stores,
     delivery: Delivery,
@@ -139,7 +140,7 @@ impl Accounts {
             stores.clone(),
             service.clone(),
             orgs.clone(),
-            sealer,
+            sealer.clone(),
             clock.clone(),
             &settings.server.issuer,
             crate::net::OutboundPolicy::new(
@@ -147,15 +148,20 @@ impl Accounts {
                 settings.outbound.allow_loopback,
             )?,
         )?);
-        Ok(Self {
-            service,
-            orgs,
-            federation,
-            mfa,
-            stores,
-            delivery: Delivery::new(&settings.mail, &settings.sms)?,
-            clock,
-        })
+        let webhooks = Arc::new(crate::webhooks::WebhookService::new(
+            stores.clone(),
+            orgs.clone(),
+            sealer.clone(),
+            clock.clone(),
+            crate::net::OutboundPolicy::new(
+                crate::dns::Resolver::new(&settings.dns)?,
+                settings.webhooks.allow_loopback,
+            )?,
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        let delivery = Delivery::new(&settings.mail, &settings.sms)?;
+        delivery.set_webhooks(webhooks.clone());
+        Ok(Self { service, orgs, federation, webhooks, mfa, stores, delivery, clock })
     }
 
     /// Delivers the queued messages (best effort: a running server retries what fails).

@@ -46,6 +46,15 @@ pub struct Settings {
     pub webauthn: WebauthnSettings,
     pub dns: DnsSettings,
     pub outbound: OutboundSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries (`src/webhooks`): the outbound-URL policy applies to every callback URL.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Tests only: also deliver to loopback receivers. Refused when the issuer is https.
+    pub allow_loopback: bool,
 }
 
 /// Requests to URLs organization admins give (their identity provider; webhooks next): public
@@ -707,6 +716,9 @@ impl Settings {
         }
         if self.outbound.allow_loopback && self.issuer_is_https() {
             return Err(invalid("outbound.allow_loopback", "is for tests: refused when the issuer is https"));
+        }
+        if self.webhooks.allow_loopback && self.issuer_is_https() {
+            return Err(invalid("webhooks.allow_loopback", "is for tests: refused when the issuer is https"));
         }
         Ok(())
     }

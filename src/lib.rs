@@ -10,6 +10,7 @@ pub mod cli_accounts;
 pub mod cli_federation;
 pub mod cli_oidc;
 pub mod cli_orgs;
+pub mod cli_webhooks;
 pub mod config;
 pub mod crypto;
 pub mod dns;
@@ -27,3 +28,4 @@ pub mod web;
 
 pub use app::App;
 pub use config::Settings;
+pub mod webhooks;

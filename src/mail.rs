@@ -44,6 +44,8 @@ pub struct Delivery {
     from: Mailbox,
     mail: MailTransport,
     sms: SmsTransport,
+    /// Webhook jobs are delivered by the server's webhook service (set once it exists).
+    webhooks: std::sync::OnceLock<Arc<crate::webhooks::WebhookService>>,
 }
 
 impl Delivery {
@@ -74,7 +76,12 @@ impl Delivery {
                 token: sms.http_token.clone(),
             },
         };
-        Ok(Self { from, mail: transport, sms })
+        Ok(Self { from, mail: transport, sms, webhooks: std::sync::OnceLock::new() })
+    }
+
+    /// Lets this worker deliver webhook jobs.
+    pub fn set_webhooks(&self, w: Arc<crate::webhooks::WebhookService>) {
+        let _ = self.webhooks.set(w);
     }
 
     pub fn build_message(&self, m: &MailMessage) -> anyhow::Result<Message> {
@@ -98,6 +105,10 @@ impl Delivery {
                 }
             }
             OutboxMessage::Sms(s) => self.send_sms(item.id, s).await,
+            OutboxMessage::Webhook(job) => match self.webhooks.get() {
+                Some(w) => w.deliver(job, item.attempts).await,
+                None => anyhow::bail!("webhooks are delivered by the server"),
+            },
         }
     }
 

@@ -219,6 +219,11 @@ impl AccountService {
         self.wake.notify_one();
     }
 
+    /// Jobs were written to the outbox by another service: wake this node's worker.
+    pub(crate) fn wake_outbox(&self) {
+        self.wake.notify_one();
+    }
+
     /// Counts one more link or code for `kind` to this account and from this IP; `false` when
     /// either is over its hourly allowance.
     async fn allow_issue(&self, kind: TokenKind, account: &str, ip: Option<IpAddr>) -> AccountResult<bool> {

@@ -186,6 +186,7 @@ pub struct NewInvitation {
 pub enum OutboxMessage {
     Mail(MailMessage),
     Sms(SmsMessage),
+    Webhook(Box<super::webhook::WebhookJob>),
 }
 
 impl OutboxMessage {
@@ -193,6 +194,7 @@ impl OutboxMessage {
         match self {
             OutboxMessage::Mail(_) => "mail",
             OutboxMessage::Sms(_) => "sms",
+            OutboxMessage::Webhook(_) => "webhook",
         }
     }
 }

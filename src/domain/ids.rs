@@ -63,3 +63,8 @@ uuid_id!(
     /// A connection to an organization's identity provider (SAML or upstream OIDC).
     ConnectionId
 );
+
+uuid_id!(
+    /// A webhook: an organization's callback URL and the events it wants.
+    WebhookId
+);

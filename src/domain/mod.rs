@@ -11,11 +11,12 @@ pub mod ids;
 pub mod mfa;
 pub mod org;
 pub mod user;
+pub mod webhook;
 
 pub use client::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use dns_name::{DomainError, DomainName};
 pub use email::{Email, EmailError};
 pub use grant::{AuthCode, AuthSessionRecord, Grant, NewAuthCode, NewRefresh, RefreshRecord};
-pub use ids::{ConnectionId, GrantId, OrgId, RoleId, UserId};
+pub use ids::{ConnectionId, GrantId, OrgId, RoleId, UserId, WebhookId};
 pub use user::{NewUser, User, UserStatus};

@@ -695,20 +695,59 @@ impl OrgService {
         self.audit_event(action, org.id, actor, detail).await
     }
 
-    /// Records an organization's audit event (best effort: a failure is logged).
+    /// Records an organization's audit event (best effort: a failure is logged), with the
+    /// webhook deliveries it raises in the same transaction.
     pub(crate) async fn audit_event(&self, action: &str, org: OrgId, actor: Actor, detail: Option<serde_json::Value>) {
         let actor = match actor {
             Actor::Platform => "platform".to_owned(),
             Actor::User(u) => u.to_string(),
         };
-        let op = crate::domain::account::AccountOp::Audit {
+        let mut ops = match crate::webhooks::event_for_action(action) {
+            Some(event) => {
+                let data = serde_json::json!({"action": action, "actor": actor, "detail": detail.clone()});
+                self.webhook_jobs(org, event, data).await
+            }
+            None => Vec::new(),
+        };
+        let queued = !ops.is_empty();
+        ops.push(crate::domain::account::AccountOp::Audit {
             action: action.to_owned(),
             subject: format!("org:{org}"),
             actor: Some(actor),
             detail: detail.map(|d| d.to_string()),
-        };
-        if let Err(e) = self.stores.accounts.apply(vec![op]).await {
-            tracing::warn!(error = %e, action, "could not write the audit event");
+        });
+        match self.stores.accounts.apply(ops).await {
+            Ok(()) if queued => self.accounts.wake_outbox(),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, action, "could not write the audit event"),
+        }
+    }
+
+    /// The outbox jobs delivering `event_type` to the organization's webhooks that want it.
+    async fn webhook_jobs(
+        &self,
+        org: OrgId,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Vec<crate::domain::account::AccountOp> {
+        match self.stores.webhooks.webhooks_of(org).await {
+            Ok(hooks) => crate::webhooks::jobs_for(&hooks, org, event_type, data, self.clock.now()),
+            Err(e) => {
+                tracing::warn!(error = %e, event_type, "cannot read the organization's webhooks");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Queues an event for the organization's webhooks (best effort: a failure is logged).
+    pub(crate) async fn emit(&self, org: OrgId, event_type: &str, data: serde_json::Value) {
+        let ops = self.webhook_jobs(org, event_type, data).await;
+        if ops.is_empty() {
+            return;
+        }
+        match self.stores.accounts.apply(ops).await {
+            Ok(()) => self.accounts.wake_outbox(),
+            Err(e) => tracing::warn!(error = %e, event_type, "could not queue the webhook event"),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod sql_federation;
 pub mod sql_mfa;
 pub mod sql_oidc;
 pub mod sql_orgs;
+pub mod sql_webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +100,7 @@ pub struct Stores {
     pub mfa: Arc<dyn MfaStore>,
     pub orgs: Arc<dyn OrgStore>,
     pub federation: Arc<dyn FederationStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -391,4 +393,25 @@ pub trait FederationStore: Send + Sync {
         subject: &str,
     ) -> StoreResult<Option<crate::domain::federation::IdentityLink>>;
     async fn identities_of(&self, user: UserId) -> StoreResult<Vec<crate::domain::federation::IdentityLink>>;
+}
+
+/// Organizations' webhooks and their delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// `NotFound` when the organization does not exist.
+    async fn create_webhook(&self, w: &crate::domain::webhook::Webhook) -> StoreResult<()>;
+    async fn webhook(&self, id: crate::domain::WebhookId) -> StoreResult<Option<crate::domain::webhook::Webhook>>;
+    async fn webhooks_of(&self, org: OrgId) -> StoreResult<Vec<crate::domain::webhook::Webhook>>;
+    /// Replaces the URL, the events and the secrets.
+    async fn update_webhook(&self, w: &crate::domain::webhook::Webhook) -> StoreResult<()>;
+    async fn delete_webhook(&self, id: crate::domain::WebhookId) -> StoreResult<bool>;
+    /// Logs an attempt; returns its id.
+    async fn record_delivery(&self, d: &crate::domain::webhook::DeliveryAttempt) -> StoreResult<i64>;
+    /// The latest attempts of a webhook, newest first.
+    async fn deliveries(
+        &self,
+        webhook: crate::domain::WebhookId,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::webhook::DeliveryAttempt>>;
+    async fn delivery(&self, id: i64) -> StoreResult<Option<crate::domain::webhook::DeliveryAttempt>>;
 }

@@ -37,6 +37,7 @@ pub struct Services {
     pub mfa: Arc<crate::auth::mfa::MfaService>,
     pub orgs: Arc<crate::orgs::OrgService>,
     pub federation: Arc<crate::federation::FederationService>,
+    pub webhooks: Arc<crate::webhooks::WebhookService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

@@ -969,3 +969,70 @@ async fn saml_connection_commands() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_line(&out).contains("IDPSSODescriptor"));
 }
+
+/// `webhook create|list|deliveries|rotate-secret|delete` with `--json`; a refused URL gets the
+/// one generic line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_commands() {
+    let mut cli = Cli::new().await;
+    cli.env.push(("GUICHET_WEBHOOKS__ALLOW_LOOPBACK".into(), "true".into()));
+    json_of(&cli.run(&["org", "create", "--name", "Acme", "--slug", "acme", "--json"], None));
+    // A receiver that echoes the validation challenge.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|body: String| async move {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            format!("{{\"challenge\":{}}}", v["challenge"])
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let w = json_of(&cli.run(
+        &[
+            "webhook",
+            "create",
+            "--org",
+            "acme",
+            "--url",
+            &url,
+            "--event",
+            "membership.changed,login.succeeded",
+            "--json",
+        ],
+        None,
+    ));
+    let id = w["id"].as_str().unwrap().to_owned();
+    assert!(w["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(w["events"], serde_json::json!(["membership.changed", "login.succeeded"]));
+    let list = json_of(&cli.run(&["webhook", "list", "--org", "acme", "--json"], None));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0].get("secret").is_none(), "the secret is printed once");
+    let r = json_of(&cli.run(&["webhook", "rotate-secret", &id, "--org", "acme", "--json"], None));
+    assert_ne!(r["secret"], w["secret"]);
+    assert!(r["previous_secret_until"].is_i64());
+    assert_eq!(
+        json_of(&cli.run(&["webhook", "deliveries", &id, "--org", "acme", "--json"], None)),
+        serde_json::json!([])
+    );
+    let out = cli.run(
+        &[
+            "webhook",
+            "create",
+            "--org",
+            "acme",
+            "--url",
+            "http://10.0.0.1/hook",
+            "--event",
+            "login.succeeded",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("this URL cannot be used for webhooks"));
+    let out = cli.run(&["webhook", "create", "--org", "acme", "--url", &url, "--event", "nope", "--json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    stderr_line(&out);
+    assert_eq!(json_of(&cli.run(&["webhook", "delete", &id, "--org", "acme", "--json"], None))["deleted"], true);
+}

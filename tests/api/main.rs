@@ -30,3 +30,4 @@ mod saml_pages;
 mod store_contract;
 mod store_contract_oidc;
 mod throttle;
+mod webhooks;

@@ -771,4 +771,8 @@ async fn the_login_page_sends_the_organizations_people_to_their_saml_idp() {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/account");
     assert!(s.signed_in(&b).await);
+    // A portal asking for a fresh sign-in (prompt=login, max_age): ForceAuthn at the IdP.
+    let res = b.get(s.hub.url(&format!("/sso/{}?prompt=login", s.conn))).send().await.unwrap();
+    let req = parse_redirect(res.headers()["location"].to_str().unwrap());
+    assert!(req.xml.contains("ForceAuthn=\"true\""), "{}", req.xml);
 }

@@ -20,8 +20,8 @@ use crate::oidc::{KeySet, OidcProvider};
 use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
-    AccountStore, AuthSessionStore, ClientStore, ConsentStore, EphemeralStore, FederationStore, GrantStore, Health,
-    MfaStore, OrgStore, Stores, UserStore, WebhookStore,
+    AccountStore, AuthSessionStore, ClientStore, ConsentStore, DevKeyStore, EphemeralStore, FederationStore,
+    GrantStore, Health, MfaStore, OrgStore, Stores, UserStore, WebhookStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -49,6 +49,7 @@ struct SqlParts {
     orgs: Arc<dyn OrgStore>,
     federation: Arc<dyn FederationStore>,
     webhooks: Arc<dyn WebhookStore>,
+    devkeys: Arc<dyn DevKeyStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -65,6 +66,7 @@ where
         + OrgStore
         + FederationStore
         + WebhookStore
+        + DevKeyStore
         + Health
         + EphemeralStore
         + 'static,
@@ -81,6 +83,7 @@ where
         orgs: a.clone(),
         federation: a.clone(),
         webhooks: a.clone(),
+        devkeys: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -130,6 +133,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             orgs: parts.orgs,
             federation: parts.federation,
             webhooks: parts.webhooks,
+            devkeys: parts.devkeys,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -294,6 +298,7 @@ impl App {
             wake.clone(),
         ));
         delivery.set_webhooks(webhooks.clone());
+        let devkeys = Arc::new(crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone()));
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
@@ -304,6 +309,7 @@ impl App {
             orgs: orgs.clone(),
             federation: federation.clone(),
             webhooks,
+            devkeys,
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),

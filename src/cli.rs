@@ -62,6 +62,9 @@ pub enum Command {
     /// rotate-secret, deliveries, redeliver.
     #[command(subcommand)]
     Webhook(crate::cli_webhooks::WebhookCommand),
+    /// Developer keys of an organization (admin API credentials): create, list, reset, delete.
+    #[command(subcommand)]
+    Devkey(crate::cli_webhooks::DevkeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +183,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Invite(cmd) => crate::cli_accounts::invite(cmd, &settings, clock).await,
         Command::Connection(cmd) => crate::cli_federation::connection(cmd, &settings, clock).await,
         Command::Webhook(cmd) => crate::cli_webhooks::webhook(cmd, &settings, clock).await,
+        Command::Devkey(cmd) => crate::cli_webhooks::devkey(cmd, &settings, clock).await,
         Command::Org(cmd) => crate::cli_orgs::org(cmd, &settings, clock).await,
         Command::Permission(cmd) => crate::cli_orgs::permission(cmd, &settings, clock).await,
         Command::Role(cmd) => crate::cli_orgs::role(cmd, &settings, clock).await,

@@ -88,6 +88,7 @@ pub struct Accounts {
     pub orgs: Arc<crate::orgs::OrgService>,
     pub federation: Arc<crate::federation::FederationService>,
     pub webhooks: Arc<crate::webhooks::WebhookService>,
+    pub devkeys: crate::devkeys::DevKeyService,
     pub mfa: crate::auth::mfa::MfaService,
     stores: crate::store::Stores,
     delivery: Delivery,
@@ -161,7 +162,8 @@ impl Accounts {
         ));
         let delivery = Delivery::new(&settings.mail, &settings.sms)?;
         delivery.set_webhooks(webhooks.clone());
-        Ok(Self { service, orgs, federation, webhooks, mfa, stores, delivery, clock })
+        let devkeys = crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone());
+        Ok(Self { service, orgs, federation, webhooks, devkeys, mfa, stores, delivery, clock })
     }
 
     /// Delivers the queued messages (best effort: a running server retries what fails).

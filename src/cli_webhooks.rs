@@ -1,5 +1,6 @@
-//! CLI of webhooks: `webhook create|list|delete|rotate-secret|deliveries|redeliver`, every command
-//! with `--json`. The secret is printed once, at creation and at rotation.
+//! CLI of an organization's developer tools: webhooks (`webhook
+//! create|list|delete|rotate-secret|deliveries|redeliver`) and developer keys (`devkey
+//! create|list|reset|delete`), every command with `--json`. Secrets are printed once.
 
 use std::sync::Arc;
 
@@ -139,6 +140,87 @@ pub async fn webhook(cmd: WebhookCommand, settings: &Settings, clock: Arc<dyn Cl
             w.redeliver(p, &org, delivery).await.map_err(explain)?;
             a.deliver().await;
             print(json, &json!({"delivery": delivery, "queued": true}), || format!("delivery {delivery} queued again"))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevkeyCommand {
+    /// A new key: prints the DevKey and its DevSecret (shown once).
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// read or write (repeatable or comma-separated).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        expires_days: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new DevSecret (printed once); the old one stops working at once.
+    Reset {
+        key: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        key: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn explain_key(e: crate::devkeys::DevKeyError) -> anyhow::Error {
+    match e {
+        crate::devkeys::DevKeyError::Org(crate::orgs::OrgError::NotFound) => anyhow::anyhow!("no such organization"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+pub async fn devkey(cmd: DevkeyCommand, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    use crate::devkeys::devkey_json;
+    let a = Accounts::open(settings, clock).await?;
+    let k = &a.devkeys;
+    let p = Actor::Platform;
+    match cmd {
+        DevkeyCommand::Create { org, name, scopes, expires_days, json } => {
+            let (key, secret) = k.create(p, &org, &name, &scopes, expires_days).await.map_err(explain_key)?;
+            let mut v = devkey_json(&key);
+            v["secret"] = json!(secret);
+            print(json, &v, || format!("DevKey: {}\nDevSecret (shown once): {secret}", key.id))
+        }
+        DevkeyCommand::List { org, json } => {
+            let list = k.list(p, &org).await.map_err(explain_key)?;
+            let v: Vec<Value> = list.iter().map(devkey_json).collect();
+            print(json, &json!(v), || {
+                list.iter()
+                    .map(|x| format!("{}  {}  {}", x.id, x.scopes.join(","), x.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        DevkeyCommand::Reset { key, org, json } => {
+            let (d, secret) = k.reset(p, &org, &key).await.map_err(explain_key)?;
+            let mut v = devkey_json(&d);
+            v["secret"] = json!(secret);
+            print(json, &v, || format!("new DevSecret (shown once): {secret}"))
+        }
+        DevkeyCommand::Delete { key, org, json } => {
+            k.delete(p, &org, &key).await.map_err(explain_key)?;
+            print(json, &json!({"key": key, "deleted": true}), || format!("deleted key {key}"))
         }
     }
 }

@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod accounts;
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod cli_orgs;
 pub mod cli_webhooks;
 pub mod config;
 pub mod crypto;
+pub mod devkeys;
 pub mod dns;
 pub mod domain;
 pub mod federation;

@@ -29,6 +29,7 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "org_nav.html",
     "org_sso.html",
     "org_sso_test.html",
+    "org_webhooks.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod client;
 pub mod clock;
+pub mod devkey;
 pub mod dns_name;
 pub mod email;
 pub mod federation;

@@ -157,7 +157,9 @@ impl FederationService {
             return Err(FederationError::Forbidden);
         }
         let org_ids = self.org_ids(orgs).await?;
-        self.new_oidc(name, issuer, client_id, client_secret, org_ids, userinfo, false).await
+        let c = self.new_oidc(name, issuer, client_id, client_secret, org_ids, userinfo, false).await?;
+        self.audit_all("org.connection_created", &c, actor).await;
+        Ok(c)
     }
 
     /// An organization admin connects their organization's provider (self-service). The
@@ -209,6 +211,15 @@ impl FederationService {
 
     async fn audit(&self, action: &str, org: OrgId, actor: Actor, detail: serde_json::Value) {
         self.orgs.audit_event(action, org, actor, Some(detail)).await
+    }
+
+    /// Audits a change of a connection in every organization it serves (their webhooks hear of
+    /// it: `connection.changed`).
+    pub(crate) async fn audit_all(&self, action: &str, c: &Connection, actor: Actor) {
+        let detail = serde_json::json!({"connection": c.id, "name": c.name, "type": c.config.kind()});
+        for org in &c.orgs {
+            self.audit(action, *org, actor, detail.clone()).await;
+        }
     }
 
     /// The HTTP client for a provider: the outbound-URL policy's for restricted connections
@@ -297,6 +308,7 @@ impl FederationService {
         let c = self.connection(id).await?;
         self.stores.federation.delete_connection(c.id).await?;
         self.metadata.forget(c.id);
+        self.audit_all("org.connection_deleted", &c, actor).await;
         Ok(())
     }
 
@@ -306,14 +318,23 @@ impl FederationService {
         }
         let c = self.connection(id).await?;
         let o = self.org_ids(&[org.to_owned()]).await?;
-        for org in o {
+        for org in &o {
             if on {
-                self.stores.federation.associate(c.id, org).await?;
+                self.stores.federation.associate(c.id, *org).await?;
             } else {
-                self.stores.federation.dissociate(c.id, org).await?;
+                self.stores.federation.dissociate(c.id, *org).await?;
             }
         }
-        self.connection(&c.id.to_string()).await
+        let after = self.connection(&c.id.to_string()).await?;
+        // Every organization it served or serves now hears of it.
+        let mut all = after.clone();
+        for org in c.orgs.iter().chain(&o) {
+            if !all.orgs.contains(org) {
+                all.orgs.push(*org);
+            }
+        }
+        self.audit_all("org.connection_updated", &all, actor).await;
+        Ok(after)
     }
 
     /// The identities linked to an account, with their connection's name (for the account page).
@@ -363,6 +384,7 @@ impl FederationService {
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
         self.metadata.forget(c.id);
+        self.audit_all("org.connection_updated", &c, actor).await;
         Ok(c)
     }
 
@@ -405,6 +427,7 @@ impl FederationService {
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
         self.metadata.forget(c.id);
+        self.audit_all("org.connection_updated", &c, actor).await;
         Ok(c)
     }
 
@@ -497,6 +520,7 @@ impl FederationService {
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
         self.metadata.forget(c.id);
+        self.audit_all("org.connection_updated", &c, actor).await;
         Ok(c)
     }
 

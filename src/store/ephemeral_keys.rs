@@ -16,6 +16,7 @@
 //! | wrong second-factor codes | `mfa:<sha256(user id)>:<window number>` | counter | 5 minutes (fixed window, numbered from the clock) |
 //! | proof of work spent | `pow:<sha256(challenge)>` | marker (single use) | the challenge's lifetime + 60 s |
 //! | federated sign-in under way | `fed:<sha256(state)>` | connection, browser, nonce, PKCE verifier, where to go after (taken once) | 10 minutes |
+//! | signed API request accepted | `apisig:<sha256(signature)>` | marker (replay cache) | twice the signature window (10 minutes) |
 //! | SAML request under way | `samlreq:<sha256(RelayState)>` | connection, browser, AuthnRequest ID, where to go after (taken once) | 10 minutes |
 //! | SAML assertion accepted | `samlid:<connection>:<sha256(assertion ID)>` | marker (replay cache) | until the assertion's NotOnOrAfter + 3 min (1 min to 24 h) |
 //!
@@ -98,6 +99,10 @@ pub enum EphemeralKey {
     SamlRequest {
         relay_digest: String,
     },
+    /// A signed admin-API request already accepted (replay cache).
+    ApiSignature {
+        digest: String,
+    },
     /// A SAML assertion already accepted (replay cache).
     SamlAssertion {
         connection: String,
@@ -131,6 +136,7 @@ impl fmt::Display for EphemeralKey {
             EphemeralKey::SecondFactor { subject } => write!(f, "mfa:{subject}"),
             EphemeralKey::WebauthnCeremony { purpose, browser_digest } => write!(f, "wa:{purpose}:{browser_digest}"),
             EphemeralKey::Federation { state_digest } => write!(f, "fed:{state_digest}"),
+            EphemeralKey::ApiSignature { digest } => write!(f, "apisig:{digest}"),
             EphemeralKey::SamlRequest { relay_digest } => write!(f, "samlreq:{relay_digest}"),
             EphemeralKey::SamlAssertion { connection, id_digest } => write!(f, "samlid:{connection}:{id_digest}"),
         }

@@ -25,9 +25,8 @@ macro_rules! embed {
 }
 
 // File names are `<version>_<name>.sql`; versions are plain integers so they sort and parse alike.
-pub const SQLITE: &[Embedded] =
-    embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks");
-pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks");
+pub const SQLITE: &[Embedded] = embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys");
+pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys");
 
 pub fn migrator(list: &'static [Embedded]) -> Migrator {
     let migrations: Vec<Migration> = list

@@ -12,6 +12,7 @@ pub mod redis_ephemeral;
 #[macro_use]
 pub mod sql;
 pub mod sql_accounts;
+pub mod sql_devkeys;
 pub mod sql_federation;
 pub mod sql_mfa;
 pub mod sql_oidc;
@@ -101,6 +102,7 @@ pub struct Stores {
     pub orgs: Arc<dyn OrgStore>,
     pub federation: Arc<dyn FederationStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub devkeys: Arc<dyn DevKeyStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -414,4 +416,17 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<crate::domain::webhook::DeliveryAttempt>>;
     async fn delivery(&self, id: i64) -> StoreResult<Option<crate::domain::webhook::DeliveryAttempt>>;
+}
+
+/// Developer keys (their secrets as digests).
+#[async_trait]
+pub trait DevKeyStore: Send + Sync {
+    /// `NotFound` when the organization does not exist.
+    async fn create_devkey(&self, k: &crate::domain::devkey::DevKey) -> StoreResult<()>;
+    async fn devkey(&self, id: &str) -> StoreResult<Option<crate::domain::devkey::DevKey>>;
+    async fn devkeys_of(&self, org: OrgId) -> StoreResult<Vec<crate::domain::devkey::DevKey>>;
+    async fn delete_devkey(&self, id: &str) -> StoreResult<bool>;
+    /// Replaces the secret's digest (the old secret stops working at once).
+    async fn set_devkey_secret(&self, id: &str, digest: &str) -> StoreResult<bool>;
+    async fn devkey_used(&self, id: &str, at: UnixTime) -> StoreResult<()>;
 }

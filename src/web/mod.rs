@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(ops::router())
         .merge(oidc::router())
+        .merge(crate::api::router(state.clone()))
         .fallback(|| async { WebError::NotFound })
         // Innermost first: the request guard (Host, body size and deadline, request deadline),
         // errors rendered, then security headers, metrics, tracing.

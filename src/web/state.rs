@@ -38,6 +38,7 @@ pub struct Services {
     pub orgs: Arc<crate::orgs::OrgService>,
     pub federation: Arc<crate::federation::FederationService>,
     pub webhooks: Arc<crate::webhooks::WebhookService>,
+    pub devkeys: Arc<crate::devkeys::DevKeyService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

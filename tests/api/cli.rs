@@ -1036,3 +1036,30 @@ async fn webhook_commands() {
     stderr_line(&out);
     assert_eq!(json_of(&cli.run(&["webhook", "delete", &id, "--org", "acme", "--json"], None))["deleted"], true);
 }
+
+/// `devkey create|list|reset|delete` with `--json`: the DevSecret printed once; the key works
+/// against the API only with the current secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devkey_commands() {
+    let cli = Cli::new().await;
+    json_of(&cli.run(&["org", "create", "--name", "Acme", "--slug", "acme", "--json"], None));
+    let k = json_of(&cli.run(
+        &["devkey", "create", "--org", "acme", "--name", "CI", "--scope", "read", "--expires-days", "30", "--json"],
+        None,
+    ));
+    let key = k["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("gk_") && k["secret"].as_str().unwrap().starts_with("gs_"));
+    assert_eq!(k["scopes"], serde_json::json!(["read"]));
+    assert!(k["expires_at"].is_i64());
+    let list = json_of(&cli.run(&["devkey", "list", "--org", "acme", "--json"], None));
+    assert_eq!(list[0]["key"], key.as_str());
+    assert!(list[0].get("secret").is_none() && list[0].get("secret_digest").is_none());
+    let r = json_of(&cli.run(&["devkey", "reset", &key, "--org", "acme", "--json"], None));
+    assert_ne!(r["secret"], k["secret"]);
+    let out = cli.run(&["devkey", "create", "--org", "acme", "--name", "x", "--scope", "admin", "--json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    stderr_line(&out);
+    assert_eq!(json_of(&cli.run(&["devkey", "delete", &key, "--org", "acme", "--json"], None))["deleted"], true);
+    let out = cli.run(&["devkey", "delete", &key, "--org", "acme", "--json"], None);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -4,6 +4,7 @@
 mod account_console;
 mod account_links;
 mod accounts;
+mod admin_api;
 mod cli;
 mod dns;
 mod dns_server;
@@ -30,4 +31,5 @@ mod saml_pages;
 mod store_contract;
 mod store_contract_oidc;
 mod throttle;
+mod webhook_pages;
 mod webhooks;

@@ -219,7 +219,9 @@ impl FederationService {
             return Err(FederationError::Forbidden);
         }
         let org_ids = self.org_ids(orgs).await?;
-        self.new_saml(name, source, opts, org_ids, false).await
+        let c = self.new_saml(name, source, opts, org_ids, false).await?;
+        self.audit_all("org.connection_created", &c, actor).await;
+        Ok(c)
     }
 
     /// An organization admin connects their organization's SAML IdP (self-service). A metadata
@@ -638,6 +640,7 @@ impl FederationService {
         cfg.sign_requests = opts.sign_requests;
         c.updated_at = self.clock.now();
         self.stores.federation.update_connection(&c).await?;
+        self.audit_all("org.connection_updated", &c, actor).await;
         Ok(c)
     }
 }

@@ -100,6 +100,10 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{slug}/sso/{id}/groups", post(orgs::sso_groups))
         .route("/orgs/{slug}/sso/{id}/orgs", post(orgs::sso_orgs))
         .route("/orgs/{slug}/sso/{id}/test", get(orgs::sso_test))
+        .route("/orgs/{slug}/webhooks", get(orgs::webhooks).post(orgs::webhook_create))
+        .route("/orgs/{slug}/webhooks/redeliver", post(orgs::webhook_redeliver))
+        .route("/orgs/{slug}/webhooks/{id}/rotate", post(orgs::webhook_rotate))
+        .route("/orgs/{slug}/webhooks/{id}/delete", post(orgs::webhook_delete))
         .route("/orgs/{slug}/domains/verify", post(orgs::domain_verify))
         .route("/orgs/{slug}/domains/remove", post(orgs::domain_remove))
         .route("/orgs/{slug}/settings", get(orgs::settings).post(orgs::settings_save))
@@ -111,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/strength.js", get(|| script(STRENGTH_JS)))
         .route("/static/pow.js", get(|| script(POW_JS)))
         .route("/static/webauthn.js", get(|| script(WEBAUTHN_JS)))
+        .route("/static/copy.js", get(|| script(COPY_JS)))
 }
 
 const CSS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/guichet.css"));
@@ -142,6 +147,7 @@ async fn form_post_script() -> Response {
 const STRENGTH_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/strength.js"));
 const WEBAUTHN_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/webauthn.js"));
 const POW_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/pow.js"));
+const COPY_JS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/static/copy.js"));
 
 async fn script(src: &'static str) -> Response {
     (

@@ -1,6 +1,7 @@
 //! The organization admin pages: `/orgs` (the organizations one runs), and per organization
 //! `/orgs/{slug}` (overview), `/members` (members, invitations, grants of roles), `/roles`,
-//! `/domains` and `/settings` (name, policies, branding, deletion).
+//! `/domains`, `/sso` (`sso.rs`), `/webhooks` (`webhooks.rs`) and `/settings` (name, policies,
+//! branding, deletion).
 //!
 //! Every page and every form resolves the slug through the service first
 //! (`authorize(actor, slug, Admin)`): a non-member gets 404 (the organization's existence is not
@@ -78,6 +79,10 @@ const NOTICES: &[&str] = &[
     "connection_created",
     "connection_deleted",
     "connection_updated",
+    "webhook_created",
+    "webhook_deleted",
+    "webhook_rotated",
+    "webhook_redelivered",
 ];
 
 #[derive(Deserialize, Default)]
@@ -101,6 +106,7 @@ enum Section {
     Roles,
     Domains,
     Sso,
+    Webhooks,
     Settings,
 }
 
@@ -112,6 +118,7 @@ impl Section {
             Section::Roles => "/roles",
             Section::Domains => "/domains",
             Section::Sso => "/sso",
+            Section::Webhooks => "/webhooks",
             Section::Settings => "/settings",
         }
     }
@@ -123,6 +130,7 @@ impl Section {
             Section::Roles => "roles",
             Section::Domains => "domains",
             Section::Sso => "sso",
+            Section::Webhooks => "webhooks",
             Section::Settings => "settings",
         }
     }
@@ -134,6 +142,7 @@ impl Section {
             Section::Roles => "org_roles.html",
             Section::Domains => "org_domains.html",
             Section::Sso => "org_sso.html",
+            Section::Webhooks => "org_webhooks.html",
             Section::Settings => "org_settings.html",
         }
     }
@@ -145,6 +154,7 @@ impl Section {
             Section::Roles => "orgs.admin.roles.title",
             Section::Domains => "orgs.admin.domains.title",
             Section::Sso => "orgs.sso.title",
+            Section::Webhooks => "orgs.webhooks.title",
             Section::Settings => "orgs.admin.settings.title",
         }
     }
@@ -185,6 +195,23 @@ async fn section_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, WebError> {
+    let (ui, ctx) = section_ctx(state, headers, uri, s, u, org, section, notice, error).await?;
+    render(state, &ui, status, section.template(), &ctx)
+}
+
+/// The language and context of `section`'s page (what it lists fetched for `u`).
+#[allow(clippy::too_many_arguments)]
+async fn section_ctx(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: Option<&Uri>,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    section: Section,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<(Ui, Value), WebError> {
     let actor = Actor::of(u);
     let here = match uri {
         Some(x) => x.clone(),
@@ -288,9 +315,10 @@ async fn section_page(
                 .collect();
         }
         Section::Sso => sso::sso_context(state, u, org, &mut ctx).await?,
+        Section::Webhooks => webhooks::webhooks_context(state, u, org, &mut ctx).await?,
         Section::Settings => {}
     }
-    render(state, &ui, status, section.template(), &ctx)
+    Ok((ui, ctx))
 }
 
 /// A GET of one organization page.
@@ -820,3 +848,5 @@ mod tests;
 pub use sso::{
     sso, sso_create, sso_create_saml, sso_delete, sso_edit, sso_groups, sso_orgs, sso_test, sso_test_result,
 };
+mod webhooks;
+pub use webhooks::{webhook_create, webhook_delete, webhook_redeliver, webhook_rotate, webhooks};

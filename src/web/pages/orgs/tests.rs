@@ -27,6 +27,13 @@ fn org_pages_render_with_their_forms() {
         "can_create": true,
         "domains": [{"domain": "acme.test", "record_name": "_guichet-challenge.acme.test", "challenge": "v",
                      "verified": false, "verified_at": "", "last_error": "no TXT record", "last_checked": "l"}],
+        "webhooks": [{"id": "w1", "url": "https://hooks.example.com/<script>x</script>", "events": ["login.succeeded"],
+                      "created": "c", "previous_until": "p",
+                      "deliveries": [{"id": "7", "at": "a", "at_iso": "2026-01-01T00:00:00Z", "event_type": "login.succeeded",
+                                      "event_id": "evt_1", "attempt": "1", "status": null, "error": "timed out",
+                                      "ok": false, "duration_ms": "12"}]}],
+        "event_types": [{"type": "login.succeeded", "key": "login_succeeded"}],
+        "secret": {"value": "whsec_abc", "url": "https://hooks.example.com/h"},
         "orgs": [{"slug": "acme", "name": "Acme", "role": "owner", "admin": true},
                  {"slug": "other", "name": "Other", "role": "member", "admin": false}],
     });
@@ -59,6 +66,26 @@ fn org_pages_render_with_their_forms() {
             ],
         ),
         (
+            "org_webhooks.html",
+            &[
+                "id=\"webhook-form\"",
+                "action=\"/orgs/acme/webhooks\"",
+                "id=\"event-login.succeeded\" name=\"events\" type=\"checkbox\" value=\"login.succeeded\"",
+                "id=\"webhook-w1\"",
+                "id=\"webhook-rotate-w1\"",
+                "id=\"webhook-delete-w1\"",
+                "id=\"deliveries-w1\"",
+                "id=\"redeliver-7\"",
+                "name=\"delivery\" value=\"7\"",
+                "timed out",
+                "12 ms",
+                "id=\"webhook-secret\"",
+                "value=\"whsec_abc\"",
+                "id=\"copy-secret\"",
+                "id=\"nav-webhooks\"",
+            ],
+        ),
+        (
             "org_settings.html",
             &[
                 "id=\"settings-form\"",
@@ -78,6 +105,11 @@ fn org_pages_render_with_their_forms() {
                 assert!(html.contains(id), "{name} ({lang:?}) lacks {id}");
             }
             assert!(!html.contains("orgs.admin."), "{name} ({lang:?}) shows a catalogue key");
+            assert!(!html.contains("orgs.webhooks."), "{name} ({lang:?}) shows a catalogue key");
+            if *name == "org_webhooks.html" {
+                let help = t.t(lang, "orgs.webhooks.event_help.login_succeeded");
+                assert!(html.contains(help), "{name} ({lang:?}) describes the events");
+            }
             // Without their data too (the shared fixture of every template has none).
             let bare = serde_json::json!({"title": "T", "csrf_token": "c", "error": "e", "name": "N",
                 "orgs": [{"id": "i", "slug": "s", "name": "n"}]});

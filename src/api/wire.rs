@@ -1,0 +1,161 @@
+//! The admin API's wire types (JSON, with their OpenAPI schemas): separate from the domain
+//! types, so the API keeps its shape when the domain changes.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub r#type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// An organization.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrgWire {
+    pub id: uuid::Uuid,
+    pub slug: String,
+    pub name: String,
+    pub require_sso: bool,
+    pub mfa_required: bool,
+}
+
+impl From<&crate::domain::org::Org> for OrgWire {
+    fn from(o: &crate::domain::org::Org) -> Self {
+        Self {
+            id: o.id.as_uuid(),
+            slug: o.slug.clone(),
+            name: o.name.clone(),
+            require_sso: o.require_sso,
+            mfa_required: o.mfa_required,
+        }
+    }
+}
+
+/// A member of the organization.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberWire {
+    pub user_id: uuid::Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    /// owner, admin or member.
+    pub role: String,
+    /// Unix seconds.
+    pub joined_at: i64,
+    /// Roles granted in the organization, as `client_id/name`.
+    pub roles: Vec<String>,
+}
+
+impl MemberWire {
+    /// A strong validator of what a PUT may change.
+    pub fn etag(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.user_id.as_bytes());
+        h.update(self.role.as_bytes());
+        format!("\"{}\"", &hex::encode(h.finalize())[..16])
+    }
+}
+
+impl From<&crate::domain::org::Member> for MemberWire {
+    fn from(m: &crate::domain::org::Member) -> Self {
+        Self {
+            user_id: m.user_id.as_uuid(),
+            email: m.email.clone(),
+            name: m.name.clone(),
+            role: m.role.as_str().to_owned(),
+            joined_at: m.joined_at.0,
+            roles: m.roles.iter().map(|r| format!("{}/{}", r.client_id, r.name)).collect(),
+        }
+    }
+}
+
+/// A page of members.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberPage {
+    pub items: Vec<MemberWire>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `PUT .../members/{email}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPut {
+    /// admin or member.
+    pub role: String,
+}
+
+/// A webhook (never its secret).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookWire {
+    pub id: uuid::Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: i64,
+    /// Until when the previous secret still signs (after a rotation).
+    pub previous_secret_until: Option<i64>,
+}
+
+impl From<&crate::domain::webhook::Webhook> for WebhookWire {
+    fn from(w: &crate::domain::webhook::Webhook) -> Self {
+        Self {
+            id: w.id.as_uuid(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            created_at: w.created_at.0,
+            previous_secret_until: w.previous_until.map(|t| t.0),
+        }
+    }
+}
+
+/// The body of `POST .../webhooks`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCreate {
+    /// Must answer a signed validation request by echoing its challenge.
+    pub url: String,
+    pub events: Vec<String>,
+}
+
+/// A new webhook and its signing secret (shown this once).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCreated {
+    pub webhook: WebhookWire,
+    /// `whsec_...` (Standard Webhooks).
+    pub secret: String,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryWire {
+    pub id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub at: i64,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl From<&crate::domain::webhook::DeliveryAttempt> for DeliveryWire {
+    fn from(d: &crate::domain::webhook::DeliveryAttempt) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id.clone(),
+            event_type: d.event_type.clone(),
+            attempt: d.attempt,
+            at: d.at.0,
+            status: d.status,
+            error: d.error.clone(),
+            duration_ms: d.duration_ms,
+        }
+    }
+}

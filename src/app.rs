@@ -274,6 +274,7 @@ impl App {
         ));
         let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
         let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), accounts.clone(), resolver, clock.clone()));
+        oidc.set_session_events(Arc::new(crate::orgs::SessionEventSink(orgs.clone())));
         let federation = Arc::new(crate::federation::FederationService::new(
             stores.clone(),
             accounts.clone(),
@@ -298,6 +299,7 @@ impl App {
             wake.clone(),
         ));
         delivery.set_webhooks(webhooks.clone());
+        let event_purge = crate::webhooks::spawn_event_purge(webhooks.clone());
         let devkeys = Arc::new(crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone()));
         let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
@@ -322,6 +324,7 @@ impl App {
             spawn_purge(opened.purge),
             crate::orgs::domains::spawn_recheck(orgs, Duration::from_secs(state.settings.dns.recheck_interval_secs)),
             crate::federation::saml::spawn_metadata_refresh(federation, crate::federation::saml::METADATA_REFRESH),
+            event_purge,
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
             spawn_hash_memory_release(state.auth.clone()),
             outbox,

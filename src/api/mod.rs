@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/orgs/{org}/webhooks", get(list_webhooks).post(create_webhook))
         .route("/api/v1/orgs/{org}/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/api/v1/orgs/{org}/webhooks/{id}/deliveries", get(list_deliveries))
+        .route("/api/v1/events/stream", get(events_stream))
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     Router::new().route("/api/v1/openapi.json", get(openapi)).merge(authed)
 }
@@ -183,10 +184,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Guichet admin API", version = "1", description = "Organizations, members and webhooks, for an organization's developer keys."),
-    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries),
+    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, events_stream),
     components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire)),
     modifiers(&SecuritySchemes),
-    tags((name = "organizations"), (name = "members"), (name = "webhooks"))
+    tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "events"))
 )]
 pub struct ApiDoc;
 
@@ -415,6 +416,47 @@ async fn list_deliveries(
     let limit = i64::try_from(q.limit.unwrap_or(50).clamp(1, 200)).unwrap_or(50);
     let list = state.webhooks.deliveries(Actor::Platform, &org.id.to_string(), &id, limit).await?;
     Ok(Json(list.iter().map(DeliveryWire::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (its `id` in the stream)")),
+    responses((status = 200, content_type = "text/event-stream",
+            description = "The key's organization's events as Server-Sent Events: `id` (the position), `event` (the type), `data` (the event JSON, as webhooks get it); a comment every 15 s keeps it open"),
+        (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("basic" = []), ("signature" = [])))]
+async fn events_stream(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let start = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        Some(v) => {
+            v.trim().parse::<i64>().map_err(|_| ApiError::bad_request("Last-Event-ID is an event id of this stream"))?
+        }
+        None => state.webhooks.last_event(p.org).await?,
+    };
+    // Polls the organization's event log (shared by every node); a client that reconnects with
+    // Last-Event-ID misses nothing kept (a week).
+    let init = (state.webhooks.clone(), p.org, start, std::collections::VecDeque::<(i64, String, String)>::new());
+    let stream = futures_util::stream::unfold(init, |(svc, org, last, mut buf)| async move {
+        loop {
+            if let Some((seq, kind, payload)) = buf.pop_front() {
+                let ev = Event::default().id(seq.to_string()).event(kind).data(payload);
+                return Some((Ok::<_, std::convert::Infallible>(ev), (svc, org, seq, buf)));
+            }
+            match svc.events_after(org, last, 100).await {
+                Ok(rows) if !rows.is_empty() => buf.extend(rows),
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event stream: cannot read events");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+        }
+    });
+    let keep = KeepAlive::new().interval(std::time::Duration::from_secs(15));
+    Ok(Sse::new(stream).keep_alive(keep).into_response())
 }
 
 fn encode_cursor(after: uuid::Uuid) -> String {

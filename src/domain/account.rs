@@ -346,6 +346,8 @@ pub enum AccountOp {
         user: UserId,
     },
     Enqueue(OutboxMessage),
+    /// An organization's event (its webhooks' and its live stream's).
+    OrgEvent(Box<super::webhook::WebhookEvent>),
     /// A new (unconfirmed) factor; the user's other unconfirmed factors of its kind go.
     AddFactor(super::mfa::Factor),
     /// Enrolment finished: the factor is usable.

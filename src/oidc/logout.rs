@@ -122,6 +122,11 @@ impl OidcProvider {
     /// background, every participating client that has a back-channel logout URI.
     pub async fn end_session(self: &Arc<Self>, sid: &str) {
         let now = self.clock.now();
+        match self.stores.auth_sessions.auth_session(sid).await {
+            Ok(Some(s)) if s.ended_at.is_none() => self.session_ended(s.user_id, sid),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the session that ends"),
+        }
         if let Err(e) = self.stores.auth_sessions.end_auth_session(sid, now).await {
             tracing::error!(error = %e, "could not record the end of the session");
         }
@@ -153,7 +158,13 @@ impl OidcProvider {
     /// session ended: one back-channel logout per client and session, in the background.
     pub fn notify_logout(self: &Arc<Self>, grants: Vec<Grant>) {
         let mut seen = std::collections::BTreeSet::new();
+        let mut ended = std::collections::BTreeSet::new();
         for grant in grants {
+            if let (Some(sid), Some(user)) = (&grant.sid, grant.user_id) {
+                if ended.insert(sid.clone()) {
+                    self.session_ended(user, sid);
+                }
+            }
             if grant.sid.is_none() || !seen.insert((grant.client_id.to_string(), grant.sid.clone())) {
                 continue;
             }

@@ -60,6 +60,13 @@ pub struct OidcProvider {
     clients_cache: clients::ClientCache,
     /// The discovery document as served, serialised once (it depends on settings only).
     discovery_doc: std::sync::OnceLock<bytes::Bytes>,
+    /// Told when a sign-in session ends (the organizations' `session.revoked` events).
+    session_events: std::sync::OnceLock<Arc<dyn SessionEvents>>,
+}
+
+/// Hears of sign-in sessions ending (logout, revocation, password reset, lapse).
+pub trait SessionEvents: Send + Sync {
+    fn session_ended(&self, user: crate::domain::UserId, sid: &str);
 }
 
 impl OidcProvider {
@@ -90,7 +97,19 @@ impl OidcProvider {
             jwks_cache: client_auth::JwksCache::default(),
             discovery_doc: std::sync::OnceLock::new(),
             clients_cache: clients::ClientCache::default(),
+            session_events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Who hears of sessions ending (set once, at start).
+    pub fn set_session_events(&self, sink: Arc<dyn SessionEvents>) {
+        let _ = self.session_events.set(sink);
+    }
+
+    pub(crate) fn session_ended(&self, user: crate::domain::UserId, sid: &str) {
+        if let Some(s) = self.session_events.get() {
+            s.session_ended(user, sid);
+        }
     }
 
     /// The discovery document as served (JSON bytes), serialised once.

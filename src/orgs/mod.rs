@@ -709,7 +709,7 @@ impl OrgService {
             }
             None => Vec::new(),
         };
-        let queued = !ops.is_empty();
+        let queued = crate::webhooks::queues_jobs(&ops);
         ops.push(crate::domain::account::AccountOp::Audit {
             action: action.to_owned(),
             subject: format!("org:{org}"),
@@ -731,7 +731,7 @@ impl OrgService {
         data: serde_json::Value,
     ) -> Vec<crate::domain::account::AccountOp> {
         match self.stores.webhooks.webhooks_of(org).await {
-            Ok(hooks) => crate::webhooks::jobs_for(&hooks, org, event_type, data, self.clock.now()),
+            Ok(hooks) => crate::webhooks::event_ops(&hooks, org, event_type, data, self.clock.now()),
             Err(e) => {
                 tracing::warn!(error = %e, event_type, "cannot read the organization's webhooks");
                 Vec::new()
@@ -745,9 +745,34 @@ impl OrgService {
         if ops.is_empty() {
             return;
         }
+        let queued = crate::webhooks::queues_jobs(&ops);
         match self.stores.accounts.apply(ops).await {
-            Ok(()) => self.accounts.wake_outbox(),
-            Err(e) => tracing::warn!(error = %e, event_type, "could not queue the webhook event"),
+            Ok(()) if queued => self.accounts.wake_outbox(),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, event_type, "could not record the organization's event"),
         }
+    }
+}
+
+/// Organizations hear of their members' sessions ending: `session.revoked` in each organization
+/// the user belongs to (webhooks, live stream), so portals can sign them out at once.
+pub struct SessionEventSink(pub Arc<OrgService>);
+
+impl crate::oidc::SessionEvents for SessionEventSink {
+    fn session_ended(&self, user: UserId, sid: &str) {
+        let orgs = self.0.clone();
+        let sid = sid.to_owned();
+        tokio::spawn(async move {
+            let memberships = match orgs.memberships_of(user).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the memberships of a user whose session ended");
+                    return;
+                }
+            };
+            for m in memberships {
+                orgs.emit(m.org.id, "session.revoked", serde_json::json!({"user": user, "sid": sid})).await;
+            }
+        });
     }
 }

@@ -25,8 +25,8 @@ macro_rules! embed {
 }
 
 // File names are `<version>_<name>.sql`; versions are plain integers so they sort and parse alike.
-pub const SQLITE: &[Embedded] = embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys");
-pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys");
+pub const SQLITE: &[Embedded] = embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events");
+pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events");
 
 pub fn migrator(list: &'static [Embedded]) -> Migrator {
     let migrations: Vec<Migration> = list
@@ -47,7 +47,8 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".sql"))
             .collect();
-        v.sort();
+        // By version number (10 after 9), as they are applied.
+        v.sort_by_key(|n| n.split('_').next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(i64::MAX));
         v
     }
 

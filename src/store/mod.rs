@@ -416,6 +416,12 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<crate::domain::webhook::DeliveryAttempt>>;
     async fn delivery(&self, id: i64) -> StoreResult<Option<crate::domain::webhook::DeliveryAttempt>>;
+    /// The organization's events after `after` (a `seq`), oldest first: (seq, event JSON).
+    async fn org_events_after(&self, org: OrgId, after: i64, limit: i64) -> StoreResult<Vec<(i64, String)>>;
+    /// The latest `seq` of the organization's events (0 when none).
+    async fn last_org_event(&self, org: OrgId) -> StoreResult<i64>;
+    /// Drops events older than `before`; returns how many.
+    async fn purge_org_events(&self, before: UnixTime) -> StoreResult<u64>;
 }
 
 /// Developer keys (their secrets as digests).

@@ -328,6 +328,18 @@ macro_rules! impl_account_store {
                         found(r.rows_affected())?;
                     }
                     AccountOp::Enqueue(m) => Self::enqueue_in(tx, &m, now).await?,
+                    AccountOp::OrgEvent(e) => {
+                        let payload = serde_json::to_string(&e).map_err(StoreError::unavailable)?;
+                        sqlx::query("INSERT INTO org_events (id, org_id, type, at, payload) VALUES ($1, $2, $3, $4, $5)")
+                            .bind(&e.id)
+                            .bind(e.org.as_uuid())
+                            .bind(&e.event_type)
+                            .bind(now.0)
+                            .bind(payload)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
                     AccountOp::AddFactor(f) => {
                         sqlx::query("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2 AND confirmed = FALSE")
                             .bind(f.user_id.as_uuid())

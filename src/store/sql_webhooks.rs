@@ -153,6 +153,40 @@ macro_rules! impl_webhook_store {
                 rows.iter().map(Self::delivery_from_row).collect()
             }
 
+            async fn org_events_after(&self, org: OrgId, after: i64, limit: i64) -> StoreResult<Vec<(i64, String)>> {
+                let rows = sqlx::query(
+                    "SELECT seq, payload FROM org_events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(org.as_uuid())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get::<i64, _>("seq").map_err(db_err)?, r.try_get("payload").map_err(db_err)?)))
+                    .collect()
+            }
+
+            async fn last_org_event(&self, org: OrgId) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT MAX(seq) AS m FROM org_events WHERE org_id = $1")
+                    .bind(org.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(row.try_get::<Option<i64>, _>("m").map_err(db_err)?.unwrap_or(0))
+            }
+
+            async fn purge_org_events(&self, before: UnixTime) -> StoreResult<u64> {
+                let _w = self.writing().await;
+                let r = sqlx::query("DELETE FROM org_events WHERE at < $1")
+                    .bind(before.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(r.rows_affected())
+            }
+
             async fn delivery(&self, id: i64) -> StoreResult<Option<DeliveryAttempt>> {
                 let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"))
                     .bind(id)

@@ -25,6 +25,21 @@ use crate::domain::{Clock, OrgId, UnixTime, WebhookId};
 use crate::orgs::{Actor, OrgError, OrgService};
 use crate::store::{StoreError, Stores};
 
+/// How long an organization's events are kept (a live stream resumes within that).
+pub const EVENT_RETENTION_SECS: i64 = 7 * 86_400;
+
+/// Purges old events hourly.
+pub fn spawn_event_purge(w: Arc<WebhookService>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            w.purge_events().await;
+        }
+    })
+}
+
 /// The one message for every refused URL (the reason goes to the log only).
 pub const URL_REFUSED: &str = "this URL cannot be used for webhooks";
 
@@ -60,8 +75,9 @@ pub fn event_for_action(action: &str) -> Option<&'static str> {
     }
 }
 
-/// The outbox jobs for `event_type` in `org`: one per webhook that wants it, all with one event id.
-pub fn jobs_for(
+/// What an event of `org` writes: the event in the organization's log (its live stream), and one
+/// outbox job per webhook that wants it, all with one event id.
+pub fn event_ops(
     hooks: &[Webhook],
     org: OrgId,
     event_type: &str,
@@ -69,9 +85,6 @@ pub fn jobs_for(
     now: UnixTime,
 ) -> Vec<AccountOp> {
     let wanted: Vec<&Webhook> = hooks.iter().filter(|h| h.org == org && h.wants(event_type)).collect();
-    if wanted.is_empty() {
-        return Vec::new();
-    }
     let event = WebhookEvent {
         id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
         event_type: event_type.to_owned(),
@@ -79,7 +92,7 @@ pub fn jobs_for(
         org,
         data,
     };
-    wanted
+    let mut ops: Vec<AccountOp> = wanted
         .into_iter()
         .map(|h| {
             AccountOp::Enqueue(OutboxMessage::Webhook(Box::new(WebhookJob {
@@ -88,7 +101,14 @@ pub fn jobs_for(
                 first_at: now.0,
             })))
         })
-        .collect()
+        .collect();
+    ops.push(AccountOp::OrgEvent(Box::new(event)));
+    ops
+}
+
+/// Whether these ops queued outbox jobs (the worker is then woken).
+pub fn queues_jobs(ops: &[AccountOp]) -> bool {
+    ops.iter().any(|o| matches!(o, AccountOp::Enqueue(_)))
 }
 
 pub struct WebhookService {
@@ -272,6 +292,34 @@ impl WebhookService {
         self.stores.accounts.apply(vec![AccountOp::Enqueue(OutboxMessage::Webhook(Box::new(job)))]).await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// The organization's events after `after` (a stream position), oldest first: (position,
+    /// type, event JSON).
+    pub async fn events_after(&self, org: OrgId, after: i64, limit: i64) -> WebhookResult<Vec<(i64, String, String)>> {
+        let rows = self.stores.webhooks.org_events_after(org, after, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, payload)| {
+                let kind = serde_json::from_str::<WebhookEvent>(&payload).map(|e| e.event_type).unwrap_or_default();
+                (seq, kind, payload)
+            })
+            .collect())
+    }
+
+    /// The position of the organization's latest event (a new stream starts after it).
+    pub async fn last_event(&self, org: OrgId) -> WebhookResult<i64> {
+        Ok(self.stores.webhooks.last_org_event(org).await?)
+    }
+
+    /// Drops events older than a week (the stream resumes within that).
+    pub async fn purge_events(&self) {
+        let before = self.clock.now().plus_secs(-EVENT_RETENTION_SECS);
+        match self.stores.webhooks.purge_org_events(before).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "old organization events purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge old organization events"),
+        }
     }
 
     /// Delivers one job (the outbox worker calls it): `Ok` when delivered, or dropped (webhook

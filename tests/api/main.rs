@@ -8,6 +8,7 @@ mod admin_api;
 mod cli;
 mod dns;
 mod dns_server;
+mod events;
 mod federation;
 mod hardening;
 mod helpers;

@@ -1,0 +1,112 @@
+//! The live event stream (`/api/v1/events/stream`, Server-Sent Events): a key's organization's
+//! events as they happen, resumable with `Last-Event-ID`, another organization's never;
+//! `session.revoked` when a member's session ends (so a portal signs them out at once).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use guichet::domain::org::OrgRole;
+use guichet::orgs::Actor;
+
+use crate::helpers::TestApp;
+
+const P: Actor = Actor::Platform;
+
+/// An open stream: reads `event:`/`id:`/`data:` blocks.
+struct Stream {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Stream {
+    async fn open(app: &TestApp, auth: &str, last_id: Option<&str>) -> Self {
+        let mut r = reqwest::Client::new().get(app.url("/api/v1/events/stream")).header("authorization", auth);
+        if let Some(id) = last_id {
+            r = r.header("last-event-id", id);
+        }
+        let res = r.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        Stream { res, buf: String::new() }
+    }
+
+    /// The next event: (id, type, data).
+    async fn next(&mut self) -> Option<(String, String, serde_json::Value)> {
+        self.next_within(8).await
+    }
+
+    async fn next_within(&mut self, secs: u64) -> Option<(String, String, serde_json::Value)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some((id, kind, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk()).await.ok()?.ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+fn basic(key: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{key}:{secret}")))
+}
+
+#[tokio::test]
+async fn the_stream_carries_the_organizations_events_and_resumes() {
+    let app = TestApp::spawn().await;
+    let orgs = &app.state.orgs;
+    orgs.create(P, "Acme Corp", Some("acme"), None).await.unwrap();
+    orgs.create(P, "Globex", Some("globex"), None).await.unwrap();
+    let (k, s) = app.state.devkeys.create(P, "acme", "portal", &["read".into()], None).await.unwrap();
+    let (gk, gs) = app.state.devkeys.create(P, "globex", "portal", &["read".into()], None).await.unwrap();
+    let auth = basic(&k.id, &s);
+    let mut stream = Stream::open(&app, &auth, None).await;
+    let mut globex = Stream::open(&app, &basic(&gk.id, &gs), None).await;
+    app.create_user("ann@acme.test", "correct horse battery").await;
+    orgs.set_member(P, "acme", "ann@acme.test", OrgRole::Member).await.unwrap();
+    let (id1, kind, data) = stream.next().await.expect("an event");
+    assert_eq!(kind, "membership.changed");
+    assert_eq!(data["type"], "membership.changed");
+    assert!(data["id"].as_str().unwrap().starts_with("evt_"));
+    // A second event while the client is away: it gets it when it comes back with Last-Event-ID.
+    drop(stream);
+    orgs.set_member(P, "acme", "ann@acme.test", OrgRole::Admin).await.unwrap();
+    let mut again = Stream::open(&app, &auth, Some(&id1)).await;
+    let (id2, kind, data) = again.next().await.expect("the missed event");
+    assert_eq!(kind, "membership.changed");
+    assert_eq!(data["data"]["action"], "org.member_role_changed");
+    assert!(id2.parse::<i64>().unwrap() > id1.parse::<i64>().unwrap());
+    // A session of a member ends: session.revoked.
+    let b = app.browser();
+    assert_eq!(app.login(&b, "ann@acme.test", "correct horse battery", None).await.status(), 303);
+    app.logout(&b).await;
+    let (_, kind, data) = again.next().await.expect("session.revoked");
+    assert_eq!(kind, "session.revoked");
+    let ann = app.state.accounts.user_by_email("ann@acme.test").await.unwrap().unwrap();
+    assert_eq!(data["data"]["user"], ann.id.to_string());
+    // Globex's stream saw none of it.
+    assert!(globex.next_within(2).await.is_none(), "another organization's events are not sent");
+    // Bad resume point: 400; no key: 401.
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/events/stream"))
+        .header("authorization", &auth)
+        .header("last-event-id", "x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(reqwest::get(app.url("/api/v1/events/stream")).await.unwrap().status(), 401);
+}

@@ -274,7 +274,10 @@ impl App {
         ));
         let resolver = Arc::new(crate::dns::Resolver::new(&settings.dns)?);
         let orgs = Arc::new(crate::orgs::OrgService::new(stores.clone(), accounts.clone(), resolver, clock.clone()));
-        oidc.set_session_events(Arc::new(crate::orgs::SessionEventSink(orgs.clone())));
+        let member_events = Arc::new(crate::orgs::MemberEventSink(orgs.clone()));
+        oidc.set_session_events(member_events.clone());
+        accounts.events.set(member_events.clone());
+        mfa.events.set(member_events);
         let federation = Arc::new(crate::federation::FederationService::new(
             stores.clone(),
             accounts.clone(),

@@ -123,6 +123,16 @@ impl DevKeyService {
         Ok(())
     }
 
+    /// Deletes a key once its name is typed again (`confirm`, else `Invalid("confirm")`): another
+    /// organization's key is `NotFound` before the name is looked at.
+    pub async fn delete_confirmed(&self, actor: Actor, org_ref: &str, id: &str, confirm: &str) -> DevKeyResult<()> {
+        let (_, k) = self.own(actor, org_ref, id).await?;
+        if confirm.trim() != k.name {
+            return Err(DevKeyError::Invalid("confirm".into()));
+        }
+        self.delete(actor, org_ref, &k.id).await
+    }
+
     /// A new DevSecret (shown once); the old one stops working at once.
     pub async fn reset(&self, actor: Actor, org_ref: &str, id: &str) -> DevKeyResult<(DevKey, String)> {
         let (org, mut k) = self.own(actor, org_ref, id).await?;

@@ -30,6 +30,7 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "org_sso.html",
     "org_sso_test.html",
     "org_webhooks.html",
+    "org_devkeys.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",

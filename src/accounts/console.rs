@@ -362,6 +362,8 @@ impl AccountService {
         if let Err(err) = self.stores.accounts.record_login(user, &e).await {
             tracing::warn!(error = %err, "could not record the sign-in in the history");
         }
+        let kind = if success { "login.succeeded" } else { "login.failed" };
+        self.events.emit(user, kind, serde_json::json!({"user": user, "method": method, "ip": e.ip}));
     }
 
     /// A failed password sign-in: recorded in the account's history when the account exists.

@@ -112,6 +112,8 @@ pub struct AccountService {
     secret: [u8; 32],
     oidc: Arc<OidcProvider>,
     wake: Arc<Notify>,
+    /// The organizations hear of sign-ins and failures (`login.succeeded`, `login.failed`).
+    pub events: crate::domain::events::EventsCell,
 }
 
 fn code_digest(secret: &[u8; 32], kind: TokenKind, user: UserId, code: &str) -> String {
@@ -147,7 +149,7 @@ impl AccountService {
         oidc: Arc<OidcProvider>,
         wake: Arc<Notify>,
     ) -> Self {
-        Self { stores, auth, templates, settings, clock, secret, oidc, wake }
+        Self { stores, auth, templates, settings, clock, secret, oidc, wake, events: Default::default() }
     }
 
     pub fn registration(&self) -> Registration {

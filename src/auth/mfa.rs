@@ -60,6 +60,8 @@ pub struct MfaService {
     secret: [u8; 32],
     /// Issuer shown by authenticator apps (`Guichet (host)`).
     label: String,
+    /// The organizations hear of factors added and removed (`mfa.enabled`, `mfa.disabled`).
+    pub events: crate::domain::events::EventsCell,
 }
 
 fn totp(secret: Vec<u8>) -> Result<TOTP, MfaError> {
@@ -99,7 +101,7 @@ impl MfaService {
         webauthn: Option<webauthn_rs::Webauthn>,
     ) -> Self {
         let host = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        Self { stores, sealer, clock, webauthn, secret, label: format!("Guichet ({host})") }
+        Self { stores, sealer, clock, webauthn, secret, label: format!("Guichet ({host})"), events: Default::default() }
     }
 
     fn recovery_digest(&self, user: UserId, code: &str) -> String {
@@ -271,6 +273,7 @@ impl MfaService {
         // The enrolment code's step is spent like any other.
         self.stores.mfa.accept_totp_step(pending.id, step, self.clock.now()).await?;
         tracing::info!(user_id = %user.id, "TOTP factor enrolled");
+        self.events.emit(user.id, "mfa.enabled", serde_json::json!({"user": user.id, "kind": "totp"}));
         Ok(codes)
     }
 
@@ -314,6 +317,7 @@ impl MfaService {
         }
         self.stores.accounts.apply(ops).await?;
         tracing::info!(user_id = %user, "second factor removed");
+        self.events.emit(user, "mfa.disabled", serde_json::json!({"user": user, "kind": target.kind.as_str()}));
         Ok(())
     }
 }

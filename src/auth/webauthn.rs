@@ -175,6 +175,7 @@ impl MfaService {
         let codes = if first { Some(self.new_codes(user.id, &mut ops)) } else { None };
         self.stores.accounts.apply(ops).await?;
         tracing::info!(user_id = %user.id, "WebAuthn credential registered");
+        self.events.emit(user.id, "mfa.enabled", serde_json::json!({"user": user.id, "kind": "webauthn"}));
         Ok(codes)
     }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod devkey;
 pub mod dns_name;
 pub mod email;
+pub mod events;
 pub mod federation;
 pub mod grant;
 pub mod ids;

@@ -729,13 +729,6 @@ impl FederationService {
             other => FederationError::Rejected(other.to_string()),
         })?;
         tracing::info!(connection = %c.id, user_id = %user.id, org = %org, "federated identity admitted");
-        self.orgs
-            .emit(
-                org,
-                "login.succeeded",
-                serde_json::json!({"user": user.id, "email": user.email.as_str(), "amr": ["fed"], "idp": c.id}),
-            )
-            .await;
         Ok(crate::auth::Authenticated {
             user,
             amr: vec![crate::auth::Amr::Fed],

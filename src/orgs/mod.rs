@@ -754,25 +754,37 @@ impl OrgService {
     }
 }
 
-/// Organizations hear of their members' sessions ending: `session.revoked` in each organization
-/// the user belongs to (webhooks, live stream), so portals can sign them out at once.
-pub struct SessionEventSink(pub Arc<OrgService>);
+/// Organizations hear of their members' account events: each event goes to every organization
+/// the user belongs to (webhooks, live stream) — e.g. `session.revoked`, so portals can sign the
+/// user out at once.
+pub struct MemberEventSink(pub Arc<OrgService>);
 
-impl crate::oidc::SessionEvents for SessionEventSink {
-    fn session_ended(&self, user: UserId, sid: &str) {
+impl MemberEventSink {
+    fn to_orgs_of(&self, user: UserId, event_type: &'static str, data: serde_json::Value) {
         let orgs = self.0.clone();
-        let sid = sid.to_owned();
         tokio::spawn(async move {
             let memberships = match orgs.memberships_of(user).await {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the memberships of a user whose session ended");
+                    tracing::warn!(error = %e, event_type, "cannot read a user's memberships: event not sent");
                     return;
                 }
             };
             for m in memberships {
-                orgs.emit(m.org.id, "session.revoked", serde_json::json!({"user": user, "sid": sid})).await;
+                orgs.emit(m.org.id, event_type, data.clone()).await;
             }
         });
+    }
+}
+
+impl crate::oidc::SessionEvents for MemberEventSink {
+    fn session_ended(&self, user: UserId, sid: &str) {
+        self.to_orgs_of(user, "session.revoked", serde_json::json!({"user": user, "sid": sid}));
+    }
+}
+
+impl crate::domain::events::UserEvents for MemberEventSink {
+    fn user_event(&self, user: UserId, event_type: &'static str, data: serde_json::Value) {
+        self.to_orgs_of(user, event_type, data);
     }
 }

@@ -1,6 +1,7 @@
 //! The live event stream (`/api/v1/events/stream`, Server-Sent Events): a key's organization's
 //! events as they happen, resumable with `Last-Event-ID`, another organization's never;
-//! `session.revoked` when a member's session ends (so a portal signs them out at once).
+//! `login.succeeded` / `login.failed` for its members, `session.revoked` when a member's session
+//! ends (so a portal signs them out at once).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -89,14 +90,34 @@ async fn the_stream_carries_the_organizations_events_and_resumes() {
     assert_eq!(kind, "membership.changed");
     assert_eq!(data["data"]["action"], "org.member_role_changed");
     assert!(id2.parse::<i64>().unwrap() > id1.parse::<i64>().unwrap());
-    // A session of a member ends: session.revoked.
+    // A member signs in (login.succeeded), then out: session.revoked.
     let b = app.browser();
     assert_eq!(app.login(&b, "ann@acme.test", "correct horse battery", None).await.status(), 303);
     app.logout(&b).await;
-    let (_, kind, data) = again.next().await.expect("session.revoked");
-    assert_eq!(kind, "session.revoked");
     let ann = app.state.accounts.user_by_email("ann@acme.test").await.unwrap().unwrap();
-    assert_eq!(data["data"]["user"], ann.id.to_string());
+    let mut kinds = Vec::new();
+    let revoked = loop {
+        let (_, kind, data) = again.next().await.expect("session.revoked");
+        kinds.push(kind.clone());
+        if kind == "session.revoked" {
+            break data;
+        }
+    };
+    assert!(kinds.contains(&"login.succeeded".to_owned()), "{kinds:?}");
+    assert_eq!(revoked["data"]["user"], ann.id.to_string());
+    // A wrong password: login.failed.
+    let b = app.browser();
+    assert_ne!(app.login(&b, "ann@acme.test", "wrong password!!", None).await.status(), 303);
+    let (_, kind, data) = again.next().await.expect("login.failed");
+    assert_eq!((kind.as_str(), data["data"]["method"].as_str()), ("login.failed", Some("pwd")));
+    // A second factor enrolled: mfa.enabled.
+    let e = app.state.mfa.totp_enrolment(&ann).await.unwrap();
+    let bytes = totp_rs::Secret::Encoded(e.secret_base32.clone()).to_bytes().unwrap();
+    let t = u64::try_from(app.state.clock.now().0).unwrap();
+    let code = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap().generate(t);
+    app.state.mfa.confirm_totp(&ann, &code).await.unwrap();
+    let (_, kind, data) = again.next().await.expect("mfa.enabled");
+    assert_eq!((kind.as_str(), data["data"]["kind"].as_str()), ("mfa.enabled", Some("totp")));
     // Globex's stream saw none of it.
     assert!(globex.next_within(2).await.is_none(), "another organization's events are not sent");
     // Bad resume point: 400; no key: 401.

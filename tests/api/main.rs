@@ -6,6 +6,7 @@ mod account_links;
 mod accounts;
 mod admin_api;
 mod cli;
+mod devkey_pages;
 mod dns;
 mod dns_server;
 mod events;

@@ -1,7 +1,7 @@
 //! The organization admin pages: `/orgs` (the organizations one runs), and per organization
 //! `/orgs/{slug}` (overview), `/members` (members, invitations, grants of roles), `/roles`,
-//! `/domains`, `/sso` (`sso.rs`), `/webhooks` (`webhooks.rs`) and `/settings` (name, policies,
-//! branding, deletion).
+//! `/domains`, `/sso` (`sso.rs`), `/webhooks` (`webhooks.rs`), `/keys` (developer keys,
+//! `devkeys.rs`) and `/settings` (name, policies, branding, deletion).
 //!
 //! Every page and every form resolves the slug through the service first
 //! (`authorize(actor, slug, Admin)`): a non-member gets 404 (the organization's existence is not
@@ -83,6 +83,9 @@ const NOTICES: &[&str] = &[
     "webhook_deleted",
     "webhook_rotated",
     "webhook_redelivered",
+    "devkey_created",
+    "devkey_deleted",
+    "devkey_reset",
 ];
 
 #[derive(Deserialize, Default)]
@@ -107,6 +110,7 @@ enum Section {
     Domains,
     Sso,
     Webhooks,
+    DevKeys,
     Settings,
 }
 
@@ -119,6 +123,7 @@ impl Section {
             Section::Domains => "/domains",
             Section::Sso => "/sso",
             Section::Webhooks => "/webhooks",
+            Section::DevKeys => "/keys",
             Section::Settings => "/settings",
         }
     }
@@ -131,6 +136,7 @@ impl Section {
             Section::Domains => "domains",
             Section::Sso => "sso",
             Section::Webhooks => "webhooks",
+            Section::DevKeys => "keys",
             Section::Settings => "settings",
         }
     }
@@ -143,6 +149,7 @@ impl Section {
             Section::Domains => "org_domains.html",
             Section::Sso => "org_sso.html",
             Section::Webhooks => "org_webhooks.html",
+            Section::DevKeys => "org_devkeys.html",
             Section::Settings => "org_settings.html",
         }
     }
@@ -155,6 +162,7 @@ impl Section {
             Section::Domains => "orgs.admin.domains.title",
             Section::Sso => "orgs.sso.title",
             Section::Webhooks => "orgs.webhooks.title",
+            Section::DevKeys => "orgs.devkeys.title",
             Section::Settings => "orgs.admin.settings.title",
         }
     }
@@ -316,6 +324,7 @@ async fn section_ctx(
         }
         Section::Sso => sso::sso_context(state, u, org, &mut ctx).await?,
         Section::Webhooks => webhooks::webhooks_context(state, u, org, &mut ctx).await?,
+        Section::DevKeys => devkeys::devkeys_context(state, u, org, &mut ctx).await?,
         Section::Settings => {}
     }
     Ok((ui, ctx))
@@ -840,11 +849,13 @@ pub async fn delete(
     }
 }
 
+mod devkeys;
 mod sso;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests;
 
+pub use devkeys::{devkey_create, devkey_delete, devkey_reset, devkeys};
 pub use sso::{
     sso, sso_create, sso_create_saml, sso_delete, sso_edit, sso_groups, sso_orgs, sso_test, sso_test_result,
 };

@@ -34,6 +34,10 @@ fn org_pages_render_with_their_forms() {
                                       "ok": false, "duration_ms": "12"}]}],
         "event_types": [{"type": "login.succeeded", "key": "login_succeeded"}],
         "secret": {"value": "whsec_abc", "url": "https://hooks.example.com/h"},
+        "devkeys": [{"id": "gk_k1", "name": "<script>x</script>", "scopes": ["read", "write"], "created": "c",
+                     "last_used": null, "expires": "2030-01-01 00:00 UTC", "expired": true}],
+        "scopes": ["read", "write"], "api_base": "https://id.example.com/api/v1",
+        "devsecret": {"key": "gk_k1", "name": "ci", "value": "gs_abc"},
         "orgs": [{"slug": "acme", "name": "Acme", "role": "owner", "admin": true},
                  {"slug": "other", "name": "Other", "role": "member", "admin": false}],
     });
@@ -86,6 +90,29 @@ fn org_pages_render_with_their_forms() {
             ],
         ),
         (
+            "org_devkeys.html",
+            &[
+                "id=\"devkey-form\"",
+                "action=\"/orgs/acme/keys\"",
+                "id=\"scope-read\" name=\"scope\" type=\"radio\" value=\"read\" checked",
+                "id=\"scope-write\" name=\"scope\" type=\"radio\" value=\"write\"",
+                "name=\"expires_days\" type=\"number\"",
+                "id=\"devkey-gk_k1\" class=\"expired\"",
+                "read, write",
+                "id=\"devkey-reset-gk_k1\"",
+                "action=\"/orgs/acme/keys/gk_k1/reset\"",
+                "id=\"devkey-delete-gk_k1\"",
+                "id=\"devkey-confirm-gk_k1\" name=\"confirm\"",
+                "id=\"devkey-secret\"",
+                "value=\"gs_abc\"",
+                "id=\"copy-devsecret\"",
+                "src=\"/static/copy.js\"",
+                "curl -u gk_k1:DEVSECRET https:&#x2F;&#x2F;id.example.com&#x2F;api&#x2F;v1&#x2F;orgs&#x2F;acme",
+                "href=\"/api/v1/openapi.json\"",
+                "id=\"nav-keys\"",
+            ],
+        ),
+        (
             "org_settings.html",
             &[
                 "id=\"settings-form\"",
@@ -106,6 +133,7 @@ fn org_pages_render_with_their_forms() {
             }
             assert!(!html.contains("orgs.admin."), "{name} ({lang:?}) shows a catalogue key");
             assert!(!html.contains("orgs.webhooks."), "{name} ({lang:?}) shows a catalogue key");
+            assert!(!html.contains("orgs.devkeys."), "{name} ({lang:?}) shows a catalogue key");
             if *name == "org_webhooks.html" {
                 let help = t.t(lang, "orgs.webhooks.event_help.login_succeeded");
                 assert!(html.contains(help), "{name} ({lang:?}) describes the events");

@@ -14,7 +14,7 @@
 
 mod wire;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -139,7 +139,10 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
             None => Err(DevKeyError::Unauthorized),
         }
     } else if auth.starts_with(crate::domain::devkey::HMAC_SCHEME) {
-        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        // The URI as sent (the router nests the API: its own URI lacks the prefix).
+        let uri =
+            parts.extensions.get::<axum::extract::OriginalUri>().map(|o| o.0.clone()).unwrap_or(parts.uri.clone());
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         state.devkeys.authenticate_signed(&auth, parts.method.as_str(), path, &bytes).await
     } else {
         Err(DevKeyError::Unauthorized)
@@ -167,27 +170,36 @@ async fn org_of(state: &AppState, p: &Principal, org_ref: &str, write: bool) -> 
     Ok(org)
 }
 
-/// The routes of `/api/v1`.
+/// The routes of `/api/v1` (paths below are relative to it); anything else under it is a 404
+/// or 405 problem.
 pub fn router(state: AppState) -> Router<AppState> {
     let authed = Router::new()
-        .route("/api/v1/orgs/{org}", get(get_org))
-        .route("/api/v1/orgs/{org}/members", get(list_members))
-        .route("/api/v1/orgs/{org}/members/{email}", put(put_member).delete(delete_member))
-        .route("/api/v1/orgs/{org}/webhooks", get(list_webhooks).post(create_webhook))
-        .route("/api/v1/orgs/{org}/webhooks/{id}", axum::routing::delete(delete_webhook))
-        .route("/api/v1/orgs/{org}/webhooks/{id}/deliveries", get(list_deliveries))
-        .route("/api/v1/events/stream", get(events_stream))
+        .route("/orgs/{org}", get(get_org))
+        .route("/orgs/{org}/members", get(list_members))
+        .route("/orgs/{org}/members/{email}", put(put_member).delete(delete_member))
+        .route("/orgs/{org}/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/orgs/{org}/webhooks/{id}", axum::routing::delete(delete_webhook))
+        .route("/orgs/{org}/webhooks/{id}/deliveries", get(list_deliveries))
+        .route("/orgs/{org}/audit", get(audit_log))
+        .route("/events/stream", get(events_stream))
         .route_layer(middleware::from_fn_with_state(state, authenticate));
-    Router::new().route("/api/v1/openapi.json", get(openapi)).merge(authed)
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(authed)
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", "this method is not allowed here")
+        });
+    Router::new().nest("/api/v1", api)
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Guichet admin API", version = "1", description = "Organizations, members and webhooks, for an organization's developer keys."),
-    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, events_stream),
-    components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire)),
+    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, audit_log, events_stream),
+    components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, RoleWire, EventTypeWire, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire, AuditPage, AuditWire)),
     modifiers(&SecuritySchemes),
-    tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "events"))
+    tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "audit"), (name = "events"))
 )]
 pub struct ApiDoc;
 
@@ -226,7 +238,7 @@ async fn openapi() -> Response {
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "organizations",
     params(("org" = String, Path, description = "The organization's id or slug")),
-    responses((status = 200, body = OrgWire), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = OrgWire, description = "The organization"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn get_org(
     State(state): State<AppState>,
@@ -237,30 +249,56 @@ async fn get_org(
     Ok(Json(OrgWire::from(&org)))
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
+/// `limit` (1 to 200, default 50), `cursor`, `action`: read by hand so that a malformed query
+/// is a 400 problem like every other error.
+#[derive(Default)]
 struct PageQuery {
-    limit: Option<usize>,
+    limit: usize,
     cursor: Option<String>,
+    action: Option<String>,
+    jsonl: bool,
+}
+
+fn page_query(raw: Option<&str>) -> ApiResult<PageQuery> {
+    let mut q = PageQuery { limit: 50, ..Default::default() };
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !seen.insert(k.to_string()) {
+            return Err(ApiError::bad_request(format!("{k} is given twice")));
+        }
+        match k.as_ref() {
+            "limit" => {
+                q.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("limit is 1 to 200"))?
+            }
+            "cursor" => q.cursor = Some(v.into_owned()),
+            "action" => q.action = Some(v.into_owned()),
+            "format" if v == "jsonl" => q.jsonl = true,
+            "format" => return Err(ApiError::bad_request("format is jsonl (or absent)")),
+            _ => {}
+        }
+    }
+    Ok(q)
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
     params(("org" = String, Path, description = "The organization's id or slug"),
-        ("limit" = Option<usize>, Query, description = "1 to 200 (50)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
-    responses((status = 200, body = MemberPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = MemberPage, description = "A page of members"), (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn list_members(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(org): Path<String>,
-    Query(q): Query<PageQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<MemberPage>> {
     let org = org_of(&state, &p, &org, false).await?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit is 1 to 200"));
-    }
+    let q = page_query(raw.as_deref())?;
+    let limit = q.limit;
     let after = match q.cursor.as_deref() {
         Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad_request("unknown cursor"))?),
         None => None,
@@ -285,11 +323,12 @@ fn member_response(m: &crate::domain::org::Member, status: StatusCode) -> Respon
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{email}", tag = "members",
     params(("org" = String, Path, description = "The organization's id or slug"),
         ("email" = String, Path, description = "The account's email address"),
-        ("If-Match" = Option<String>, Header, description = "The member's ETag: 412 when it changed since")),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The member's ETag (or a list of them, or `*`): 412 when it changed since or does not exist")),
     request_body = MemberPut,
-    responses((status = 200, body = MemberWire, description = "Set (idempotent); ETag header"),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "No such organization or account"), (status = 412, body = Problem)),
+    responses((status = 200, body = MemberWire, description = "Set (idempotent)",
+            headers(("ETag" = String, description = "The member's version, for If-Match"))),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or account"), (status = 412, body = Problem, content_type = "application/problem+json", description = "The member changed since the ETag given in If-Match (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn put_member(
     State(state): State<AppState>,
@@ -300,20 +339,24 @@ async fn put_member(
 ) -> ApiResult<Response> {
     let org = org_of(&state, &p, &org, true).await?;
     let put: MemberPut = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let role = match put.role.as_str() {
-        "admin" => OrgRole::Admin,
-        "member" => OrgRole::Member,
-        "owner" => return Err(ApiError::forbidden("owners are made by owners, in Guichet")),
-        other => return Err(ApiError::bad_request(format!("unknown role {other:?} (admin or member)"))),
+    let role = match put.role {
+        RoleWire::Admin => OrgRole::Admin,
+        RoleWire::Member => OrgRole::Member,
+        RoleWire::Owner => return Err(ApiError::forbidden("owners are made by owners, in Guichet")),
     };
     let (_, members) = state.orgs.members(Actor::Platform, &org.id.to_string()).await?;
     let current = members.iter().find(|m| m.email.eq_ignore_ascii_case(email.trim()));
     if current.is_some_and(|m| m.role == OrgRole::Owner) {
         return Err(ApiError::forbidden("owners are changed by owners, in Guichet"));
     }
+    // RFC 9110 §13.1.1: `*` matches an existing member; otherwise any listed tag may match.
     if let Some(want) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         let now = current.map(|m| MemberWire::from(m).etag());
-        if want.trim() != "*" && now.as_deref() != Some(want.trim()) {
+        let matches = match now.as_deref() {
+            None => false,
+            Some(tag) => want.split(',').map(str::trim).any(|w| w == "*" || w == tag),
+        };
+        if !matches {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "Precondition Failed",
@@ -332,7 +375,7 @@ async fn put_member(
     params(("org" = String, Path, description = "The organization's id or slug"),
         ("email" = String, Path, description = "The account's email address")),
     responses((status = 204, description = "Not a member any more (whether or not it was)"),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn delete_member(
     State(state): State<AppState>,
@@ -353,7 +396,7 @@ async fn delete_member(
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/webhooks", tag = "webhooks",
     params(("org" = String, Path, description = "The organization's id or slug")),
-    responses((status = 200, body = Vec<WebhookWire>), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = Vec<WebhookWire>, description = "The organization's webhooks"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn list_webhooks(
     State(state): State<AppState>,
@@ -369,8 +412,8 @@ async fn list_webhooks(
     params(("org" = String, Path, description = "The organization's id or slug")),
     request_body = WebhookCreate,
     responses((status = 201, body = WebhookCreated, description = "Created; the secret is shown this once"),
-        (status = 400, body = Problem, description = "Unknown event, or a URL that cannot be used (one message for all)"),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Unknown event, or a URL that cannot be used (one message for all)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -380,14 +423,15 @@ async fn create_webhook(
 ) -> ApiResult<Response> {
     let org = org_of(&state, &p, &org, true).await?;
     let c: WebhookCreate = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let (w, secret) = state.webhooks.create(Actor::Platform, &org.id.to_string(), &c.url, &c.events).await?;
+    let events: Vec<String> = c.events.iter().map(|e| e.name()).collect();
+    let (w, secret) = state.webhooks.create(Actor::Platform, &org.id.to_string(), &c.url, &events).await?;
     Ok((StatusCode::CREATED, Json(WebhookCreated { webhook: WebhookWire::from(&w), secret })).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/webhooks/{id}", tag = "webhooks",
     params(("org" = String, Path, description = "The organization's id or slug"), ("id" = String, Path, description = "The webhook id")),
-    responses((status = 204, description = "Gone (whether or not it was there)"), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204, description = "Gone (whether or not it was there)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn delete_webhook(
     State(state): State<AppState>,
@@ -403,26 +447,79 @@ async fn delete_webhook(
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/webhooks/{id}/deliveries", tag = "webhooks",
     params(("org" = String, Path, description = "The organization's id or slug"), ("id" = String, Path, description = "The webhook id"),
-        ("limit" = Option<usize>, Query, description = "1 to 200 (50)")),
-    responses((status = 200, body = Vec<DeliveryWire>, description = "Newest first"), (status = 401, body = Problem), (status = 404, body = Problem)),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50)")),
+    responses((status = 200, body = Vec<DeliveryWire>, description = "Newest first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn list_deliveries(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((org, id)): Path<(String, String)>,
-    Query(q): Query<PageQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Vec<DeliveryWire>>> {
     let org = org_of(&state, &p, &org, false).await?;
-    let limit = i64::try_from(q.limit.unwrap_or(50).clamp(1, 200)).unwrap_or(50);
+    let limit = i64::try_from(page_query(raw.as_deref())?.limit).unwrap_or(50);
     let list = state.webhooks.deliveries(Actor::Platform, &org.id.to_string(), &id, limit).await?;
     Ok(Json(list.iter().map(DeliveryWire::from).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit", tag = "audit",
+    params(("org" = String, Path, description = "The organization's id or slug"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50); ignored with format=jsonl"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("action" = Option<String>, Query, description = "Only this action, e.g. org.member_added"),
+        ("format" = Option<String>, Query, pattern = "^jsonl$", description = "`jsonl`: the whole log (10 000 entries at most) as JSON lines")),
+    responses((status = 200, body = AuditPage, description = "The organization's audit log, newest first"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn audit_log(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(org): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = org_of(&state, &p, &org, false).await?;
+    let q = page_query(raw.as_deref())?;
+    let before = match q.cursor.as_deref() {
+        Some(c) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::bad_request("unknown cursor"))?,
+        ),
+        None => None,
+    };
+    let org_ref = org.id.to_string();
+    if q.jsonl {
+        let all = state.orgs.audit_log(Actor::Platform, &org_ref, q.action.as_deref(), before, 10_000).await?;
+        let mut body = String::new();
+        for (id, e) in &all {
+            body.push_str(&serde_json::to_string(&AuditWire::new(*id, e)).unwrap_or_default());
+            body.push('\n');
+        }
+        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response());
+    }
+    let limit = i64::try_from(q.limit).unwrap_or(50);
+    let mut rows = state.orgs.audit_log(Actor::Platform, &org_ref, q.action.as_deref(), before, limit + 1).await?;
+    let next_cursor = if rows.len() > q.limit {
+        rows.truncate(q.limit);
+        rows.last().map(|(id, _)| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.to_string()))
+    } else {
+        None
+    };
+    let items = rows.iter().map(|(id, e)| AuditWire::new(*id, e)).collect();
+    Ok(Json(AuditPage { items, next_cursor }).into_response())
+}
+
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",
-    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (its `id` in the stream)")),
+    params(("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]+$", description = "Resume after this event (its `id` in the stream)")),
     responses((status = 200, content_type = "text/event-stream",
             description = "The key's organization's events as Server-Sent Events: `id` (the position), `event` (the type), `data` (the event JSON, as webhooks get it); a comment every 15 s keeps it open"),
-        (status = 400, body = Problem), (status = 401, body = Problem)),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)")),
     security(("basic" = []), ("signature" = [])))]
 async fn events_stream(
     State(state): State<AppState>,

@@ -43,7 +43,7 @@ pub struct MemberWire {
     pub user_id: uuid::Uuid,
     pub email: String,
     pub name: Option<String>,
-    /// owner, admin or member.
+    #[schema(value_type = RoleWire)]
     pub role: String,
     /// Unix seconds.
     pub joined_at: i64,
@@ -83,12 +83,53 @@ pub struct MemberPage {
     pub next_cursor: Option<String>,
 }
 
+/// A member's role in the organization. `owner` is refused (403): owners are changed in
+/// Guichet by owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleWire {
+    Admin,
+    Member,
+    Owner,
+}
+
 /// The body of `PUT .../members/{email}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberPut {
-    /// admin or member.
-    pub role: String,
+    pub role: RoleWire,
+}
+
+/// The events a webhook may want (`domain::webhook::EVENT_TYPES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum EventTypeWire {
+    #[serde(rename = "user.created")]
+    UserCreated,
+    #[serde(rename = "user.verified")]
+    UserVerified,
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
+    #[serde(rename = "login.succeeded")]
+    LoginSucceeded,
+    #[serde(rename = "login.failed")]
+    LoginFailed,
+    #[serde(rename = "mfa.enabled")]
+    MfaEnabled,
+    #[serde(rename = "mfa.disabled")]
+    MfaDisabled,
+    #[serde(rename = "membership.changed")]
+    MembershipChanged,
+    #[serde(rename = "connection.changed")]
+    ConnectionChanged,
+    #[serde(rename = "session.revoked")]
+    SessionRevoked,
+}
+
+impl EventTypeWire {
+    /// Its name, as in events and subscriptions.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
 }
 
 /// A webhook (never its secret).
@@ -96,6 +137,7 @@ pub struct MemberPut {
 pub struct WebhookWire {
     pub id: uuid::Uuid,
     pub url: String,
+    #[schema(value_type = Vec<EventTypeWire>)]
     pub events: Vec<String>,
     pub created_at: i64,
     /// Until when the previous secret still signs (after a rotation).
@@ -120,7 +162,8 @@ impl From<&crate::domain::webhook::Webhook> for WebhookWire {
 pub struct WebhookCreate {
     /// Must answer a signed validation request by echoing its challenge.
     pub url: String,
-    pub events: Vec<String>,
+    #[schema(min_items = 1)]
+    pub events: Vec<EventTypeWire>,
 }
 
 /// A new webhook and its signing secret (shown this once).
@@ -157,5 +200,66 @@ impl From<&crate::domain::webhook::DeliveryAttempt> for DeliveryWire {
             error: d.error.clone(),
             duration_ms: d.duration_ms,
         }
+    }
+}
+
+/// An entry of the organization's audit log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditWire {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// e.g. `org.member_added`, `org.connection_updated`, `org.webhook_created`.
+    pub action: String,
+    /// `platform`, or the id of the user who did it.
+    pub actor: Option<String>,
+    /// What changed (before/after where there is one).
+    pub detail: Option<serde_json::Value>,
+}
+
+impl AuditWire {
+    pub fn new(id: i64, e: &crate::domain::account::AuditEvent) -> Self {
+        Self {
+            id,
+            at: e.at.0,
+            action: e.action.clone(),
+            actor: e.actor.clone(),
+            detail: e
+                .detail
+                .as_deref()
+                .map(|d| serde_json::from_str(d).unwrap_or(serde_json::Value::String(d.to_owned()))),
+        }
+    }
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_enum_is_the_event_list() {
+        use EventTypeWire::*;
+        let all = [
+            UserCreated,
+            UserVerified,
+            UserDeleted,
+            LoginSucceeded,
+            LoginFailed,
+            MfaEnabled,
+            MfaDisabled,
+            MembershipChanged,
+            ConnectionChanged,
+            SessionRevoked,
+        ];
+        let names: Vec<String> = all.iter().map(|e| e.name()).collect();
+        assert_eq!(names, crate::domain::webhook::EVENT_TYPES);
     }
 }

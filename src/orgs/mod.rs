@@ -739,6 +739,19 @@ impl OrgService {
         }
     }
 
+    /// The organization's audit log, newest first (its admins; the platform): (entry id, entry).
+    pub async fn audit_log(
+        &self,
+        actor: Actor,
+        org_ref: &str,
+        action: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> OrgResult<Vec<(i64, crate::domain::account::AuditEvent)>> {
+        let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
+        Ok(self.stores.accounts.audit_of(&format!("org:{}", org.id), action, before, limit.clamp(1, 10_000)).await?)
+    }
+
     /// Queues an event for the organization's webhooks (best effort: a failure is logged).
     pub(crate) async fn emit(&self, org: OrgId, event_type: &str, data: serde_json::Value) {
         let ops = self.webhook_jobs(org, event_type, data).await;

@@ -279,6 +279,15 @@ pub trait AccountStore: Send + Sync {
     async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
     /// The newest audit entries first.
     async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    /// A subject's audit entries (e.g. `org:<id>`), newest first, before entry `before` (an id),
+    /// optionally of one action: (id, entry).
+    async fn audit_of(
+        &self,
+        subject: &str,
+        action: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, AuditEvent)>>;
 }
 
 /// Second factors: reads and the single-statement checks (changes go through

@@ -839,6 +839,40 @@ macro_rules! impl_account_store {
                     .collect()
             }
 
+            async fn audit_of(
+                &self,
+                subject: &str,
+                action: Option<&str>,
+                before: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<(i64, AuditEvent)>> {
+                let rows = sqlx::query(
+                    "SELECT id, at, action, subject, actor, detail FROM audit_events WHERE subject = $1 \
+                     AND ($2 IS NULL OR action = $2) AND id < $3 ORDER BY id DESC LIMIT $4",
+                )
+                .bind(subject)
+                .bind(action)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<i64, _>("id").map_err(db_err)?,
+                            AuditEvent {
+                                at: UnixTime(r.try_get("at").map_err(db_err)?),
+                                action: r.try_get("action").map_err(db_err)?,
+                                subject: r.try_get("subject").map_err(db_err)?,
+                                actor: r.try_get("actor").map_err(db_err)?,
+                                detail: r.try_get("detail").map_err(db_err)?,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
             async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64> {
                 let _w = self.writing().await;
                 let mut n = 0;

@@ -296,3 +296,66 @@ async fn members_paginate_and_update_idempotently() {
     assert_eq!(v["detail"], guichet::webhooks::URL_REFUSED);
     assert_eq!(api.delete("/api/v1/orgs/acme/webhooks/00000000-0000-0000-0000-000000000000").await.status(), 204);
 }
+
+/// The audit log: newest first, pages, a filter by action, the JSON lines export; and the API's
+/// own 404/405 and malformed queries are problems too; If-Match follows RFC 9110 (`*` needs an
+/// existing member; any tag of a list may match).
+#[tokio::test]
+async fn the_audit_log_and_the_edges_of_the_api() {
+    let api = Api::new().await;
+    for i in 0..3 {
+        let email = format!("a{i}@acme.test");
+        api.app.create_user(&email, "correct horse battery").await;
+        api.app.state.orgs.set_member(P, "acme", &email, OrgRole::Member).await.unwrap();
+    }
+    let page: serde_json::Value =
+        api.get("/api/v1/orgs/acme/audit?limit=2&action=org.member_added").await.json().await.unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|e| e["action"] == "org.member_added"));
+    assert!(items[0]["id"].as_i64() > items[1]["id"].as_i64(), "newest first");
+    let next = page["next_cursor"].as_str().unwrap();
+    let page2: serde_json::Value = api
+        .get(&format!("/api/v1/orgs/acme/audit?limit=2&action=org.member_added&cursor={next}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert!(page2.get("next_cursor").is_none());
+    let res = api.get("/api/v1/orgs/acme/audit?format=jsonl").await;
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text = res.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 4, "{text}"); // three members added, the key created
+    assert!(lines.iter().any(|l| l["action"] == "org.devkey_created"));
+    problem(api.get("/api/v1/orgs/acme/audit?format=xml").await, 400).await;
+    problem(api.get("/api/v1/orgs/globex/audit").await, 404).await;
+    // The API's own edges.
+    problem(api.get("/api/v1/orgs/").await, 404).await;
+    problem(api.get("/api/v1/nothing/here").await, 404).await;
+    let res = api
+        .http
+        .patch(api.app.url("/api/v1/orgs/acme"))
+        .header("authorization", api.basic(&api.key, &api.secret))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 405).await;
+    problem(api.get("/api/v1/orgs/acme/members?limit=-1").await, 400).await;
+    problem(api.get("/api/v1/orgs/acme/members?limit=abc").await, 400).await;
+    // If-Match.
+    api.app.create_user("new@acme.test", "correct horse battery").await;
+    problem(
+        api.put("/api/v1/orgs/acme/members/new@acme.test", serde_json::json!({"role": "member"}), Some("*")).await,
+        412,
+    )
+    .await;
+    let res = api.put("/api/v1/orgs/acme/members/a0@acme.test", serde_json::json!({"role": "member"}), Some("*")).await;
+    assert_eq!(res.status(), 200);
+    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let list = format!("\"zzz\", {tag}");
+    let res =
+        api.put("/api/v1/orgs/acme/members/a0@acme.test", serde_json::json!({"role": "admin"}), Some(&list)).await;
+    assert_eq!(res.status(), 200);
+}

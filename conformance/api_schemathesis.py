@@ -388,7 +388,10 @@ def judge_schemathesis(c: Checks, run: Run, api: list[Operation]) -> None:
     ops = run.report.get("operations", {})
     want = {o.label for o in api}
     seen = {e.operation for e in run.exchanges} & want
-    errors = run.errors + run.report.get("errors", [])
+    # An internal error of the tool itself (CPython's "AST constructor recursion depth mismatch",
+    # raised while schemathesis generates a case) says nothing of Guichet: it is shown, not judged.
+    tool_bugs = ("AST constructor recursion depth mismatch",)
+    errors = [e for e in run.errors + run.report.get("errors", []) if not any(b in str(e) for b in tool_bugs)]
     c.check(f"{run.name}: schemathesis tested the {len(api)} operations, without errors",
             ops.get("tested") == len(api) and not errors and seen == want,
             f"tested {ops.get('tested')}, never requested {sorted(want - seen)}, errors {errors}\n{run.stdout[-1500:]}")

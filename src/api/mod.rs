@@ -181,6 +181,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{org}/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/orgs/{org}/webhooks/{id}/deliveries", get(list_deliveries))
         .route("/orgs/{org}/audit", get(audit_log))
+        .route("/orgs/{org}/audit/export", get(audit_export))
         .route("/events/stream", get(events_stream))
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     let api = Router::new()
@@ -196,7 +197,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Guichet admin API", version = "1", description = "Organizations, members and webhooks, for an organization's developer keys."),
-    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, audit_log, events_stream),
+    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, audit_log, audit_export, events_stream),
     components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, RoleWire, EventTypeWire, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire, AuditPage, AuditWire)),
     modifiers(&SecuritySchemes),
     tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "audit"), (name = "events"))
@@ -256,7 +257,6 @@ struct PageQuery {
     limit: usize,
     cursor: Option<String>,
     action: Option<String>,
-    jsonl: bool,
 }
 
 fn page_query(raw: Option<&str>) -> ApiResult<PageQuery> {
@@ -276,8 +276,6 @@ fn page_query(raw: Option<&str>) -> ApiResult<PageQuery> {
             }
             "cursor" => q.cursor = Some(v.into_owned()),
             "action" => q.action = Some(v.into_owned()),
-            "format" if v == "jsonl" => q.jsonl = true,
-            "format" => return Err(ApiError::bad_request("format is jsonl (or absent)")),
             _ => {}
         }
     }
@@ -465,10 +463,9 @@ async fn list_deliveries(
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/audit", tag = "audit",
     params(("org" = String, Path, description = "The organization's id or slug"),
-        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50); ignored with format=jsonl"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("action" = Option<String>, Query, description = "Only this action, e.g. org.member_added"),
-        ("format" = Option<String>, Query, pattern = "^jsonl$", description = "`jsonl`: the whole log (10 000 entries at most) as JSON lines")),
+        ("action" = Option<String>, Query, description = "Only this action, e.g. org.member_added")),
     responses((status = 200, body = AuditPage, description = "The organization's audit log, newest first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
@@ -494,15 +491,6 @@ async fn audit_log(
         None => None,
     };
     let org_ref = org.id.to_string();
-    if q.jsonl {
-        let all = state.orgs.audit_log(Actor::Platform, &org_ref, q.action.as_deref(), before, 10_000).await?;
-        let mut body = String::new();
-        for (id, e) in &all {
-            body.push_str(&serde_json::to_string(&AuditWire::new(*id, e)).unwrap_or_default());
-            body.push('\n');
-        }
-        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response());
-    }
     let limit = i64::try_from(q.limit).unwrap_or(50);
     let mut rows = state.orgs.audit_log(Actor::Platform, &org_ref, q.action.as_deref(), before, limit + 1).await?;
     let next_cursor = if rows.len() > q.limit {
@@ -513,6 +501,32 @@ async fn audit_log(
     };
     let items = rows.iter().map(|(id, e)| AuditWire::new(*id, e)).collect();
     Ok(Json(AuditPage { items, next_cursor }).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit/export", tag = "audit",
+    params(("org" = String, Path, description = "The organization's id or slug"),
+        ("action" = Option<String>, Query, description = "Only this action, e.g. org.member_added")),
+    responses((status = 200, body = String, content_type = "application/x-ndjson",
+            description = "The organization's audit log (10 000 entries at most, newest first) as JSON lines, one AuditWire per line"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn audit_export(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(org): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = org_of(&state, &p, &org, false).await?;
+    let q = page_query(raw.as_deref())?;
+    let all = state.orgs.audit_log(Actor::Platform, &org.id.to_string(), q.action.as_deref(), None, 10_000).await?;
+    let mut body = String::new();
+    for (id, e) in &all {
+        body.push_str(&serde_json::to_string(&AuditWire::new(*id, e)).unwrap_or_default());
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",

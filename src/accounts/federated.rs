@@ -66,6 +66,8 @@ impl AccountService {
             Err(e) => return Err(Self::map_conflict(e)),
         }
         tracing::info!(user_id = %id, connection = %identity.connection, "account created by federated sign-in");
+        let data = serde_json::json!({"user": id, "email": email.as_str(), "via": "federation", "connection": identity.connection});
+        self.events.emit(id, "user.created", data);
         self.user(id).await
     }
 }

@@ -153,6 +153,7 @@ impl AccountService {
         }
         self.stores.accounts.apply(ops).await.map_err(Self::map_conflict)?;
         tracing::info!(user_id = %user, "email address verified");
+        self.events.emit(user, "user.verified", serde_json::json!({"user": user, "email": u.email.as_str()}));
         self.user(user).await
     }
 
@@ -363,6 +364,8 @@ impl AccountService {
                 };
                 let u = self.user(u.id).await?;
                 tracing::info!(invitation = %inv.id, user_id = %u.id, "account created from an invitation");
+                let data = serde_json::json!({"user": u.id, "email": u.email.as_str(), "via": "invitation"});
+                self.events.emit(u.id, "user.created", data);
                 Ok(InvitationOutcome::Created(Box::new(self.authenticated(u, Amr::Email))))
             }
         }

@@ -131,3 +131,26 @@ async fn the_stream_carries_the_organizations_events_and_resumes() {
     assert_eq!(res.status(), 400);
     assert_eq!(reqwest::get(app.url("/api/v1/events/stream")).await.unwrap().status(), 401);
 }
+
+/// An account created by a federated sign-in (JIT, as a member): `user.created` in its
+/// organization's stream, then its `login.succeeded` (method `fed`).
+#[tokio::test]
+async fn a_jit_account_raises_user_created() {
+    let s = crate::saml::saml(guichet::federation::saml::SamlOptions::default()).await;
+    let (k, secret) = s.hub.state.devkeys.create(P, "acme", "portal", &["read".into()], None).await.unwrap();
+    let mut stream = Stream::open(&s.hub, &basic(&k.id, &secret), None).await;
+    let b = s.hub.browser();
+    assert_eq!(s.sign_in_with(&b, |_| {}).await.status(), 303);
+    let mut seen = Vec::new();
+    while let Some((_, kind, data)) = stream.next().await {
+        seen.push((kind.clone(), data.clone()));
+        if kind == "login.succeeded" {
+            break;
+        }
+    }
+    let created = seen.iter().find(|(k, _)| k == "user.created").map(|(_, d)| d).expect("user.created");
+    assert_eq!(created["data"]["email"], "ann@acme.test");
+    assert_eq!(created["data"]["via"], "federation");
+    let login = &seen.last().unwrap().1;
+    assert_eq!(login["data"]["method"], "fed");
+}

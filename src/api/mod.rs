@@ -180,6 +180,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{org}/webhooks", get(list_webhooks).post(create_webhook))
         .route("/orgs/{org}/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/orgs/{org}/webhooks/{id}/deliveries", get(list_deliveries))
+        .route("/orgs/{org}/domains", get(list_domains))
+        .route("/orgs/{org}/domains/{domain}", put(put_domain).delete(delete_domain))
+        .route("/orgs/{org}/domains/{domain}/verify", axum::routing::post(verify_domain))
+        .route("/orgs/{org}/connections", get(list_connections))
         .route("/orgs/{org}/audit", get(audit_log))
         .route("/orgs/{org}/audit/export", get(audit_export))
         .route("/events/stream", get(events_stream))
@@ -197,10 +201,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Guichet admin API", version = "1", description = "Organizations, members and webhooks, for an organization's developer keys."),
-    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, audit_log, audit_export, events_stream),
-    components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, RoleWire, EventTypeWire, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire, AuditPage, AuditWire)),
+    paths(get_org, list_members, put_member, delete_member, list_webhooks, create_webhook, delete_webhook, list_deliveries, list_domains, put_domain, delete_domain, verify_domain, list_connections, audit_log, audit_export, events_stream),
+    components(schemas(Problem, OrgWire, MemberWire, MemberPage, MemberPut, RoleWire, EventTypeWire, WebhookWire, WebhookCreate, WebhookCreated, DeliveryWire, DomainWire, ConnectionWire, AuditPage, AuditWire)),
     modifiers(&SecuritySchemes),
-    tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "audit"), (name = "events"))
+    tags((name = "organizations"), (name = "members"), (name = "webhooks"), (name = "domains"), (name = "connections"), (name = "audit"), (name = "events"))
 )]
 pub struct ApiDoc;
 
@@ -459,6 +463,115 @@ async fn list_deliveries(
     let limit = i64::try_from(page_query(raw.as_deref())?.limit).unwrap_or(50);
     let list = state.webhooks.deliveries(Actor::Platform, &org.id.to_string(), &id, limit).await?;
     Ok(Json(list.iter().map(DeliveryWire::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", tag = "domains",
+    params(("org" = String, Path, description = "The organization's id or slug")),
+    responses((status = 200, body = Vec<DomainWire>, description = "The domains the organization claims"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn list_domains(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Vec<DomainWire>>> {
+    let org = org_of(&state, &p, &org, false).await?;
+    let (_, list) = state.orgs.domains(Actor::Platform, &org.id.to_string()).await?;
+    Ok(Json(list.iter().map(DomainWire::from).collect()))
+}
+
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/domains/{domain}", tag = "domains",
+    params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
+    responses((status = 200, body = DomainWire, description = "Claimed (idempotent): publish the TXT record, then verify"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"), (status = 409, body = Problem, content_type = "application/problem+json", description = "Claimed or verified by another organization (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn put_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((org, domain)): Path<(String, String)>,
+) -> ApiResult<Json<DomainWire>> {
+    let org = org_of(&state, &p, &org, true).await?;
+    let org_ref = org.id.to_string();
+    let (_, list) = state.orgs.domains(Actor::Platform, &org_ref).await?;
+    let wanted = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Some(d) = list.iter().find(|d| d.domain == wanted) {
+        return Ok(Json(DomainWire::from(d)));
+    }
+    match state.orgs.add_domain(Actor::Platform, &org_ref, &domain).await {
+        Ok((_, d)) => Ok(Json(DomainWire::from(&d))),
+        Err(OrgError::DomainClaimed(_) | OrgError::DomainTaken(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "this domain is claimed or verified by another organization",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/domains/{domain}", tag = "domains",
+    params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
+    responses((status = 204, description = "Not claimed any more (whether or not it was)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn delete_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((org, domain)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let org = org_of(&state, &p, &org, true).await?;
+    match state.orgs.remove_domain(Actor::Platform, &org.id.to_string(), &domain).await {
+        Ok(()) | Err(OrgError::NotFound) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{domain}/verify", tag = "domains",
+    params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
+    responses((status = 200, body = DomainWire, description = "The claim after a check of its TXT record now (verified, or why not)"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn verify_domain(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((org, domain)): Path<(String, String)>,
+) -> ApiResult<Json<DomainWire>> {
+    let org = org_of(&state, &p, &org, true).await?;
+    let d = state.orgs.verify_domain(Actor::Platform, &org.id.to_string(), &domain).await?;
+    Ok(Json(DomainWire::from(&d)))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/connections", tag = "connections",
+    params(("org" = String, Path, description = "The organization's id or slug")),
+    responses((status = 200, body = Vec<ConnectionWire>, description = "The SSO connections serving the organization"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+    security(("basic" = []), ("signature" = [])))]
+async fn list_connections(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Vec<ConnectionWire>>> {
+    use crate::domain::federation::ConnectionConfig;
+    let org = org_of(&state, &p, &org, false).await?;
+    let f = &state.federation;
+    let list = f.connections_for_org(Actor::Platform, &org.id.to_string()).await.map_err(|e| match e {
+        crate::federation::FederationError::Store(s) => ApiError::from(s),
+        crate::federation::FederationError::Org(o) => ApiError::from(o),
+        _ => ApiError::not_found(),
+    })?;
+    Ok(Json(
+        list.iter()
+            .map(|c| {
+                let saml = matches!(c.config, ConnectionConfig::Saml(_));
+                ConnectionWire {
+                    id: c.id.as_uuid(),
+                    name: c.name.clone(),
+                    kind: c.config.kind().as_str().to_owned(),
+                    login_url: f.login_url(c.id),
+                    sp_entity_id: saml.then(|| f.sp_entity_id(c.id)),
+                    acs_url: saml.then(|| f.acs_url(c.id)),
+                    redirect_uri: (!saml).then(|| f.oidc_redirect_uri()),
+                    org_count: c.orgs.len(),
+                }
+            })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/audit", tag = "audit",

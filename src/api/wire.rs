@@ -203,6 +203,55 @@ impl From<&crate::domain::webhook::DeliveryAttempt> for DeliveryWire {
     }
 }
 
+/// A domain the organization claims, and how to prove it (a DNS TXT record).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DomainWire {
+    pub domain: String,
+    pub verified: bool,
+    /// Unix seconds.
+    pub verified_at: Option<i64>,
+    /// The TXT record to publish: its name and value.
+    pub record_name: String,
+    pub record_value: String,
+    pub last_checked_at: Option<i64>,
+    /// Why the last check failed.
+    pub last_error: Option<String>,
+}
+
+impl From<&crate::domain::org::OrgDomain> for DomainWire {
+    fn from(d: &crate::domain::org::OrgDomain) -> Self {
+        Self {
+            domain: d.domain.clone(),
+            verified: d.verified(),
+            verified_at: d.verified_at.map(|t| t.0),
+            record_name: d.record_name(),
+            record_value: d.challenge.clone(),
+            last_checked_at: d.last_checked_at.map(|t| t.0),
+            last_error: d.last_error.clone(),
+        }
+    }
+}
+
+/// An SSO connection serving the organization (read-only here; set up on the SSO page or with
+/// the CLI).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionWire {
+    pub id: uuid::Uuid,
+    pub name: String,
+    /// `oidc` or `saml`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where a browser starts signing in through it.
+    pub login_url: String,
+    /// SAML: what to give the IdP (null for OIDC).
+    pub sp_entity_id: Option<String>,
+    pub acs_url: Option<String>,
+    /// OIDC: the redirect URI to register at the provider (null for SAML).
+    pub redirect_uri: Option<String>,
+    /// How many organizations it serves.
+    pub org_count: usize,
+}
+
 /// An entry of the organization's audit log.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditWire {

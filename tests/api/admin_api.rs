@@ -92,6 +92,13 @@ async fn the_openapi_document_describes_the_api() {
         "/api/v1/orgs/{org}/webhooks",
         "/api/v1/orgs/{org}/webhooks/{id}",
         "/api/v1/orgs/{org}/webhooks/{id}/deliveries",
+        "/api/v1/orgs/{org}/domains",
+        "/api/v1/orgs/{org}/domains/{domain}",
+        "/api/v1/orgs/{org}/domains/{domain}/verify",
+        "/api/v1/orgs/{org}/connections",
+        "/api/v1/orgs/{org}/audit",
+        "/api/v1/orgs/{org}/audit/export",
+        "/api/v1/events/stream",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
@@ -358,4 +365,87 @@ async fn the_audit_log_and_the_edges_of_the_api() {
     let res =
         api.put("/api/v1/orgs/acme/members/a0@acme.test", serde_json::json!({"role": "admin"}), Some(&list)).await;
     assert_eq!(res.status(), 200);
+}
+
+/// Domains through the API: claimed (idempotently), verified against a DNS server on loopback,
+/// refused to another organization once verified (409), removed (204, twice); the connections
+/// serving the organization, with what to give the IdP.
+#[tokio::test]
+async fn domains_and_connections() {
+    let dns = crate::dns_server::TestDns::start().await;
+    let addr = dns.addr.to_string();
+    let app = TestApp::spawn_with(|s| s.dns.resolver = Some(addr)).await;
+    let orgs = &app.state.orgs;
+    orgs.create(P, "Acme Corp", Some("acme"), None).await.unwrap();
+    orgs.create(P, "Globex", Some("globex"), None).await.unwrap();
+    let (k, secret) = app.state.devkeys.create(P, "acme", "ops", &["write".into()], None).await.unwrap();
+    let (gk, gsecret) = app.state.devkeys.create(P, "globex", "ops", &["write".into()], None).await.unwrap();
+    let http = reqwest::Client::new();
+    let auth = format!("Basic {}", STANDARD.encode(format!("{}:{secret}", k.id)));
+    let gauth = format!("Basic {}", STANDARD.encode(format!("{}:{gsecret}", gk.id)));
+    let call =
+        |m: reqwest::Method, path: &str, a: &str| http.request(m, app.url(path)).header("authorization", a).send();
+    let res = call(reqwest::Method::PUT, "/api/v1/orgs/acme/domains/acme.test", &auth).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let d: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((d["domain"].as_str(), d["verified"].as_bool()), (Some("acme.test"), Some(false)));
+    assert_eq!(d["record_name"], "_guichet-challenge.acme.test");
+    let again: serde_json::Value =
+        call(reqwest::Method::PUT, "/api/v1/orgs/acme/domains/ACME.test", &auth).await.unwrap().json().await.unwrap();
+    assert_eq!(again["record_value"], d["record_value"], "idempotent: the same challenge");
+    // Not published yet: checked, not verified, with the reason.
+    let v: serde_json::Value = call(reqwest::Method::POST, "/api/v1/orgs/acme/domains/acme.test/verify", &auth)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["verified"], false);
+    assert!(v["last_error"].is_string());
+    dns.set_txt("_guichet-challenge.acme.test", &[d["record_value"].as_str().unwrap()]);
+    let v: serde_json::Value = call(reqwest::Method::POST, "/api/v1/orgs/acme/domains/acme.test/verify", &auth)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["verified"], true);
+    // Globex cannot claim it now; nor see Acme's list.
+    problem(call(reqwest::Method::PUT, "/api/v1/orgs/globex/domains/acme.test", &gauth).await.unwrap(), 409).await;
+    problem(call(reqwest::Method::GET, "/api/v1/orgs/acme/domains", &gauth).await.unwrap(), 404).await;
+    problem(call(reqwest::Method::PUT, "/api/v1/orgs/acme/domains/not a domain", &auth).await.unwrap(), 400).await;
+    let list: serde_json::Value =
+        call(reqwest::Method::GET, "/api/v1/orgs/acme/domains", &auth).await.unwrap().json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Connections: a SAML one shows the SP values.
+    let idp = crate::saml_idp::TestIdp::new("https://idp.acme.test/saml", "https://idp.acme.test/sso");
+    let c = app
+        .state
+        .federation
+        .create_saml(
+            P,
+            &["acme".into()],
+            Some("Acme Okta"),
+            guichet::federation::saml::SamlSource::Xml(idp.metadata_xml()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let conns: serde_json::Value =
+        call(reqwest::Method::GET, "/api/v1/orgs/acme/connections", &auth).await.unwrap().json().await.unwrap();
+    assert_eq!(conns[0]["type"], "saml");
+    assert_eq!(conns[0]["sp_entity_id"], app.state.federation.sp_entity_id(c.id));
+    assert_eq!(conns[0]["redirect_uri"], serde_json::Value::Null);
+    let none: serde_json::Value =
+        call(reqwest::Method::GET, "/api/v1/orgs/globex/connections", &gauth).await.unwrap().json().await.unwrap();
+    assert_eq!(none, serde_json::json!([]));
+    // Removal: 204, twice.
+    assert_eq!(
+        call(reqwest::Method::DELETE, "/api/v1/orgs/acme/domains/acme.test", &auth).await.unwrap().status(),
+        204
+    );
+    assert_eq!(
+        call(reqwest::Method::DELETE, "/api/v1/orgs/acme/domains/acme.test", &auth).await.unwrap().status(),
+        204
+    );
 }

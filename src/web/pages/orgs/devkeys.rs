@@ -81,7 +81,11 @@ pub async fn devkey_create(
         Ok(days) => state.devkeys.create(Actor::of(&u), &org.slug, &f.name, std::slice::from_ref(&f.scope), days).await,
         Err(e) => Err(e),
     };
-    let outcome = r.map(|(key, secret)| Done::Secret { notice: "devkey_created", key, secret });
+    let outcome = r.map(|(key, secret)| Done::Secret {
+        notice: "devkey_created",
+        field: "devsecret",
+        shown: json!({"key": key.id, "name": key.name, "value": secret}),
+    });
     devkey_answer(&state, &headers, &s, &u, &org, outcome).await
 }
 
@@ -101,7 +105,11 @@ pub async fn devkey_reset(
         return Ok(reauth(&Section::DevKeys.url(&org)));
     }
     let r = state.devkeys.reset(Actor::of(&u), &org.slug, &key).await;
-    let outcome = r.map(|(key, secret)| Done::Secret { notice: "devkey_reset", key, secret });
+    let outcome = r.map(|(key, secret)| Done::Secret {
+        notice: "devkey_reset",
+        field: "devsecret",
+        shown: json!({"key": key.id, "name": key.name, "value": secret}),
+    });
     devkey_answer(&state, &headers, &s, &u, &org, outcome).await
 }
 
@@ -119,17 +127,7 @@ pub async fn devkey_delete(
     devkey_answer(&state, &headers, &s, &u, &org, r.map(|_| Done::Notice("devkey_deleted"))).await
 }
 
-/// What a key form did.
-enum Done {
-    /// Back to the page with this notice.
-    Notice(&'static str),
-    /// The page itself, with this notice and the key's DevSecret, this once.
-    Secret { notice: &'static str, key: DevKey, secret: String },
-}
-
-/// The answer to a key form: with a secret (created, reset), the page itself showing it once;
-/// otherwise a redirect with the notice; a refused form, the page again with the message and
-/// 400; the rest as error pages (404, 403, 503).
+/// The answer to a key form (`secret_answer`): refusals of the form are shown with it.
 async fn devkey_answer(
     state: &AppState,
     headers: &HeaderMap,
@@ -138,29 +136,13 @@ async fn devkey_answer(
     org: &Org,
     outcome: Result<Done, DevKeyError>,
 ) -> Result<Response, WebError> {
-    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
-    let (status, notice, error, secret) = match outcome {
-        Ok(Done::Notice(notice)) => {
-            let to = format!("{}?notice={notice}", Section::DevKeys.url(org));
-            return Ok(Redirect::to(&to).into_response());
+    let outcome = outcome.map_err(|e| {
+        tracing::info!(org = %org.id, error = %e, "key form refused");
+        match &e {
+            DevKeyError::Invalid(m) if m == "confirm" => Ok("orgs.devkeys.error.confirm"),
+            DevKeyError::Invalid(_) => Ok("orgs.devkeys.error.invalid"),
+            _ => Err(devkey_error(e)),
         }
-        Ok(Done::Secret { notice, key, secret }) => {
-            let n = state.templates.t(lang, &format!("orgs.admin.notice.{notice}")).to_owned();
-            (StatusCode::OK, Some(n), None, Some(json!({"key": key.id, "name": key.name, "value": secret})))
-        }
-        Err(e) => {
-            let key = match &e {
-                DevKeyError::Invalid(m) if m == "confirm" => "orgs.devkeys.error.confirm",
-                DevKeyError::Invalid(_) => "orgs.devkeys.error.invalid",
-                _ => return Err(devkey_error(e)),
-            };
-            tracing::info!(org = %org.id, error = %e, "key form refused");
-            (StatusCode::BAD_REQUEST, None, Some(state.templates.t(lang, key).to_owned()), None)
-        }
-    };
-    let (ui, mut ctx) = section_ctx(state, headers, None, s, u, org, Section::DevKeys, notice, error).await?;
-    if let Some(secret) = secret {
-        ctx["devsecret"] = secret;
-    }
-    render(state, &ui, status, Section::DevKeys.template(), &ctx)
+    });
+    secret_answer(state, headers, s, u, org, Section::DevKeys, outcome).await
 }

@@ -642,6 +642,47 @@ pub async fn role_permissions(
     answer(&state, &headers, &s, &u, &org, Section::Roles, r).await
 }
 
+/// What a form of a section that hands out secrets (webhooks, keys) did.
+enum Done {
+    /// Back to the page with this notice.
+    Notice(&'static str),
+    /// The page itself, with this notice and, under `field` of the page's context, the secret
+    /// (with what it belongs to): shown this once.
+    Secret { notice: &'static str, field: &'static str, shown: Value },
+}
+
+/// The answer to such a form: with a secret, the page itself showing it once; otherwise a
+/// redirect with the notice; a refusal (`Err(Ok(key))`: a catalogue key), the page again with the
+/// message and 400; anything else (`Err(Err(..))`) as an error page.
+async fn secret_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    s: &Session,
+    u: &User,
+    org: &Org,
+    section: Section,
+    outcome: Result<Done, Result<&'static str, WebError>>,
+) -> Result<Response, WebError> {
+    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
+    let (status, notice, error, secret) = match outcome {
+        Ok(Done::Notice(notice)) => {
+            let to = format!("{}?notice={notice}", section.url(org));
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Ok(Done::Secret { notice, field, shown }) => {
+            let n = state.templates.t(lang, &format!("orgs.admin.notice.{notice}")).to_owned();
+            (StatusCode::OK, Some(n), None, Some((field, shown)))
+        }
+        Err(Ok(key)) => (StatusCode::BAD_REQUEST, None, Some(state.templates.t(lang, key).to_owned()), None),
+        Err(Err(e)) => return Err(e),
+    };
+    let (ui, mut ctx) = section_ctx(state, headers, None, s, u, org, section, notice, error).await?;
+    if let Some((field, shown)) = secret {
+        ctx[field] = shown;
+    }
+    render(state, &ui, status, section.template(), &ctx)
+}
+
 /// A deletion confirmed by typing a name again.
 #[derive(Deserialize, Default)]
 #[serde(default)]

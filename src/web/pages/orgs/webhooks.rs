@@ -78,7 +78,11 @@ pub async fn webhook_create(
     let (s, u) = posted_by_user!(state, headers, "/orgs", f.one("csrf_token"));
     let org = admin_of(&state, &u, &slug).await?;
     let r = state.webhooks.create(Actor::of(&u), &org.slug, f.one("url"), &f.all("events")).await;
-    let outcome = r.map(|(w, secret)| Done::Secret { notice: "webhook_created", url: w.url, secret });
+    let outcome = r.map(|(w, secret)| Done::Secret {
+        notice: "webhook_created",
+        field: "secret",
+        shown: json!({"value": secret, "url": w.url}),
+    });
     webhook_answer(&state, &headers, &s, &u, &org, outcome).await
 }
 
@@ -94,7 +98,11 @@ pub async fn webhook_rotate(
     let (s, u) = posted_by_user!(state, headers, "/orgs", &f.csrf_token);
     let org = admin_of(&state, &u, &slug).await?;
     let r = state.webhooks.rotate_secret(Actor::of(&u), &org.slug, &id).await;
-    let outcome = r.map(|(w, secret)| Done::Secret { notice: "webhook_rotated", url: w.url, secret });
+    let outcome = r.map(|(w, secret)| Done::Secret {
+        notice: "webhook_rotated",
+        field: "secret",
+        shown: json!({"value": secret, "url": w.url}),
+    });
     webhook_answer(&state, &headers, &s, &u, &org, outcome).await
 }
 
@@ -137,17 +145,7 @@ pub async fn webhook_redeliver(
     webhook_answer(&state, &headers, &s, &u, &org, r.map(|_| Done::Notice("webhook_redelivered"))).await
 }
 
-/// What a webhook form did.
-enum Done {
-    /// Back to the page with this notice.
-    Notice(&'static str),
-    /// The page itself, with this notice and the webhook's secret (`url` says whose), this once.
-    Secret { notice: &'static str, url: String, secret: String },
-}
-
-/// The answer to a webhook form: with a secret (created, rotated), the page itself showing it
-/// once; otherwise a redirect with the notice; a refused URL or events, the page again with the
-/// message and 400; the rest as error pages (404, 403, 503).
+/// The answer to a webhook form (`secret_answer`): a refused URL or events are shown with it.
 async fn webhook_answer(
     state: &AppState,
     headers: &HeaderMap,
@@ -156,29 +154,13 @@ async fn webhook_answer(
     org: &Org,
     outcome: Result<Done, WebhookError>,
 ) -> Result<Response, WebError> {
-    let lang = ui(headers, &Uri::from_static("/orgs"), Some(u)).lang;
-    let (status, notice, error, secret) = match outcome {
-        Ok(Done::Notice(notice)) => {
-            let to = format!("{}?notice={notice}", Section::Webhooks.url(org));
-            return Ok(Redirect::to(&to).into_response());
+    let outcome = outcome.map_err(|e| {
+        tracing::info!(org = %org.id, error = %e, "webhook form refused");
+        match &e {
+            WebhookError::UrlRefused => Ok("orgs.webhooks.error.url_refused"),
+            WebhookError::Invalid(_) => Ok("orgs.webhooks.error.events"),
+            _ => Err(webhook_error(e)),
         }
-        Ok(Done::Secret { notice, url, secret }) => {
-            let n = state.templates.t(lang, &format!("orgs.admin.notice.{notice}")).to_owned();
-            (StatusCode::OK, Some(n), None, Some(json!({"value": secret, "url": url})))
-        }
-        Err(e) => {
-            let key = match &e {
-                WebhookError::UrlRefused => "orgs.webhooks.error.url_refused",
-                WebhookError::Invalid(_) => "orgs.webhooks.error.events",
-                _ => return Err(webhook_error(e)),
-            };
-            tracing::info!(org = %org.id, error = %e, "webhook form refused");
-            (StatusCode::BAD_REQUEST, None, Some(state.templates.t(lang, key).to_owned()), None)
-        }
-    };
-    let (ui, mut ctx) = section_ctx(state, headers, None, s, u, org, Section::Webhooks, notice, error).await?;
-    if let Some(secret) = secret {
-        ctx["secret"] = secret;
-    }
-    render(state, &ui, status, Section::Webhooks.template(), &ctx)
+    });
+    secret_answer(state, headers, s, u, org, Section::Webhooks, outcome).await
 }

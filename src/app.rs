@@ -21,7 +21,7 @@ use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
     AccountStore, AuthSessionStore, ClientStore, ConsentStore, DevKeyStore, EphemeralStore, FederationStore,
-    GrantStore, Health, MfaStore, OrgStore, Stores, UserStore, WebhookStore,
+    GrantStore, Health, JournalStore, MfaStore, OrgStore, Stores, UserStore, WebhookStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -45,6 +45,7 @@ struct SqlParts {
     grants: Arc<dyn GrantStore>,
     auth_sessions: Arc<dyn AuthSessionStore>,
     accounts: Arc<dyn AccountStore>,
+    journal: Arc<dyn JournalStore>,
     mfa: Arc<dyn MfaStore>,
     orgs: Arc<dyn OrgStore>,
     federation: Arc<dyn FederationStore>,
@@ -62,6 +63,7 @@ where
         + GrantStore
         + AuthSessionStore
         + AccountStore
+        + JournalStore
         + MfaStore
         + OrgStore
         + FederationStore
@@ -79,6 +81,7 @@ where
         grants: a.clone(),
         auth_sessions: a.clone(),
         accounts: a.clone(),
+        journal: a.clone(),
         mfa: a.clone(),
         orgs: a.clone(),
         federation: a.clone(),
@@ -129,6 +132,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             grants: parts.grants,
             auth_sessions: parts.auth_sessions,
             accounts: parts.accounts,
+            journal: parts.journal,
             mfa: parts.mfa,
             orgs: parts.orgs,
             federation: parts.federation,
@@ -304,7 +308,7 @@ impl App {
         delivery.set_webhooks(webhooks.clone());
         let event_purge = crate::webhooks::spawn_event_purge(webhooks.clone());
         let devkeys = Arc::new(crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone()));
-        let outbox = crate::mail::spawn_worker(stores.accounts.clone(), delivery, clock.clone(), wake);
+        let outbox = crate::mail::spawn_worker(stores.journal.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
             stores,

@@ -170,7 +170,7 @@ impl Accounts {
     pub async fn deliver(&self) {
         let sent = tokio::time::timeout(
             std::time::Duration::from_secs(15),
-            crate::mail::deliver_due(self.stores.accounts.as_ref(), &self.delivery, self.clock.as_ref()),
+            crate::mail::deliver_due(self.stores.journal.as_ref(), &self.delivery, self.clock.as_ref()),
         )
         .await;
         if sent.is_err() {

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::config::{MailDriver, MailSettings, SmsDriver, SmsSettings, SmtpTls};
 use crate::domain::account::{MailMessage, OutboxItem, OutboxMessage, SmsMessage};
 use crate::domain::Clock;
-use crate::store::AccountStore;
+use crate::store::JournalStore;
 
 /// How long a claimed message is reserved for the node that claimed it, seconds.
 const LEASE_SECS: i64 = 120;
@@ -154,7 +154,7 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 
 /// The outbox worker: wakes when this node queued something, else every [`POLL`].
 pub fn spawn_worker(
-    store: Arc<dyn AccountStore>,
+    store: Arc<dyn JournalStore>,
     delivery: Arc<Delivery>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
@@ -169,7 +169,7 @@ pub fn spawn_worker(
 
 /// Delivers every message that is due (one pass; the CLI calls it before exiting). Returns
 /// how many were delivered.
-pub async fn deliver_due(store: &dyn AccountStore, delivery: &Delivery, clock: &dyn Clock) -> usize {
+pub async fn deliver_due(store: &dyn JournalStore, delivery: &Delivery, clock: &dyn Clock) -> usize {
     let mut delivered = 0;
     loop {
         let now = clock.now();

@@ -579,6 +579,6 @@ impl AccountService {
 
     /// Messages not delivered yet.
     pub async fn outbox_pending(&self) -> AccountResult<i64> {
-        Ok(self.stores.accounts.outbox_pending().await?)
+        Ok(self.stores.journal.outbox_pending().await?)
     }
 }

@@ -749,7 +749,7 @@ impl OrgService {
         limit: i64,
     ) -> OrgResult<Vec<(i64, crate::domain::account::AuditEvent)>> {
         let org = self.authorize(actor, org_ref, OrgRole::Admin).await?;
-        Ok(self.stores.accounts.audit_of(&format!("org:{}", org.id), action, before, limit.clamp(1, 10_000)).await?)
+        Ok(self.stores.journal.audit_of(&format!("org:{}", org.id), action, before, limit.clamp(1, 10_000)).await?)
     }
 
     /// Queues an event for the organization's webhooks (best effort: a failure is logged).

@@ -14,6 +14,7 @@ pub mod sql;
 pub mod sql_accounts;
 pub mod sql_devkeys;
 pub mod sql_federation;
+pub mod sql_journal;
 pub mod sql_mfa;
 pub mod sql_oidc;
 pub mod sql_orgs;
@@ -98,6 +99,7 @@ pub struct Stores {
     pub grants: Arc<dyn GrantStore>,
     pub auth_sessions: Arc<dyn AuthSessionStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub journal: Arc<dyn JournalStore>,
     pub mfa: Arc<dyn MfaStore>,
     pub orgs: Arc<dyn OrgStore>,
     pub federation: Arc<dyn FederationStore>,
@@ -267,6 +269,15 @@ pub trait AccountStore: Send + Sync {
     async fn record_login(&self, user: UserId, event: &LoginEvent) -> StoreResult<()>;
     /// The newest sign-ins and failures first.
     async fn login_history(&self, user: UserId, limit: i64) -> StoreResult<Vec<LoginEvent>>;
+    /// Deletes spent tokens, sent messages older than a day and sign-in history older than 90
+    /// days; returns how many rows went.
+    async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// The journal: the durable outbox (mail, webhooks and other jobs, written by
+/// [`AccountStore::apply`] in the transaction of the change that causes them) and the audit log.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
     async fn enqueue(&self, messages: &[OutboxMessage]) -> StoreResult<()>;
     /// Claims due messages for `lease_secs` (a claim that is not settled in time is retried).
     async fn claim_outbox(&self, now: UnixTime, lease_secs: i64, limit: i64) -> StoreResult<Vec<OutboxItem>>;
@@ -274,9 +285,6 @@ pub trait AccountStore: Send + Sync {
     async fn outbox_failed(&self, id: i64, error: &str, next_attempt_at: UnixTime) -> StoreResult<()>;
     /// Messages not sent yet (for operators and tests).
     async fn outbox_pending(&self) -> StoreResult<i64>;
-    /// Deletes spent tokens, sent messages older than a day and sign-in history older than 90
-    /// days; returns how many rows went.
-    async fn purge_accounts(&self, now: UnixTime) -> StoreResult<u64>;
     /// The newest audit entries first.
     async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
     /// A subject's audit entries (e.g. `org:<id>`), newest first, before entry `before` (an id),

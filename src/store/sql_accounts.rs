@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
 use super::{AccountStore, StoreError, StoreResult};
 use crate::domain::account::{
-    AccountOp, AccountToken, AuditEvent, Invitation, LoginEvent, NewInvitation, OutboxItem, OutboxMessage,
-    SignupConsents, TokenKind, CODE_MAX_ATTEMPTS,
+    AccountOp, AccountToken, Invitation, LoginEvent, NewInvitation, OutboxMessage, SignupConsents, TokenKind,
+    CODE_MAX_ATTEMPTS,
 };
 use crate::domain::{NewUser, UnixTime, User, UserId};
 
@@ -474,7 +474,7 @@ macro_rules! impl_account_store {
                     .map_err(db_err)
             }
 
-            async fn enqueue_in(
+            pub(super) async fn enqueue_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 m: &OutboxMessage,
                 now: UnixTime,
@@ -745,130 +745,6 @@ macro_rules! impl_account_store {
                             ip: r.try_get("ip").map_err(db_err)?,
                             user_agent: r.try_get("user_agent").map_err(db_err)?,
                         })
-                    })
-                    .collect()
-            }
-
-            async fn enqueue(&self, messages: &[OutboxMessage]) -> StoreResult<()> {
-                let _w = self.writing().await;
-                let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
-                for m in messages {
-                    Self::enqueue_in(&mut tx, m, now).await?;
-                }
-                tx.commit().await.map_err(db_err)
-            }
-
-            async fn claim_outbox(&self, now: UnixTime, lease_secs: i64, limit: i64) -> StoreResult<Vec<OutboxItem>> {
-                let _w = self.writing().await;
-                // The outer conditions are checked again on the row a concurrent claimer just
-                // updated (PostgreSQL re-reads it), so a message is claimed by one node at a time.
-                let rows = sqlx::query(
-                    "UPDATE outbox SET lease_until = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                                  AND (lease_until IS NULL OR lease_until <= $1) ORDER BY id LIMIT $3) \
-                       AND sent_at IS NULL AND (lease_until IS NULL OR lease_until <= $1) \
-                     RETURNING id, payload, attempts",
-                )
-                .bind(now.0)
-                .bind(now.plus_secs(lease_secs).0)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let payload: String = r.try_get("payload").map_err(db_err)?;
-                    out.push(OutboxItem {
-                        id: r.try_get("id").map_err(db_err)?,
-                        message: serde_json::from_str(&payload).map_err(|e| decode_err("outbox payload", e))?,
-                        attempts: r.try_get("attempts").map_err(db_err)?,
-                    });
-                }
-                out.sort_by_key(|i| i.id);
-                Ok(out)
-            }
-
-            async fn outbox_sent(&self, id: i64, now: UnixTime) -> StoreResult<()> {
-                let _w = self.writing().await;
-                sqlx::query("UPDATE outbox SET sent_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
-                    .bind(id)
-                    .bind(now.0)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(db_err)
-            }
-
-            async fn outbox_failed(&self, id: i64, error: &str, next_attempt_at: UnixTime) -> StoreResult<()> {
-                let _w = self.writing().await;
-                sqlx::query("UPDATE outbox SET lease_until = NULL, last_error = $2, next_attempt_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(error)
-                    .bind(next_attempt_at.0)
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(db_err)
-            }
-
-            async fn outbox_pending(&self) -> StoreResult<i64> {
-                let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                row.try_get::<i64, _>("n").map_err(db_err)
-            }
-
-            async fn audit_events(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
-                let rows = sqlx::query("SELECT at, action, subject, actor, detail FROM audit_events ORDER BY id DESC LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(AuditEvent {
-                            at: UnixTime(r.try_get("at").map_err(db_err)?),
-                            action: r.try_get("action").map_err(db_err)?,
-                            subject: r.try_get("subject").map_err(db_err)?,
-                            actor: r.try_get("actor").map_err(db_err)?,
-                            detail: r.try_get("detail").map_err(db_err)?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn audit_of(
-                &self,
-                subject: &str,
-                action: Option<&str>,
-                before: Option<i64>,
-                limit: i64,
-            ) -> StoreResult<Vec<(i64, AuditEvent)>> {
-                let rows = sqlx::query(
-                    "SELECT id, at, action, subject, actor, detail FROM audit_events WHERE subject = $1 \
-                     AND ($2 IS NULL OR action = $2) AND id < $3 ORDER BY id DESC LIMIT $4",
-                )
-                .bind(subject)
-                .bind(action)
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get::<i64, _>("id").map_err(db_err)?,
-                            AuditEvent {
-                                at: UnixTime(r.try_get("at").map_err(db_err)?),
-                                action: r.try_get("action").map_err(db_err)?,
-                                subject: r.try_get("subject").map_err(db_err)?,
-                                actor: r.try_get("actor").map_err(db_err)?,
-                                detail: r.try_get("detail").map_err(db_err)?,
-                            },
-                        ))
                     })
                     .collect()
             }

@@ -353,7 +353,7 @@ async fn deletion_needs_a_recent_sign_in_and_tells_relying_apps() {
     assert_eq!(app.login(&app.browser(), "dan@example.com", PW, None).await.status(), 401);
     assert!(app.mails(1).await.iter().any(|m| m.contains("Your account was deleted")));
     // The audit log keeps a pseudonym, nothing that names the person.
-    let audit = app.state.stores.accounts.audit_events(10).await.unwrap();
+    let audit = app.state.stores.journal.audit_events(10).await.unwrap();
     let deleted = audit.iter().find(|e| e.action == "account.deleted").unwrap();
     assert!(deleted.subject.starts_with("anon-"));
     let raw = format!("{audit:?}");

@@ -359,7 +359,7 @@ async fn an_org_admin_connects_the_organizations_idp_from_the_sso_page() {
     assert!(html.contains("id=\"test-refused\""), "{html}");
     assert!(hub.state.accounts.user_by_email("bob@elsewhere.test").await.unwrap().is_none());
     // The audit log has it.
-    let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
+    let audit = hub.state.stores.journal.audit_events(50).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "org.connection_created"));
     // Another organization's admin: 404 for the page and the forms.
     hub.state.orgs.create(P, "Globex", Some("globex"), None).await.unwrap();

@@ -258,7 +258,7 @@ async fn an_operator_reset_removes_every_factor_and_tells_the_user() {
     assert!(app.state.mfa.factor_kinds(user.id).await.unwrap().is_empty());
     assert_eq!(app.state.mfa.recovery_codes_left(user.id).await.unwrap(), 0, "{} codes gone", codes.len());
     assert!(app.mails(1).await.iter().any(|m| m.contains("two-step verification was reset")));
-    let audit = app.state.stores.accounts.audit_events(5).await.unwrap();
+    let audit = app.state.stores.journal.audit_events(5).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "mfa.reset" && e.actor.as_deref() == Some("operator")));
     assert_eq!(app.login(&app.browser(), "lost.phone@example.com", PW, None).await.headers()["location"], "/");
 }

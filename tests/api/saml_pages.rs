@@ -77,7 +77,7 @@ async fn an_org_admin_connects_a_saml_idp_from_the_sso_page() {
     let sp = hub.state.federation.sp_entity_id(okta.id);
     let acs = hub.state.federation.acs_url(okta.id);
     assert!(html.contains(&sp) && html.contains(&acs), "the values to give the IdP are shown");
-    let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
+    let audit = hub.state.stores.journal.audit_events(50).await.unwrap();
     assert!(audit.iter().filter(|e| e.action == "org.connection_created").count() >= 2);
 
     // Test connection: the admin's browser goes to the IdP; the response shows the attributes.
@@ -216,7 +216,7 @@ async fn an_org_admin_edits_the_connection_from_the_sso_page() {
             .await;
     assert_eq!(res.status(), 303);
     assert_eq!(s.connection().await.orgs.len(), 1);
-    let audit = hub.state.stores.accounts.audit_events(50).await.unwrap();
+    let audit = hub.state.stores.journal.audit_events(50).await.unwrap();
     let updated: Vec<_> = audit.iter().filter(|e| e.action == "org.connection_updated").collect();
     assert!(updated.len() >= 4);
     assert!(updated

@@ -21,7 +21,7 @@ use crate::store::redis_ephemeral::RedisEphemeral;
 use crate::store::sql::{PgStore, SqlStore, SqliteStore};
 use crate::store::{
     AccountStore, AuthSessionStore, ClientStore, ConsentStore, DevKeyStore, EphemeralStore, FederationStore,
-    GrantStore, Health, JournalStore, MfaStore, OrgStore, Stores, UserStore, WebhookStore,
+    GrantStore, Health, JournalStore, MfaStore, OrgStore, StatsStore, Stores, UserStore, WebhookStore,
 };
 use crate::web::metrics::Metrics;
 use crate::web::serve::{serve, Limits};
@@ -51,6 +51,7 @@ struct SqlParts {
     federation: Arc<dyn FederationStore>,
     webhooks: Arc<dyn WebhookStore>,
     devkeys: Arc<dyn DevKeyStore>,
+    stats: Arc<dyn StatsStore>,
     health: Arc<dyn Health>,
     ephemeral: Arc<dyn EphemeralStore>,
 }
@@ -69,6 +70,7 @@ where
         + FederationStore
         + WebhookStore
         + DevKeyStore
+        + StatsStore
         + Health
         + EphemeralStore
         + 'static,
@@ -87,6 +89,7 @@ where
         federation: a.clone(),
         webhooks: a.clone(),
         devkeys: a.clone(),
+        stats: a.clone(),
         health: a.clone(),
         ephemeral: a,
     }
@@ -138,6 +141,7 @@ pub async fn open_stores(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
             federation: parts.federation,
             webhooks: parts.webhooks,
             devkeys: parts.devkeys,
+            stats: parts.stats,
             ephemeral,
             durable_health: parts.health,
             backend,
@@ -222,7 +226,7 @@ impl App {
         let templates = Arc::new(Templates::new()?);
         let settings = Arc::new(settings);
         let wake = Arc::new(tokio::sync::Notify::new());
-        let delivery = Arc::new(Delivery::new(&settings.mail, &settings.sms)?);
+        let delivery = Arc::new(Delivery::new(&settings.mail, &settings.sms)?.with_lease(settings.outbox.lease_secs));
         let accounts = Arc::new(AccountService::new(
             stores.clone(),
             auth.clone(),
@@ -306,8 +310,29 @@ impl App {
             wake.clone(),
         ));
         delivery.set_webhooks(webhooks.clone());
+        delivery.set_oidc(oidc.clone());
+        oidc.set_outbox_wake(wake.clone());
+        oidc.set_org_outbound(crate::net::OutboundPolicy::new(
+            crate::dns::Resolver::new(&settings.dns)?,
+            settings.outbound.allow_loopback,
+        )?);
         let event_purge = crate::webhooks::spawn_event_purge(webhooks.clone());
         let devkeys = Arc::new(crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone()));
+        let audit = Arc::new(crate::audit::AuditService::new(
+            stores.journal.clone(),
+            orgs.clone(),
+            accounts.clone(),
+            clock.clone(),
+            settings.audit.retention_days,
+        ));
+        let bus = match &settings.redis.url {
+            Some(url) => {
+                let prefix = if settings.redis.key_prefix.is_empty() { "guichet:" } else { &settings.redis.key_prefix };
+                crate::events::EventBus::redis(url, prefix).await?
+            }
+            None => crate::events::EventBus::local(),
+        };
+        orgs.set_event_bus(bus.clone());
         let outbox = crate::mail::spawn_worker(stores.journal.clone(), delivery, clock.clone(), wake);
         let state = AppState::new(Services {
             settings,
@@ -319,6 +344,8 @@ impl App {
             federation: federation.clone(),
             webhooks,
             devkeys,
+            bus,
+            audit: audit.clone(),
             sessions: Arc::new(sessions),
             templates,
             metrics: Arc::new(Metrics::new()),
@@ -332,6 +359,7 @@ impl App {
             crate::orgs::domains::spawn_recheck(orgs, Duration::from_secs(state.settings.dns.recheck_interval_secs)),
             crate::federation::saml::spawn_metadata_refresh(federation, crate::federation::saml::METADATA_REFRESH),
             event_purge,
+            audit.spawn_purge(),
             spawn_key_reload(keyset, Duration::from_secs(state.settings.keys.reload_secs)),
             spawn_hash_memory_release(state.auth.clone()),
             outbox,

@@ -123,7 +123,7 @@ impl Accounts {
             Arc::new(settings.clone()),
             clock.clone(),
             secret_bytes,
-            oidc,
+            oidc.clone(),
             Arc::new(tokio::sync::Notify::new()),
         ));
         let sealer = Arc::new(crate::crypto::sealed::Sealer::load_or_init(&settings.keys.dir)?);
@@ -160,8 +160,9 @@ impl Accounts {
             )?,
             Arc::new(tokio::sync::Notify::new()),
         ));
-        let delivery = Delivery::new(&settings.mail, &settings.sms)?;
+        let delivery = Delivery::new(&settings.mail, &settings.sms)?.with_lease(settings.outbox.lease_secs);
         delivery.set_webhooks(webhooks.clone());
+        delivery.set_oidc(oidc.clone());
         let devkeys = crate::devkeys::DevKeyService::new(stores.clone(), orgs.clone(), clock.clone());
         Ok(Self { service, orgs, federation, webhooks, devkeys, mfa, stores, delivery, clock })
     }

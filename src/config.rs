@@ -47,6 +47,29 @@ pub struct Settings {
     pub dns: DnsSettings,
     pub outbound: OutboundSettings,
     pub webhooks: WebhookSettings,
+    pub outbox: OutboxSettings,
+    pub audit: AuditSettings,
+}
+
+/// The audit log (`src/audit.rs`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Entries older than this many days are purged (hourly). At least
+    /// [`AuditSettings::MIN_RETENTION_DAYS`]: the log is never kept forever, nor emptied at once.
+    pub retention_days: u32,
+}
+
+impl AuditSettings {
+    pub const MIN_RETENTION_DAYS: u32 = 7;
+    /// About 100 years: beyond, a typo.
+    pub const MAX_RETENTION_DAYS: u32 = 36_500;
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { retention_days: 365 }
+    }
 }
 
 /// Webhook deliveries (`src/webhooks`): the outbound-URL policy applies to every callback URL.
@@ -55,6 +78,22 @@ pub struct Settings {
 pub struct WebhookSettings {
     /// Tests only: also deliver to loopback receivers. Refused when the issuer is https.
     pub allow_loopback: bool,
+}
+
+/// The durable outbox (mail, SMS, webhooks, back-channel logout), delivered by every node.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// How long a node that claimed a message has to deliver it before another node may take
+    /// it over (the claimer died): longer than the slowest delivery (its timeout), or a slow
+    /// delivery could be sent twice.
+    pub lease_secs: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { lease_secs: 120 }
+    }
 }
 
 /// Requests to URLs organization admins give (their identity provider; webhooks next): public
@@ -720,6 +759,25 @@ impl Settings {
         if self.webhooks.allow_loopback && self.issuer_is_https() {
             return Err(invalid("webhooks.allow_loopback", "is for tests: refused when the issuer is https"));
         }
+        // Webhook deliveries time out after 10 s.
+        let slowest = self.oidc.backchannel_timeout_secs.max(self.mail.timeout_secs).max(10);
+        if self.outbox.lease_secs <= slowest || self.outbox.lease_secs > 3600 {
+            return Err(invalid(
+                "outbox.lease_secs",
+                format!("must be longer than the slowest delivery's timeout ({slowest} s) and at most 3600"),
+            ));
+        }
+        if !(AuditSettings::MIN_RETENTION_DAYS..=AuditSettings::MAX_RETENTION_DAYS).contains(&self.audit.retention_days)
+        {
+            return Err(invalid(
+                "audit.retention_days",
+                format!(
+                    "must be between {} and {} days (the audit log is never kept forever)",
+                    AuditSettings::MIN_RETENTION_DAYS,
+                    AuditSettings::MAX_RETENTION_DAYS
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -922,6 +980,17 @@ mod tests {
         }
         let e = Settings::load(nofile(), &env(&[("GUICHET_DNS__TIMEOUT_MS", "0")])).unwrap_err();
         assert!(e.to_string().contains("dns.timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn audit_retention_is_bounded() {
+        assert_eq!(Settings::load(nofile(), &[]).unwrap().audit.retention_days, 365);
+        let s = Settings::load(nofile(), &env(&[("GUICHET_AUDIT__RETENTION_DAYS", "30")])).unwrap();
+        assert_eq!(s.audit.retention_days, 30);
+        for bad in ["0", "6", "36501"] {
+            let e = Settings::load(nofile(), &env(&[("GUICHET_AUDIT__RETENTION_DAYS", bad)])).unwrap_err();
+            assert!(e.to_string().contains("audit.retention_days"), "{bad}: {e}");
+        }
     }
 
     #[test]

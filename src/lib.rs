@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod cli_accounts;
@@ -17,6 +18,7 @@ pub mod crypto;
 pub mod devkeys;
 pub mod dns;
 pub mod domain;
+pub mod events;
 pub mod federation;
 pub mod i18n;
 pub mod mail;

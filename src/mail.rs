@@ -23,7 +23,8 @@ use crate::domain::account::{MailMessage, OutboxItem, OutboxMessage, SmsMessage}
 use crate::domain::Clock;
 use crate::store::JournalStore;
 
-/// How long a claimed message is reserved for the node that claimed it, seconds.
+/// How long a claimed message is reserved for the node that claimed it, seconds, unless
+/// `[outbox] lease_secs` says otherwise.
 const LEASE_SECS: i64 = 120;
 /// Idle polling period (messages queued on this node are sent at once; this picks up the
 /// others' and the retries).
@@ -46,6 +47,9 @@ pub struct Delivery {
     sms: SmsTransport,
     /// Webhook jobs are delivered by the server's webhook service (set once it exists).
     webhooks: std::sync::OnceLock<Arc<crate::webhooks::WebhookService>>,
+    /// Back-channel logout notices are sent by the OpenID Provider (set once it exists).
+    oidc: std::sync::OnceLock<Arc<crate::oidc::OidcProvider>>,
+    lease_secs: i64,
 }
 
 impl Delivery {
@@ -76,12 +80,30 @@ impl Delivery {
                 token: sms.http_token.clone(),
             },
         };
-        Ok(Self { from, mail: transport, sms, webhooks: std::sync::OnceLock::new() })
+        Ok(Self {
+            from,
+            mail: transport,
+            sms,
+            webhooks: std::sync::OnceLock::new(),
+            oidc: std::sync::OnceLock::new(),
+            lease_secs: LEASE_SECS,
+        })
     }
 
     /// Lets this worker deliver webhook jobs.
     pub fn set_webhooks(&self, w: Arc<crate::webhooks::WebhookService>) {
         let _ = self.webhooks.set(w);
+    }
+
+    /// `[outbox] lease_secs`: how long a claim holds before another node may retry it.
+    pub fn with_lease(mut self, secs: u64) -> Self {
+        self.lease_secs = i64::try_from(secs).unwrap_or(LEASE_SECS);
+        self
+    }
+
+    /// Lets this worker send back-channel logout notices.
+    pub fn set_oidc(&self, o: Arc<crate::oidc::OidcProvider>) {
+        let _ = self.oidc.set(o);
     }
 
     pub fn build_message(&self, m: &MailMessage) -> anyhow::Result<Message> {
@@ -108,6 +130,10 @@ impl Delivery {
             OutboxMessage::Webhook(job) => match self.webhooks.get() {
                 Some(w) => w.deliver(job, item.attempts).await,
                 None => anyhow::bail!("webhooks are delivered by the server"),
+            },
+            OutboxMessage::BackchannelLogout(job) => match self.oidc.get() {
+                Some(o) => o.deliver_backchannel_logout(job, item.attempts).await,
+                None => anyhow::bail!("back-channel logout notices are sent by the server"),
             },
         }
     }
@@ -173,7 +199,7 @@ pub async fn deliver_due(store: &dyn JournalStore, delivery: &Delivery, clock: &
     let mut delivered = 0;
     loop {
         let now = clock.now();
-        let batch = match store.claim_outbox(now, LEASE_SECS, 20).await {
+        let batch = match store.claim_outbox(now, delivery.lease_secs, 20).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox: cannot claim messages");

@@ -30,7 +30,9 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "org_sso.html",
     "org_sso_test.html",
     "org_webhooks.html",
+    "audit_log.html",
     "org_devkeys.html",
+    "account_keys.html",
     "form_post.html",
     "end_session.html",
     "signed_out.html",
@@ -53,6 +55,14 @@ pub const ALL: &[(&str, &str)] = &templates!(
     "org_roles.html",
     "org_domains.html",
     "org_settings.html",
+    "admin_nav.html",
+    "admin_dashboard.html",
+    "admin_users.html",
+    "admin_user.html",
+    "admin_orgs.html",
+    "admin_clients.html",
+    "admin_connections.html",
+    "admin_webhooks.html",
     "email/message.html",
     "email/message.txt",
 );
@@ -181,7 +191,7 @@ mod tests {
     use super::*;
 
     /// Partials and layouts: never rendered on their own.
-    const PARTS: &[&str] = &["base.html", "password_input.html", "org_nav.html"];
+    const PARTS: &[&str] = &["base.html", "password_input.html", "org_nav.html", "admin_nav.html"];
 
     /// Every page renders in both languages with a fixture context, and values are escaped.
     #[test]

@@ -89,14 +89,20 @@ impl AccountService {
         let grants = self.session_grants_of(user, Some(current_sid)).await?;
         self.stores
             .accounts
-            .apply(vec![
-                AccountOp::SetPassword { user, hash },
-                AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) },
-                AccountOp::Enqueue(self.password_changed_mail(&u, lang)?),
-            ])
+            .apply(
+                self.with_logout_jobs(
+                    &grants,
+                    vec![
+                        AccountOp::SetPassword { user, hash },
+                        AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) },
+                        AccountOp::Enqueue(self.password_changed_mail(&u, lang)?),
+                    ],
+                )
+                .await,
+            )
             .await?;
         self.sent();
-        self.oidc.notify_logout(grants);
+        self.oidc.sessions_ended(&grants);
         tracing::info!(user_id = %user, "password changed; other sessions ended");
         Ok(())
     }
@@ -232,19 +238,25 @@ impl AccountService {
         let grants = self.session_grants_of(user, Some(current_sid)).await?;
         self.stores
             .accounts
-            .apply(vec![
-                AccountOp::ConsumeToken { digest: t.digest },
-                AccountOp::ChangeEmail { user, email: new },
-                AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) },
-                AccountOp::Enqueue(notice),
-            ])
+            .apply(
+                self.with_logout_jobs(
+                    &grants,
+                    vec![
+                        AccountOp::ConsumeToken { digest: t.digest },
+                        AccountOp::ChangeEmail { user, email: new },
+                        AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) },
+                        AccountOp::Enqueue(notice),
+                    ],
+                )
+                .await,
+            )
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { constraint: "users_email" } => AccountError::Invalid("email_change.taken"),
                 other => Self::map_conflict(other),
             })?;
         self.sent();
-        self.oidc.notify_logout(grants);
+        self.oidc.sessions_ended(&grants);
         tracing::info!(user_id = %user, "email address changed");
         Ok(())
     }
@@ -346,8 +358,17 @@ impl AccountService {
 
     pub async fn revoke_other_sessions(&self, user: UserId, current_sid: &str) -> AccountResult<()> {
         let grants = self.session_grants_of(user, Some(current_sid)).await?;
-        self.stores.accounts.apply(vec![AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) }]).await?;
-        self.oidc.notify_logout(grants);
+        self.stores
+            .accounts
+            .apply(
+                self.with_logout_jobs(
+                    &grants,
+                    vec![AccountOp::EndSessions { user, except: Some(current_sid.to_owned()) }],
+                )
+                .await,
+            )
+            .await?;
+        self.oidc.sessions_ended(&grants);
         Ok(())
     }
 
@@ -363,13 +384,50 @@ impl AccountService {
             tracing::warn!(error = %err, "could not record the sign-in in the history");
         }
         let kind = if success { "login.succeeded" } else { "login.failed" };
+        self.audit_login(kind, &user.to_string(), serde_json::json!({"method": method})).await;
         self.events.emit(user, kind, serde_json::json!({"user": user, "method": method, "ip": e.ip}));
     }
 
     /// A failed password sign-in: recorded in the account's history when the account exists.
     pub async fn record_login_failure(&self, email: &str, ip: IpAddr, user_agent: Option<&str>) {
-        if let Ok(Some(u)) = self.user_by_email(email).await {
-            self.record_login(u.id, false, "pwd", ip, user_agent).await;
+        match self.user_by_email(email).await {
+            Ok(Some(u)) => self.record_login(u.id, false, "pwd", ip, user_agent).await,
+            // An address nobody has: audited without it (the log holds no one's typo).
+            Ok(None) => {
+                self.audit_login("login.failed", "unknown", serde_json::json!({"method": "pwd", "account": "unknown"}))
+                    .await
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look up a failed sign-in's account"),
+        }
+    }
+
+    /// A sign-in or a failed one in the audit log (IP and user agent come from the request).
+    async fn audit_login(&self, action: &str, subject: &str, detail: serde_json::Value) {
+        let outcome = crate::domain::account::AuditOutcome::of_action(action);
+        self.audit_entry(action, subject, subject, None, detail, outcome).await
+    }
+
+    /// An audit entry of its own (best effort: a failure is logged), for what changes nothing
+    /// else: sign-ins, refusals. IP and user agent come from the request.
+    pub async fn audit_entry(
+        &self,
+        action: &str,
+        subject: &str,
+        actor: &str,
+        org: Option<crate::domain::OrgId>,
+        detail: serde_json::Value,
+        outcome: crate::domain::account::AuditOutcome,
+    ) {
+        let op = AccountOp::Audit {
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            actor: Some(actor.to_owned()),
+            detail: Some(detail.to_string()),
+            org,
+            outcome,
+        };
+        if let Err(e) = self.stores.accounts.apply(vec![op]).await {
+            tracing::warn!(error = %e, action, "could not write an audit entry");
         }
     }
 
@@ -466,24 +524,41 @@ impl AccountService {
                 expiry: None,
             },
         )?;
+        let pseudonym = self.pseudonym(user);
+        let mut ops = vec![
+            AccountOp::Audit {
+                action: "account.deleted".into(),
+                subject: pseudonym.clone(),
+                actor: Some(actor.to_owned()),
+                detail: None,
+                org: None,
+                outcome: crate::domain::account::AuditOutcome::Success,
+            },
+            AccountOp::Enqueue(goodbye),
+        ];
+        ops.extend(self.user_deleted_events(user, &pseudonym).await?);
+        ops.push(AccountOp::DeleteUser { user, pseudonym });
         let grants = self.session_grants_of(user, None).await?;
-        self.stores
-            .accounts
-            .apply(vec![
-                AccountOp::Audit {
-                    action: "account.deleted".into(),
-                    subject: self.pseudonym(user),
-                    actor: Some(actor.to_owned()),
-                    detail: None,
-                },
-                AccountOp::Enqueue(goodbye),
-                AccountOp::DeleteUser { user },
-            ])
-            .await?;
+        let ops = self.with_logout_jobs(&grants, ops).await;
+        self.stores.accounts.apply(ops).await?;
         self.sent();
-        self.oidc.notify_logout(grants);
+        self.oidc.sessions_ended(&grants);
         tracing::info!(subject = %self.pseudonym(user), "account deleted");
         Ok(())
+    }
+
+    /// `user.deleted` for each organization the user belongs to (its webhooks and live
+    /// stream), written with the deletion: the memberships go with the account. It carries the
+    /// account's id and audit pseudonym, never its address.
+    async fn user_deleted_events(&self, user: UserId, pseudonym: &str) -> AccountResult<Vec<AccountOp>> {
+        let data = serde_json::json!({"user": user, "pseudonym": pseudonym});
+        let now = self.clock.now();
+        let mut ops = Vec::new();
+        for m in self.stores.orgs.memberships_of(user).await? {
+            let hooks = self.stores.webhooks.webhooks_of(m.org.id).await?;
+            ops.extend(crate::webhooks::event_ops(&hooks, m.org.id, "user.deleted", data.clone(), now));
+        }
+        Ok(ops)
     }
 
     /// A sign-in recent enough for sensitive changes (`accounts.recent_auth_secs`).
@@ -500,19 +575,27 @@ impl AccountService {
             subject: user.to_string(),
             actor: Some(actor.to_owned()),
             detail: None,
+            org: None,
+            outcome: crate::domain::account::AuditOutcome::Success,
         };
         if suspended {
             let grants = self.session_grants_of(user, None).await?;
             self.stores
                 .accounts
-                .apply(vec![
-                    AccountOp::SetStatus { user, status: UserStatus::Suspended },
-                    AccountOp::EndSessions { user, except: None },
-                    AccountOp::RevokeAllGrants { user },
-                    audit,
-                ])
+                .apply(
+                    self.with_logout_jobs(
+                        &grants,
+                        vec![
+                            AccountOp::SetStatus { user, status: UserStatus::Suspended },
+                            AccountOp::EndSessions { user, except: None },
+                            AccountOp::RevokeAllGrants { user },
+                            audit,
+                        ],
+                    )
+                    .await,
+                )
                 .await?;
-            self.oidc.notify_logout(grants);
+            self.oidc.sessions_ended(&grants);
             tracing::info!(user_id = %user, "account suspended; every session ended");
         } else {
             // Back to active, unless it never was (no password and no confirmed address yet).
@@ -559,6 +642,8 @@ impl AccountService {
                     subject: user.to_string(),
                     actor: Some(actor.to_owned()),
                     detail: None,
+                    org: None,
+                    outcome: crate::domain::account::AuditOutcome::Success,
                 },
                 AccountOp::Enqueue(notice),
             ])

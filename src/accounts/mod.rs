@@ -7,6 +7,8 @@
 //! lost or sent for a change that did not happen. Single-use tokens: see
 //! [`crate::domain::account`] for the kinds and lifetimes.
 
+pub mod admin;
+mod admin_stats;
 pub mod claims;
 mod console;
 mod federated;
@@ -219,6 +221,17 @@ impl AccountService {
     /// Messages are in the outbox: wake this node's worker.
     fn sent(&self) {
         self.wake.notify_one();
+    }
+
+    /// `ops`, then the back-channel logout notices of the sessions of `grants` (which `ops`
+    /// end), to be applied in one transaction: a node dying after the change loses no notice.
+    pub(crate) async fn with_logout_jobs(
+        &self,
+        grants: &[crate::domain::Grant],
+        mut ops: Vec<AccountOp>,
+    ) -> Vec<AccountOp> {
+        ops.extend(self.oidc.logout_jobs(grants).await.into_iter().map(AccountOp::Enqueue));
+        ops
     }
 
     /// Jobs were written to the outbox by another service: wake this node's worker.

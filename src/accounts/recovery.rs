@@ -61,9 +61,10 @@ impl AccountService {
         if u.status == UserStatus::Pending {
             ops.push(AccountOp::SetStatus { user: u.id, status: UserStatus::Active });
         }
+        let ops = self.with_logout_jobs(&grants, ops).await;
         self.stores.accounts.apply(ops).await.map_err(Self::map_conflict)?;
         self.sent();
-        self.oidc.notify_logout(grants);
+        self.oidc.sessions_ended(&grants);
         tracing::info!(user_id = %u.id, "password reset: every session ended");
         Ok(u)
     }

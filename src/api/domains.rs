@@ -1,4 +1,4 @@
-//! An organization's domains and the connections serving it.
+//! An organization's domains.
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -13,11 +13,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/orgs/{org}/domains", get(list_domains))
         .route("/orgs/{org}/domains/{domain}", put(put_domain).delete(delete_domain))
         .route("/orgs/{org}/domains/{domain}/verify", axum::routing::post(verify_domain))
-        .route("/orgs/{org}/connections", get(list_connections))
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list_domains, put_domain, delete_domain, verify_domain, list_connections), components(schemas(DomainWire, ConnectionWire)), tags((name = "domains"), (name = "connections")))]
+#[openapi(paths(list_domains, put_domain, delete_domain, verify_domain), components(schemas(DomainWire)), tags((name = "domains")))]
 pub(super) struct Doc;
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", tag = "domains",
@@ -91,40 +90,4 @@ async fn verify_domain(
     let org = org_of(&state, &c, &org, true).await?;
     let d = state.orgs.verify_domain(c.actor, &org.id.to_string(), &domain).await?;
     Ok(Json(DomainWire::from(&d)))
-}
-
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/connections", tag = "connections",
-    params(("org" = String, Path, description = "The organization's id or slug")),
-    responses((status = 200, body = Vec<ConnectionWire>, description = "The SSO connections serving the organization"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
-async fn list_connections(
-    State(state): State<AppState>,
-    Extension(c): Extension<Caller>,
-    Path(org): Path<String>,
-) -> ApiResult<Json<Vec<ConnectionWire>>> {
-    use crate::domain::federation::ConnectionConfig;
-    let org = org_of(&state, &c, &org, false).await?;
-    let f = &state.federation;
-    let list = f.connections_for_org(c.actor, &org.id.to_string()).await.map_err(|e| match e {
-        crate::federation::FederationError::Store(s) => ApiError::from(s),
-        crate::federation::FederationError::Org(o) => ApiError::from(o),
-        _ => ApiError::not_found(),
-    })?;
-    Ok(Json(
-        list.iter()
-            .map(|c| {
-                let saml = matches!(c.config, ConnectionConfig::Saml(_));
-                ConnectionWire {
-                    id: c.id.as_uuid(),
-                    name: c.name.clone(),
-                    kind: c.config.kind().as_str().to_owned(),
-                    login_url: f.login_url(c.id),
-                    sp_entity_id: saml.then(|| f.sp_entity_id(c.id)),
-                    acs_url: saml.then(|| f.acs_url(c.id)),
-                    redirect_uri: (!saml).then(|| f.oidc_redirect_uri()),
-                    org_count: c.orgs.len(),
-                }
-            })
-            .collect(),
-    ))
 }

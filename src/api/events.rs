@@ -38,18 +38,36 @@ async fn events_stream(
         }
         None => state.webhooks.last_event(org).await?,
     };
-    // Polls the organization's event log (shared by every node); a client that reconnects with
+    // Reads the organization's event log (shared by every node) when the event bus says it has
+    // something new, and at least every poll interval; a client that reconnects with
     // Last-Event-ID misses nothing kept (a week).
-    let init = (state.webhooks.clone(), org, start, std::collections::VecDeque::<(i64, String, String)>::new());
-    let stream = futures_util::stream::unfold(init, |(svc, org, last, mut buf)| async move {
+    let bus = state.bus.clone();
+    let poll = bus.poll_interval();
+    let init = (
+        state.webhooks.clone(),
+        bus.subscribe(),
+        org,
+        start,
+        std::collections::VecDeque::<(i64, String, String)>::new(),
+    );
+    let stream = futures_util::stream::unfold(init, move |(svc, mut wake, org, last, mut buf)| async move {
         loop {
             if let Some((seq, kind, payload)) = buf.pop_front() {
                 let ev = Event::default().id(seq.to_string()).event(kind).data(payload);
-                return Some((Ok::<_, std::convert::Infallible>(ev), (svc, org, seq, buf)));
+                return Some((Ok::<_, std::convert::Infallible>(ev), (svc, wake, org, seq, buf)));
             }
             match svc.events_after(org, last, 100).await {
                 Ok(rows) if !rows.is_empty() => buf.extend(rows),
-                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                Ok(_) => {
+                    let deadline = tokio::time::Instant::now() + poll;
+                    loop {
+                        match tokio::time::timeout_at(deadline, wake.recv()).await {
+                            Ok(Ok(o)) if o != org => continue,
+                            // Ours, lagged behind (read anyway), or the poll is due.
+                            _ => break,
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "event stream: cannot read events");
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -13,9 +13,14 @@
 //! Wire types are this module's own.
 
 mod audit;
+mod clients;
+mod connections;
 mod domains;
 mod events;
+mod invitations;
 mod orgs;
+mod rbac;
+mod users;
 mod webhooks;
 mod wire;
 
@@ -28,7 +33,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use utoipa::OpenApi;
 
-use crate::devkeys::{DevKeyError, Principal};
+use crate::devkeys::{DevKeyError, Principal, PrincipalOwner};
 use crate::domain::org::OrgRole;
 use crate::domain::OrgId;
 use crate::orgs::{Actor, OrgError};
@@ -150,6 +155,15 @@ async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -
             parts.extensions.get::<axum::extract::OriginalUri>().map(|o| o.0.clone()).unwrap_or(parts.uri.clone());
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         state.devkeys.authenticate_signed(&auth, parts.method.as_str(), path, &bytes).await
+    } else if auth.is_empty() {
+        // No credentials: an admin's browser session, if there is one.
+        return match session_caller(&state, &parts).await {
+            Ok(caller) => {
+                parts.extensions.insert(caller);
+                next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+            }
+            Err(e) => e.into_response(),
+        };
     } else {
         Err(DevKeyError::Unauthorized)
     };
@@ -179,8 +193,36 @@ pub struct Caller {
 
 impl From<Principal> for Caller {
     fn from(p: Principal) -> Self {
-        Caller { actor: Actor::Platform, org: Some(p.org), write: p.allows("write"), label: format!("key:{}", p.key) }
+        let write = p.allows("write");
+        let label = format!("key:{}", p.key);
+        match p.owner {
+            PrincipalOwner::Org(org) => Caller { actor: Actor::Platform, org: Some(org), write, label },
+            // A user's own key: that user's rights (read when the request came in).
+            PrincipalOwner::User(u) => Caller { actor: Actor::of(&u), org: None, write, label },
+        }
     }
+}
+
+/// A request with no `Authorization` but the session cookie of a signed-in user: that user,
+/// with their own rights. Changes (any method but GET, HEAD, OPTIONS) need the session's CSRF
+/// token in `X-CSRF-Token` (else 403); a suspended or deleted account is 401.
+async fn session_caller(state: &AppState, parts: &axum::http::request::Parts) -> ApiResult<Caller> {
+    let session = state.sessions.load(&parts.headers).await?.ok_or_else(ApiError::unauthorized)?;
+    let signed_in = session.data.user.as_ref().ok_or_else(ApiError::unauthorized)?;
+    let user = match state.accounts.find(signed_in.id).await {
+        Ok(Some(u)) if u.status == crate::domain::UserStatus::Active => u,
+        Ok(_) => return Err(ApiError::unauthorized()),
+        Err(crate::accounts::AccountError::Store(s)) => return Err(s.into()),
+        Err(_) => return Err(ApiError::unauthorized()),
+    };
+    if !parts.method.is_safe() {
+        let token = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let cross_site = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
+        if cross_site || !crate::crypto::tokens::constant_time_eq(session.data.csrf.as_bytes(), token.as_bytes()) {
+            return Err(ApiError::forbidden("a change made with a session needs its CSRF token in X-CSRF-Token"));
+        }
+    }
+    Ok(Caller { actor: Actor::of(&user), org: None, write: true, label: format!("user:{}", user.id) })
 }
 
 /// The organization of the path if the caller may administer it (else 404, as for one that
@@ -200,6 +242,17 @@ async fn org_of(state: &AppState, c: &Caller, org_ref: &str, write: bool) -> Api
         })?,
     };
     if write && !c.write {
+        state
+            .accounts
+            .audit_entry(
+                "api.write_denied",
+                &format!("org:{}", org.id),
+                &c.label,
+                Some(org.id),
+                serde_json::json!({"reason": "read-only credential"}),
+                crate::domain::account::AuditOutcome::Denied,
+            )
+            .await;
         return Err(ApiError::forbidden("this key may only read"));
     }
     Ok(org)
@@ -210,6 +263,11 @@ async fn org_of(state: &AppState, c: &Caller, org_ref: &str, write: bool) -> Api
 pub fn router(state: AppState) -> Router<AppState> {
     let authed = Router::new()
         .merge(orgs::routes())
+        .merge(rbac::routes())
+        .merge(clients::routes())
+        .merge(connections::routes())
+        .merge(users::routes())
+        .merge(invitations::routes())
         .merge(webhooks::routes())
         .merge(domains::routes())
         .merge(audit::routes())
@@ -252,6 +310,13 @@ impl utoipa::Modify for SecuritySchemes {
                 "Guichet-HMAC-SHA256 key=<DevKey>, ts=<unix seconds>, sig=<base64 HMAC-SHA256 keyed with SHA-256(DevSecret) over METHOD\\npath?query\\nts\\nhex SHA-256(body)>",
             ))),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "guichet_session",
+                "A signed-in admin's browser session (`__Host-guichet_session` when the issuer is https), with no Authorization header; changes need the session's CSRF token in X-CSRF-Token",
+            ))),
+        );
     }
 }
 
@@ -260,6 +325,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     for part in [
         orgs::Doc::openapi(),
+        rbac::Doc::openapi(),
+        clients::Doc::openapi(),
+        connections::Doc::openapi(),
+        users::Doc::openapi(),
+        invitations::Doc::openapi(),
         webhooks::Doc::openapi(),
         domains::Doc::openapi(),
         audit::Doc::openapi(),

@@ -252,32 +252,73 @@ pub struct ConnectionWire {
     pub org_count: usize,
 }
 
-/// An entry of the organization's audit log.
+/// How the audited attempt ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeWire {
+    Success,
+    Failure,
+    Denied,
+}
+
+/// An entry of the audit log. After an account's deletion, its entries name a pseudonym
+/// (`anon-...`) instead of the person and have no IP or user agent.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditWire {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// e.g. `org.member_added`, `org.connection_updated`, `org.webhook_created`.
+    /// e.g. `org.member_added`, `org.connection_updated`, `account.deleted`.
     pub action: String,
-    /// `platform`, or the id of the user who did it.
+    /// What it concerns: `org:<id>`, a user's id, a pseudonym.
+    pub subject: String,
+    /// `platform`, `operator`, `self`, or the id of the user who did it.
     pub actor: Option<String>,
     /// What changed (before/after where there is one).
     pub detail: Option<serde_json::Value>,
+    /// The client's address (none for background jobs and the command line).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The organization's id, when the entry concerns one.
+    pub org: Option<uuid::Uuid>,
+    pub outcome: OutcomeWire,
 }
 
 impl AuditWire {
     pub fn new(id: i64, e: &crate::domain::account::AuditEvent) -> Self {
+        use crate::domain::account::AuditOutcome;
         Self {
             id,
             at: e.at.0,
             action: e.action.clone(),
+            subject: e.subject.clone(),
             actor: e.actor.clone(),
             detail: e
                 .detail
                 .as_deref()
                 .map(|d| serde_json::from_str(d).unwrap_or(serde_json::Value::String(d.to_owned()))),
+            ip: e.ip.clone(),
+            user_agent: e.user_agent.clone(),
+            org: e.org.map(|o| o.as_uuid()),
+            outcome: match e.outcome {
+                AuditOutcome::Success => OutcomeWire::Success,
+                AuditOutcome::Failure => OutcomeWire::Failure,
+                AuditOutcome::Denied => OutcomeWire::Denied,
+            },
         }
+    }
+
+    /// The entries as JSON lines, one `AuditWire` per line (the exports of the API and the
+    /// console).
+    pub fn json_lines(entries: &[(i64, crate::domain::account::AuditEvent)]) -> String {
+        let mut body = String::new();
+        for (id, e) in entries {
+            if let Ok(line) = serde_json::to_string(&AuditWire::new(*id, e)) {
+                body.push_str(&line);
+                body.push('\n');
+            }
+        }
+        body
     }
 }
 

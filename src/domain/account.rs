@@ -187,6 +187,18 @@ pub enum OutboxMessage {
     Mail(MailMessage),
     Sms(SmsMessage),
     Webhook(Box<super::webhook::WebhookJob>),
+    /// A Back-Channel Logout 1.0 notice to one client for one ended session.
+    BackchannelLogout(BackchannelLogoutJob),
+}
+
+/// What a logout token says, fixed when the session ends: every attempt sends a token with
+/// the same `jti`, so a relying party that got it twice can tell.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackchannelLogoutJob {
+    pub client_id: String,
+    pub sid: String,
+    pub sub: Option<String>,
+    pub jti: String,
 }
 
 impl OutboxMessage {
@@ -195,6 +207,7 @@ impl OutboxMessage {
             OutboxMessage::Mail(_) => "mail",
             OutboxMessage::Sms(_) => "sms",
             OutboxMessage::Webhook(_) => "webhook",
+            OutboxMessage::BackchannelLogout(_) => "backchannel_logout",
         }
     }
 }
@@ -223,7 +236,8 @@ pub struct OutboxItem {
     pub attempts: i64,
 }
 
-/// An entry of the audit log. After a deletion the subject is a pseudonym.
+/// An entry of the audit log. After the deletion of an account, its subject and actor are a
+/// pseudonym and its IP and user agent are gone.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {
     pub at: UnixTime,
@@ -231,6 +245,105 @@ pub struct AuditEvent {
     pub subject: String,
     pub actor: Option<String>,
     pub detail: Option<String>,
+    /// The client's address of the request that caused it (none for jobs and the CLI).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The organization the change concerns.
+    pub org: Option<super::OrgId>,
+    pub outcome: AuditOutcome,
+}
+
+/// How the audited attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// It was done.
+    #[default]
+    Success,
+    /// It was tried and failed (a wrong password, a refused assertion).
+    Failure,
+    /// It was refused for want of a right.
+    Denied,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 3] = [AuditOutcome::Success, AuditOutcome::Failure, AuditOutcome::Denied];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+            AuditOutcome::Denied => "denied",
+        }
+    }
+
+    /// The obvious outcome of an action by its name (`login.failed` failed), success else.
+    pub fn of_action(action: &str) -> Self {
+        if action.ends_with(".failed") || action.ends_with("_failed") {
+            AuditOutcome::Failure
+        } else if action.ends_with(".denied") || action.ends_with("_denied") {
+            AuditOutcome::Denied
+        } else {
+            AuditOutcome::Success
+        }
+    }
+}
+
+impl fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AuditOutcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditOutcome::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| format!("unknown outcome {s:?}"))
+    }
+}
+
+/// What a search of the audit log asks for (every field narrows it), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub org: Option<super::OrgId>,
+    /// One action (`org.member_added`), or every action starting with it when `action_prefix`.
+    pub action: Option<String>,
+    pub action_prefix: bool,
+    /// Entries by any of these actors (empty: anyone).
+    pub actors: Vec<String>,
+    pub subject: Option<String>,
+    pub outcome: Option<AuditOutcome>,
+    /// From this time (included) until that one (excluded).
+    pub from: Option<UnixTime>,
+    pub until: Option<UnixTime>,
+    /// Entries older than this one (a page's cursor: the last id seen).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Default for AuditFilter {
+    fn default() -> Self {
+        Self {
+            org: None,
+            action: None,
+            action_prefix: false,
+            actors: Vec::new(),
+            subject: None,
+            outcome: None,
+            from: None,
+            until: None,
+            before: None,
+            limit: 50,
+        }
+    }
+}
+
+/// Where an audited change came from: the request being served (set by the web layer for the
+/// whole request, read when the entry is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A sign-in or failed sign-in, for the account's history.
@@ -342,8 +455,10 @@ pub enum AccountOp {
         user: UserId,
     },
     /// Deletes the account and, by cascade, everything attached to it.
+    /// Its audit entries name `pseudonym` instead of the user, and lose their IP and user agent.
     DeleteUser {
         user: UserId,
+        pseudonym: String,
     },
     Enqueue(OutboxMessage),
     /// An organization's event (its webhooks' and its live stream's).
@@ -380,10 +495,14 @@ pub enum AccountOp {
         user: UserId,
         digests: Vec<String>,
     },
+    /// An audit entry. The IP and user agent are the current request's (see `crate::audit`);
+    /// `org: None` with an `org:<id>` subject is that organization.
     Audit {
         action: String,
         subject: String,
         actor: Option<String>,
         detail: Option<String>,
+        org: Option<super::OrgId>,
+        outcome: AuditOutcome,
     },
 }

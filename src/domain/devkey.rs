@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::{OrgId, UnixTime};
+use super::{OrgId, UnixTime, UserId};
 
 /// What a key may do in its organization's admin API.
 pub const SCOPES: &[&str] = &["read", "write"];
@@ -23,11 +23,35 @@ pub const SIGNATURE_WINDOW_SECS: i64 = 300;
 /// The `Authorization` scheme of signed requests.
 pub const HMAC_SCHEME: &str = "Guichet-HMAC-SHA256";
 
+/// Whose a key is: an organization's (confined to it), or a user's own, for their own apps
+/// (acting with that user's rights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    Org(OrgId),
+    User(UserId),
+}
+
+impl KeyOwner {
+    pub fn org(self) -> Option<OrgId> {
+        match self {
+            KeyOwner::Org(o) => Some(o),
+            KeyOwner::User(_) => None,
+        }
+    }
+
+    pub fn user(self) -> Option<UserId> {
+        match self {
+            KeyOwner::User(u) => Some(u),
+            KeyOwner::Org(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevKey {
     /// The DevKey (`gk_` + 24 alphanumerics): public, never changes.
     pub id: String,
-    pub org: OrgId,
+    pub owner: KeyOwner,
     pub name: String,
     pub scopes: Vec<String>,
     /// SHA-256 (hex) of the DevSecret.

@@ -174,8 +174,25 @@ impl FederationService {
         client_id: &str,
         client_secret: &str,
     ) -> FederationResult<Connection> {
-        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
         let restricted = actor != Actor::Platform;
+        self.create_oidc_in_org(actor, restricted, org_ref, name, issuer, client_id, client_secret).await
+    }
+
+    /// [`Self::create_oidc_for_org`], `restricted` chosen by the caller: an organization's
+    /// developer key acts as the platform within its organization, yet its connections are the
+    /// organization's own (restricted) like those its admins make.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_oidc_in_org(
+        &self,
+        actor: Actor,
+        restricted: bool,
+        org_ref: &str,
+        name: Option<&str>,
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> FederationResult<Connection> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
         let c = self.new_oidc(name, issuer, client_id, client_secret, vec![org.id], false, restricted).await?;
         self.audit("org.connection_created", org.id, actor, serde_json::json!({"connection": c.id, "name": c.name}))
             .await;

@@ -177,7 +177,7 @@ impl OidcProvider {
     }
 
     async fn fetch_jwks(&self, client: &Client, uri: &str) -> Option<serde_json::Value> {
-        let res = match self.http.get(uri).send().await {
+        let res = match self.client_request(client, |h| h.get(uri)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(client_id = %client.client_id, error = %e, "jwks_uri fetch failed");

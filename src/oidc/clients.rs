@@ -8,7 +8,7 @@ use sha2::Sha256;
 use super::OidcProvider;
 use crate::crypto::{keys::ServerSecret, tokens};
 use crate::domain::client::validate_redirect_uri;
-use crate::domain::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, SigningAlg};
+use crate::domain::{ApplicationType, Client, ClientAuthMethod, ClientId, GrantType, OrgId, SigningAlg};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -204,6 +204,141 @@ impl OidcProvider {
         self.clients_cache.forget(id);
         Ok(secret)
     }
+}
+
+/// The registration a client was made with (to change some of it and update).
+pub fn registration_of(c: &Client) -> Registration {
+    Registration {
+        name: c.name.clone(),
+        redirect_uris: c.redirect_uris.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        auth_method: c.token_endpoint_auth_method,
+        application_type: c.application_type,
+        grant_types: c.grant_types.clone(),
+        jwks_uri: c.jwks_uri.clone(),
+        jwks: c.jwks.clone(),
+        first_party: c.first_party,
+        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+        id_token_claims: c.id_token_claims,
+        introspection: c.introspection,
+        require_mfa: c.require_mfa,
+        org_id: c.org_id,
+    }
+}
+
+impl OidcProvider {
+    /// The clients bound to an organization, oldest first.
+    pub async fn clients_of_org(&self, org: OrgId) -> Result<Vec<Client>, StoreError> {
+        let mut all = self.stores.clients.list_clients().await?;
+        all.retain(|c| c.org_id == Some(org));
+        Ok(all)
+    }
+
+    /// A client bound to the organization, read afresh (None: unknown, or not the organization's).
+    pub async fn client_of_org(&self, org: OrgId, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        Ok(self.stores.clients.client(id).await?.filter(|c| c.org_id == Some(org)))
+    }
+
+    /// Registers a client for an organization's own admins (or keys): the registration rules,
+    /// and what only the operator may grant refused (first-party clients skip consent, resource
+    /// servers introspect every client's tokens); the URLs Guichet itself calls (`jwks_uri`,
+    /// `backchannel_logout_uri`) must pass the outbound-URL policy (public addresses only).
+    pub async fn register_org_client(
+        &self,
+        org: OrgId,
+        r: Registration,
+        outbound: &crate::net::OutboundPolicy,
+    ) -> Result<(Client, Option<String>), RegistrationError> {
+        let r = Registration { org_id: Some(org), ..r };
+        check_org_registration(&r, outbound).await?;
+        self.register_client(r).await
+    }
+
+    /// Replaces a client's metadata with `r` (validated like a registration). Its id, owner,
+    /// secret and authentication method stay: another method is another client.
+    pub async fn update_client(&self, id: &ClientId, r: Registration) -> Result<Client, RegistrationError> {
+        validate(&r).map_err(RegistrationError::Invalid)?;
+        let before = self.stores.clients.client(id).await?.ok_or(StoreError::NotFound)?;
+        if r.auth_method != before.token_endpoint_auth_method {
+            return Err(RegistrationError::Invalid(format!(
+                "token_endpoint_auth_method stays {} (register another client for another method)",
+                before.token_endpoint_auth_method
+            )));
+        }
+        let c = Client {
+            name: r.name.trim().to_owned(),
+            application_type: r.application_type,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
+            jwks_uri: r.jwks_uri,
+            jwks: r.jwks,
+            first_party: r.first_party,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            id_token_signed_response_alg: r.id_token_signed_response_alg,
+            id_token_claims: r.id_token_claims,
+            introspection: r.introspection,
+            require_mfa: r.require_mfa,
+            ..before
+        };
+        self.stores.clients.update_client(&c).await?;
+        self.clients_cache.forget(id);
+        Ok(c)
+    }
+
+    /// [`Self::update_client`] for an organization's admins: the same limits as
+    /// [`Self::register_org_client`].
+    pub async fn update_org_client(
+        &self,
+        org: OrgId,
+        id: &ClientId,
+        r: Registration,
+        outbound: &crate::net::OutboundPolicy,
+    ) -> Result<Client, RegistrationError> {
+        let before = self.client_of_org(org, id).await?.ok_or(StoreError::NotFound)?;
+        let r = Registration { org_id: Some(org), ..r };
+        validate(&r).map_err(RegistrationError::Invalid)?;
+        // What the operator set stays; an organization cannot set it.
+        if (r.first_party && !before.first_party) || (r.introspection && !before.introspection) {
+            return Err(RegistrationError::Invalid(
+                "first_party and introspection are set by the operator only".into(),
+            ));
+        }
+        let changed = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+        if changed(&r.jwks_uri, &before.jwks_uri) || changed(&r.backchannel_logout_uri, &before.backchannel_logout_uri)
+        {
+            check_outbound_urls(&r, outbound).await?;
+        }
+        self.update_client(id, r).await
+    }
+}
+
+/// What an organization may not register: operator-only switches; URLs Guichet calls that fail
+/// the outbound-URL policy.
+async fn check_org_registration(
+    r: &Registration,
+    outbound: &crate::net::OutboundPolicy,
+) -> Result<(), RegistrationError> {
+    validate(r).map_err(RegistrationError::Invalid)?;
+    if r.first_party || r.introspection {
+        return Err(RegistrationError::Invalid("first_party and introspection are set by the operator only".into()));
+    }
+    check_outbound_urls(r, outbound).await
+}
+
+async fn check_outbound_urls(r: &Registration, outbound: &crate::net::OutboundPolicy) -> Result<(), RegistrationError> {
+    for (what, u) in [("jwks_uri", &r.jwks_uri), ("backchannel_logout_uri", &r.backchannel_logout_uri)] {
+        if let Some(u) = u {
+            if let Err(e) = outbound.check(u).await {
+                tracing::info!(reason = %e.reason(), what, "client URL refused");
+                return Err(RegistrationError::Invalid(format!(
+                    "{what}: this URL cannot be used (public https addresses only)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Clients by id, with when they were read. Bounded: past `CACHE_MAX` entries it starts afresh.

@@ -2,16 +2,17 @@
 //! Logout 1.0. Ending a session revokes its grants (refresh tokens and the access tokens that
 //! carry their grant id) — except `offline_access` grants, which by definition outlive the
 //! session (OIDC Core §11) — and sends a signed logout token to every client that took part
-//! in it and registered a `backchannel_logout_uri`, with retries.
+//! in it and registered a `backchannel_logout_uri`. The notices are outbox jobs written in the
+//! transaction that ends the session: any node delivers them, retried with backoff, and a
+//! node dying loses none.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::jwt;
 use super::OidcProvider;
+use crate::domain::account::{AccountOp, BackchannelLogoutJob, OutboxMessage};
 use crate::domain::{Client, ClientId, Grant};
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -118,46 +119,76 @@ impl OidcProvider {
         Ok(EndSessionRequest { client, post_logout_redirect_uri, state: nonempty(&p.state), hint_sid, hint_sub })
     }
 
-    /// Ends sign-in session `sid`: revokes its non-offline grants and notifies, in the
-    /// background, every participating client that has a back-channel logout URI.
+    /// Ends sign-in session `sid`: revokes its non-offline grants and queues, in the same
+    /// transaction, a back-channel logout notice for every participating client that has a
+    /// back-channel logout URI.
     pub async fn end_session(self: &Arc<Self>, sid: &str) {
         let now = self.clock.now();
-        match self.stores.auth_sessions.auth_session(sid).await {
-            Ok(Some(s)) if s.ended_at.is_none() => self.session_ended(s.user_id, sid),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not read the session that ends"),
-        }
-        if let Err(e) = self.stores.auth_sessions.end_auth_session(sid, now).await {
-            tracing::error!(error = %e, "could not record the end of the session");
-        }
-        if let Err(e) = self.stores.grants.revoke_session_grants(sid, false, now).await {
-            tracing::error!(error = %e, "could not revoke the session's grants");
-        }
+        let session = match self.stores.auth_sessions.auth_session(sid).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the session that ends");
+                None
+            }
+        };
         let grants = match self.stores.grants.session_grants(sid).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "could not list the session's clients");
-                return;
+                Vec::new()
             }
         };
-        let mut by_client: BTreeMap<String, Grant> = BTreeMap::new();
-        for g in grants {
-            by_client.entry(g.client_id.to_string()).or_insert(g);
-        }
-        for (_, grant) in by_client {
-            let Ok(Some(client)) = self.stores.clients.client(&grant.client_id).await else { continue };
-            if client.backchannel_logout_uri.is_none() {
-                continue;
+        match session {
+            Some(s) if s.ended_at.is_none() => {
+                let mut ops = vec![AccountOp::EndSession { user: s.user_id, sid: sid.to_owned() }];
+                ops.extend(self.logout_jobs(&grants).await.into_iter().map(AccountOp::Enqueue));
+                match self.stores.accounts.apply(ops).await {
+                    Ok(()) => {
+                        self.session_ended(s.user_id, sid);
+                        self.wake_outbox();
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not end the session"),
+                }
             }
-            let this = self.clone();
-            tokio::spawn(async move { this.send_backchannel_logout(&client, &grant).await });
+            _ => {
+                // Already ended (or unknown): make sure nothing of it is still usable.
+                if let Err(e) = self.stores.grants.revoke_session_grants(sid, false, now).await {
+                    tracing::error!(error = %e, "could not revoke the session's grants");
+                }
+            }
         }
     }
 
-    /// Tells the clients of these grants (ended in a transaction of the caller's) that the
-    /// session ended: one back-channel logout per client and session, in the background.
-    pub fn notify_logout(self: &Arc<Self>, grants: Vec<Grant>) {
+    /// The back-channel logout notices for these grants (ended by the caller's transaction,
+    /// which writes them with [`AccountOp::Enqueue`]): one per client that has a back-channel
+    /// logout URI and session.
+    pub async fn logout_jobs(&self, grants: &[Grant]) -> Vec<OutboxMessage> {
         let mut seen = std::collections::BTreeSet::new();
+        let mut jobs = Vec::new();
+        for grant in grants {
+            let Some(sid) = &grant.sid else { continue };
+            if !seen.insert((grant.client_id.to_string(), sid.clone())) {
+                continue;
+            }
+            match self.stores.clients.client(&grant.client_id).await {
+                Ok(Some(c)) if c.backchannel_logout_uri.is_some() => {
+                    jobs.push(OutboxMessage::BackchannelLogout(BackchannelLogoutJob {
+                        client_id: grant.client_id.to_string(),
+                        sid: sid.clone(),
+                        sub: grant.user_id.map(|u| u.to_string()),
+                        jti: crate::crypto::tokens::random_token(),
+                    }))
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read a client to notify of a logout"),
+            }
+        }
+        jobs
+    }
+
+    /// After the caller's transaction ended these grants' sessions (and queued the notices
+    /// from [`Self::logout_jobs`]): the organizations hear of it and the outbox wakes.
+    pub fn sessions_ended(&self, grants: &[Grant]) {
         let mut ended = std::collections::BTreeSet::new();
         for grant in grants {
             if let (Some(sid), Some(user)) = (&grant.sid, grant.user_id) {
@@ -165,17 +196,8 @@ impl OidcProvider {
                     self.session_ended(user, sid);
                 }
             }
-            if grant.sid.is_none() || !seen.insert((grant.client_id.to_string(), grant.sid.clone())) {
-                continue;
-            }
-            let this = self.clone();
-            tokio::spawn(async move {
-                let Ok(Some(client)) = this.stores.clients.client(&grant.client_id).await else { return };
-                if client.backchannel_logout_uri.is_some() {
-                    this.send_backchannel_logout(&client, &grant).await;
-                }
-            });
         }
+        self.wake_outbox();
     }
 
     /// Ends the sign-in sessions that lapsed (idle or absolute timeout) as a logout would:
@@ -190,33 +212,31 @@ impl OidcProvider {
         Ok(lapsed.len())
     }
 
-    async fn send_backchannel_logout(&self, client: &Client, grant: &Grant) {
-        let Some(uri) = &client.backchannel_logout_uri else { return };
-        let token = match self.mint_logout_token(client, grant) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, client_id = %client.client_id, "could not sign a logout token");
-                return;
-            }
+    /// One delivery attempt of a notice (the outbox worker retries with backoff). After
+    /// `[oidc] backchannel_attempts` failures the notice is dropped, logged as given up. A
+    /// client deleted since has nothing to hear.
+    pub async fn deliver_backchannel_logout(&self, job: &BackchannelLogoutJob, attempts: i64) -> anyhow::Result<()> {
+        let client = match self.stores.clients.client(&ClientId::new(job.client_id.clone())).await? {
+            Some(c) => c,
+            None => return Ok(()),
         };
-        for attempt in 1..=self.cfg.backchannel_attempts {
-            let res = self.http.post(uri).form(&[("logout_token", token.as_str())]).send().await;
-            match res {
+        let Some(uri) = &client.backchannel_logout_uri else { return Ok(()) };
+        let token = self
+            .mint_logout_token(&client, job.sub.as_deref(), Some(&job.sid), &job.jti)
+            .map_err(|e| anyhow::anyhow!("cannot sign a logout token: {e:?}"))?;
+        let failure =
+            match self.client_request(&client, |h| h.post(uri).form(&[("logout_token", token.as_str())])).await {
                 Ok(r) if r.status().is_success() => {
-                    tracing::info!(client_id = %client.client_id, attempt, "back-channel logout delivered");
-                    return;
+                    tracing::info!(client_id = %client.client_id, attempts, "back-channel logout delivered");
+                    return Ok(());
                 }
-                Ok(r) => {
-                    tracing::warn!(client_id = %client.client_id, attempt, status = %r.status(), "back-channel logout refused")
-                }
-                Err(e) => {
-                    tracing::warn!(client_id = %client.client_id, attempt, error = %e, "back-channel logout failed")
-                }
-            }
-            if attempt < self.cfg.backchannel_attempts {
-                tokio::time::sleep(Duration::from_millis(500 * (1u64 << attempt.min(6)))).await;
-            }
+                Ok(r) => format!("the client answered {}", r.status()),
+                Err(e) => format!("cannot reach the client: {e}"),
+            };
+        if attempts >= i64::from(self.cfg.backchannel_attempts) {
+            tracing::error!(client_id = %client.client_id, attempts, error = %failure, "back-channel logout gave up");
+            return Ok(());
         }
-        tracing::error!(client_id = %client.client_id, "back-channel logout gave up");
+        anyhow::bail!(failure)
     }
 }

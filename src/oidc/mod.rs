@@ -62,6 +62,12 @@ pub struct OidcProvider {
     discovery_doc: std::sync::OnceLock<bytes::Bytes>,
     /// Told when a sign-in session ends (the organizations' `session.revoked` events).
     session_events: std::sync::OnceLock<Arc<dyn SessionEvents>>,
+    /// Wakes this node's outbox worker (back-channel logout notices are outbox jobs).
+    outbox_wake: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
+    /// The outbound-URL policy for the URLs of clients an organization registered (their
+    /// `jwks_uri` and back-channel logout URI): checked, pinned, no redirects. The operator's
+    /// own clients may use internal addresses.
+    org_outbound: std::sync::OnceLock<crate::net::OutboundPolicy>,
 }
 
 /// Hears of sign-in sessions ending (logout, revocation, password reset, lapse).
@@ -98,12 +104,44 @@ impl OidcProvider {
             discovery_doc: std::sync::OnceLock::new(),
             clients_cache: clients::ClientCache::default(),
             session_events: std::sync::OnceLock::new(),
+            outbox_wake: std::sync::OnceLock::new(),
+            org_outbound: std::sync::OnceLock::new(),
         })
     }
 
     /// Who hears of sessions ending (set once, at start).
     pub fn set_session_events(&self, sink: Arc<dyn SessionEvents>) {
         let _ = self.session_events.set(sink);
+    }
+
+    /// The outbox worker to wake when notices are queued (set once, at start).
+    pub fn set_outbox_wake(&self, wake: Arc<tokio::sync::Notify>) {
+        let _ = self.outbox_wake.set(wake);
+    }
+
+    /// The policy for organizations' clients' URLs (set once, at start).
+    pub fn set_org_outbound(&self, policy: crate::net::OutboundPolicy) {
+        let _ = self.org_outbound.set(policy);
+    }
+
+    /// GET or POST a client's URL: through the outbound policy for an organization's client
+    /// (refused when it has none: fail closed), directly for the operator's.
+    pub(crate) async fn client_request(
+        &self,
+        client: &crate::domain::Client,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        if client.org_id.is_none() {
+            return Ok(build(&self.http).send().await?);
+        }
+        let policy = self.org_outbound.get().ok_or_else(|| anyhow::anyhow!("no outbound policy for this client"))?;
+        policy.send(build(&policy.client())).await.map_err(|e| anyhow::anyhow!(e.reason()))
+    }
+
+    pub(crate) fn wake_outbox(&self) {
+        if let Some(w) = self.outbox_wake.get() {
+            w.notify_one();
+        }
     }
 
     pub(crate) fn session_ended(&self, user: crate::domain::UserId, sid: &str) {

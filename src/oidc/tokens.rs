@@ -144,18 +144,24 @@ impl OidcProvider {
     }
 
     /// Logout token (Back-Channel Logout 1.0 §2.4).
-    pub fn mint_logout_token(&self, client: &Client, grant: &Grant) -> Result<String, OAuthError> {
+    pub fn mint_logout_token(
+        &self,
+        client: &Client,
+        sub: Option<&str>,
+        sid: Option<&str>,
+        jti: &str,
+    ) -> Result<String, OAuthError> {
         let now = self.clock.now();
         let mut c = Claims::new();
         c.insert("iss".into(), json!(self.issuer));
         c.insert("aud".into(), json!(client.client_id.as_str()));
         c.insert("iat".into(), json!(now.0));
         c.insert("exp".into(), json!(now.plus_secs(120).0));
-        c.insert("jti".into(), json!(tokens::random_token()));
-        if let Some(u) = grant.user_id {
-            c.insert("sub".into(), json!(u.to_string()));
+        c.insert("jti".into(), json!(jti));
+        if let Some(u) = sub {
+            c.insert("sub".into(), json!(u));
         }
-        if let Some(sid) = &grant.sid {
+        if let Some(sid) = sid {
             c.insert("sid".into(), json!(sid));
         }
         c.insert("events".into(), json!({ "http://schemas.openid.net/event/backchannel-logout": {} }));

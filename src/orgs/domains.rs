@@ -154,3 +154,48 @@ pub fn spawn_recheck(orgs: Arc<OrgService>, interval: Duration) -> tokio::task::
         }
     })
 }
+
+// ---------------------------------------------------------------------- managed accounts
+
+impl OrgService {
+    /// The organization that manages `user`: the one that verified the domain of their address,
+    /// when they are its member (an address of a verified domain alone is not enough, nor is
+    /// membership alone).
+    pub async fn managing_org(&self, user: &crate::domain::User) -> OrgResult<Option<Org>> {
+        let super::Realm::Org { org } = self.realm_of(user.email.as_str()).await? else { return Ok(None) };
+        Ok(self.stores.orgs.membership(org.id, user.id).await?.map(|_| org))
+    }
+
+    /// The members of `org` it manages (their address is of one of its verified domains).
+    pub async fn managed_members(&self, org: crate::domain::OrgId) -> OrgResult<Vec<crate::domain::UserId>> {
+        let verified: Vec<String> =
+            self.stores.orgs.domains(org).await?.into_iter().filter(|d| d.verified()).map(|d| d.domain).collect();
+        if verified.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .stores
+            .orgs
+            .members(org)
+            .await?
+            .into_iter()
+            .filter(|m| {
+                m.email.rsplit_once('@').is_some_and(|(_, d)| verified.iter().any(|v| v.eq_ignore_ascii_case(d)))
+            })
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    /// The organizations `user` administers (admin or owner).
+    pub async fn administered_by(&self, user: crate::domain::UserId) -> OrgResult<Vec<Org>> {
+        Ok(self
+            .stores
+            .orgs
+            .memberships_of(user)
+            .await?
+            .into_iter()
+            .filter(|m| m.role >= OrgRole::Admin)
+            .map(|m| m.org)
+            .collect())
+    }
+}

@@ -150,6 +150,8 @@ pub struct OrgService {
     accounts: Arc<AccountService>,
     resolver: Arc<dyn TxtResolver>,
     clock: Arc<dyn Clock>,
+    /// Wakes the live event streams when an event is written (set once, at start).
+    bus: std::sync::OnceLock<Arc<crate::events::EventBus>>,
 }
 
 impl OrgService {
@@ -159,7 +161,7 @@ impl OrgService {
         resolver: Arc<dyn TxtResolver>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { stores, accounts, resolver, clock }
+        Self { stores, accounts, resolver, clock, bus: std::sync::OnceLock::new() }
     }
 
     // ------------------------------------------------------------------ access
@@ -584,6 +586,9 @@ impl OrgService {
             }
         }
         self.stores.orgs.delete_role(role).await?;
+        if let Some(o) = &org {
+            self.audit("org.role_deleted", o, actor, Some(serde_json::json!({"role": role, "name": found.name}))).await;
+        }
         Ok(())
     }
 
@@ -608,7 +613,10 @@ impl OrgService {
             return Err(OrgError::UnknownPermission(found.client_id.to_string(), p.clone()));
         }
         self.stores.orgs.set_role_permissions(role, &found.client_id, &perms).await?;
-        self.stores.orgs.role(role).await?.ok_or(OrgError::NotFound)
+        let after = self.stores.orgs.role(role).await?.ok_or(OrgError::NotFound)?;
+        let detail = serde_json::json!({"role": role, "before": found.permissions, "after": after.permissions});
+        self.audit("org.role_updated", &org, actor, Some(detail)).await;
+        Ok(after)
     }
 
     /// Grants a role to a member (by email) of the organization.
@@ -695,6 +703,20 @@ impl OrgService {
         self.audit_event(action, org.id, actor, detail).await
     }
 
+    /// Where written events are announced to the live streams.
+    pub fn set_event_bus(&self, bus: Arc<crate::events::EventBus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    /// `ops` were applied: if they held an organization's event, its streams wake.
+    fn announce(&self, ops_had_event: bool, org: OrgId) {
+        if ops_had_event {
+            if let Some(bus) = self.bus.get() {
+                bus.publish(org);
+            }
+        }
+    }
+
     /// Records an organization's audit event (best effort: a failure is logged), with the
     /// webhook deliveries it raises in the same transaction.
     pub(crate) async fn audit_event(&self, action: &str, org: OrgId, actor: Actor, detail: Option<serde_json::Value>) {
@@ -710,15 +732,22 @@ impl OrgService {
             None => Vec::new(),
         };
         let queued = crate::webhooks::queues_jobs(&ops);
+        let has_event = crate::webhooks::has_event(&ops);
         ops.push(crate::domain::account::AccountOp::Audit {
             action: action.to_owned(),
             subject: format!("org:{org}"),
             actor: Some(actor),
             detail: detail.map(|d| d.to_string()),
+            org: Some(org),
+            outcome: crate::domain::account::AuditOutcome::of_action(action),
         });
         match self.stores.accounts.apply(ops).await {
-            Ok(()) if queued => self.accounts.wake_outbox(),
-            Ok(()) => {}
+            Ok(()) => {
+                if queued {
+                    self.accounts.wake_outbox();
+                }
+                self.announce(has_event, org);
+            }
             Err(e) => tracing::warn!(error = %e, action, "could not write the audit event"),
         }
     }
@@ -759,9 +788,14 @@ impl OrgService {
             return;
         }
         let queued = crate::webhooks::queues_jobs(&ops);
+        let has_event = crate::webhooks::has_event(&ops);
         match self.stores.accounts.apply(ops).await {
-            Ok(()) if queued => self.accounts.wake_outbox(),
-            Ok(()) => {}
+            Ok(()) => {
+                if queued {
+                    self.accounts.wake_outbox();
+                }
+                self.announce(has_event, org);
+            }
             Err(e) => tracing::warn!(error = %e, event_type, "could not record the organization's event"),
         }
     }

@@ -18,6 +18,7 @@ pub mod sql_journal;
 pub mod sql_mfa;
 pub mod sql_oidc;
 pub mod sql_orgs;
+pub mod sql_stats;
 pub mod sql_webhooks;
 
 use std::sync::Arc;
@@ -80,6 +81,15 @@ pub trait UserStore: Send + Sync {
     /// Look-up by [`crate::domain::Email::lookup_key`].
     async fn credentials_by_email(&self, lookup_key: &str) -> StoreResult<Option<UserCredentials>>;
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+    /// Users by id (after `after`), whose address or name contains `q` (case-insensitively),
+    /// with this status: the admin API's search.
+    async fn search_users(
+        &self,
+        q: Option<&str>,
+        status: Option<UserStatus>,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()>;
     async fn set_status(&self, id: UserId, status: UserStatus) -> StoreResult<()>;
 }
@@ -105,6 +115,7 @@ pub struct Stores {
     pub federation: Arc<dyn FederationStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub devkeys: Arc<dyn DevKeyStore>,
+    pub stats: Arc<dyn StatsStore>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub durable_health: Arc<dyn Health>,
     pub backend: &'static str,
@@ -124,6 +135,8 @@ pub trait ClientStore: Send + Sync {
     /// Deletes the client and, by cascade, its grants, codes, refresh tokens and consents.
     async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
     async fn set_client_secret_digest(&self, id: &ClientId, digest: &str) -> StoreResult<()>;
+    /// Replaces a client's metadata (everything but its id, secret, owner and creation time).
+    async fn update_client(&self, c: &Client) -> StoreResult<()>;
 }
 
 /// Remembered consent decisions (revocable by the user).
@@ -296,6 +309,10 @@ pub trait JournalStore: Send + Sync {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<(i64, AuditEvent)>>;
+    /// The entries the filter finds, newest first: (id, entry).
+    async fn search_audit(&self, filter: &crate::domain::account::AuditFilter) -> StoreResult<Vec<(i64, AuditEvent)>>;
+    /// Removes the entries written before `before` (the retention): how many went.
+    async fn purge_audit(&self, before: UnixTime) -> StoreResult<u64>;
 }
 
 /// Second factors: reads and the single-statement checks (changes go through
@@ -448,8 +465,49 @@ pub trait DevKeyStore: Send + Sync {
     async fn create_devkey(&self, k: &crate::domain::devkey::DevKey) -> StoreResult<()>;
     async fn devkey(&self, id: &str) -> StoreResult<Option<crate::domain::devkey::DevKey>>;
     async fn devkeys_of(&self, org: OrgId) -> StoreResult<Vec<crate::domain::devkey::DevKey>>;
+    /// A user's own keys.
+    async fn devkeys_of_user(&self, user: UserId) -> StoreResult<Vec<crate::domain::devkey::DevKey>>;
     async fn delete_devkey(&self, id: &str) -> StoreResult<bool>;
     /// Replaces the secret's digest (the old secret stops working at once).
     async fn set_devkey_secret(&self, id: &str, digest: &str) -> StoreResult<bool>;
     async fn devkey_used(&self, id: &str, at: UnixTime) -> StoreResult<()>;
+}
+
+/// What the platform admin console reads that no use case writes: tallies for its dashboard
+/// and its account search (read-only; `sql_stats.rs`).
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Sign-ins and failures recorded in the accounts' history (`login_events`) per UTC day,
+    /// from `since` (the start of a day) on, oldest first; days without any are left out.
+    async fn login_days(&self, since: UnixTime) -> StoreResult<Vec<LoginDay>>;
+    /// How many accounts of each status, organizations, clients and connections there are.
+    async fn totals(&self) -> StoreResult<Totals>;
+    /// The accounts whose address or name contains `query` (case-insensitively; all when it is
+    /// empty), of `status` when given, by address: `limit` of them from `offset`, and how many
+    /// match in all.
+    async fn find_users(
+        &self,
+        query: &str,
+        status: Option<UserStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<User>, i64)>;
+}
+
+/// One UTC day of sign-ins: its start, how many succeeded and how many failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginDay {
+    pub day: UnixTime,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// Counts for the admin dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Accounts per status (statuses without any left out).
+    pub users: Vec<(UserStatus, i64)>,
+    pub orgs: i64,
+    pub clients: i64,
+    pub connections: i64,
 }

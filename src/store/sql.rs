@@ -320,6 +320,48 @@ macro_rules! impl_sql_store {
                 rows.iter().map(Self::user_from_row).collect()
             }
 
+            async fn search_users(
+                &self,
+                q: Option<&str>,
+                status: Option<UserStatus>,
+                after: Option<UserId>,
+                limit: i64,
+            ) -> StoreResult<Vec<User>> {
+                let mut sql = String::from(concat!("SELECT ", user_cols!(), " FROM users WHERE 1 = 1"));
+                let mut n = 0;
+                let pattern = q.map(|q| {
+                    let escaped = q.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    format!("%{escaped}%")
+                });
+                if pattern.is_some() {
+                    n += 1;
+                    sql.push_str(&format!(
+                        " AND (email_lookup LIKE ${n} ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE ${n} ESCAPE '\\')"
+                    ));
+                }
+                if status.is_some() {
+                    n += 1;
+                    sql.push_str(&format!(" AND status = ${n}"));
+                }
+                if after.is_some() {
+                    n += 1;
+                    sql.push_str(&format!(" AND id > ${n}"));
+                }
+                sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
+                let mut query = sqlx::query(&sql);
+                if let Some(p) = pattern {
+                    query = query.bind(p);
+                }
+                if let Some(s) = status {
+                    query = query.bind(s.as_str());
+                }
+                if let Some(a) = after {
+                    query = query.bind(a.as_uuid());
+                }
+                let rows = query.bind(limit).fetch_all(&self.pool).await.map_err(db_err)?;
+                rows.iter().map(Self::user_from_row).collect()
+            }
+
             async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let r = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")

@@ -13,7 +13,7 @@ use crate::domain::account::{
     AccountOp, AccountToken, Invitation, LoginEvent, NewInvitation, OutboxMessage, SignupConsents, TokenKind,
     CODE_MAX_ATTEMPTS,
 };
-use crate::domain::{NewUser, UnixTime, User, UserId};
+use crate::domain::{NewUser, OrgId, UnixTime, User, UserId};
 
 macro_rules! token_cols {
     () => {
@@ -311,7 +311,8 @@ macro_rules! impl_account_store {
                             return Err(spent());
                         }
                     }
-                    AccountOp::DeleteUser { user } => {
+                    AccountOp::DeleteUser { user, pseudonym } => {
+                        Self::pseudonymise_audit_in(tx, user, &pseudonym).await?;
                         // Invitations addressed to the person hold their address: they go too.
                         sqlx::query(
                             "DELETE FROM invitations WHERE email_lookup = (SELECT email_lookup FROM users WHERE id = $1)",
@@ -428,17 +429,75 @@ macro_rules! impl_account_store {
                                 .map_err(db_err)?;
                         }
                     }
-                    AccountOp::Audit { action, subject, actor, detail } => {
-                        sqlx::query("INSERT INTO audit_events (at, action, subject, actor, detail) VALUES ($1, $2, $3, $4, $5)")
-                            .bind(now.0)
-                            .bind(&action)
-                            .bind(&subject)
-                            .bind(actor.as_deref())
-                            .bind(detail.as_deref())
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(db_err)?;
+                    AccountOp::Audit { action, subject, actor, detail, org, outcome } => {
+                        // Where the change came from: the request being served, if any.
+                        let context = crate::audit::current_context();
+                        let org = org.or_else(|| subject.strip_prefix("org:").and_then(|o| o.parse::<OrgId>().ok()));
+                        sqlx::query(
+                            "INSERT INTO audit_events (at, action, subject, actor, detail, ip, user_agent, org_id, outcome) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(now.0)
+                        .bind(&action)
+                        .bind(&subject)
+                        .bind(actor.as_deref())
+                        .bind(detail.as_deref())
+                        .bind(context.ip.as_deref())
+                        .bind(context.user_agent.as_deref())
+                        .bind(org.map(|o| o.as_uuid()))
+                        .bind(outcome.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
                     }
+                }
+                Ok(())
+            }
+
+            /// The audit entries about or by the user (by id, `user:<id>` or address) name the
+            /// pseudonym instead, in their subject, actor and detail, and lose their IP and user
+            /// agent.
+            async fn pseudonymise_audit_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user: UserId,
+                pseudonym: &str,
+            ) -> StoreResult<()> {
+                let email: Option<String> = sqlx::query("SELECT email FROM users WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_err)?
+                    .map(|r| r.try_get("email"))
+                    .transpose()
+                    .map_err(db_err)?;
+                let id = user.to_string();
+                let tagged = format!("user:{id}");
+                let email = email.unwrap_or_else(|| id.clone());
+                for column in ["subject", "actor"] {
+                    // The column name is one of two constants, never input.
+                    let sql = format!(
+                        "UPDATE audit_events SET {column} = $1, ip = NULL, user_agent = NULL \
+                         WHERE {column} IN ($1, $2, $3) OR lower({column}) = lower($4)"
+                    );
+                    sqlx::query(&sql)
+                        .bind(pseudonym)
+                        .bind(&id)
+                        .bind(&tagged)
+                        .bind(&email)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                for name in [&id, &email] {
+                    sqlx::query(
+                        "UPDATE audit_events SET detail = replace(detail, $1, $2) \
+                         WHERE detail IS NOT NULL AND detail LIKE '%' || $1 || '%'",
+                    )
+                    .bind(name.as_str())
+                    .bind(pseudonym)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
                 }
                 Ok(())
             }

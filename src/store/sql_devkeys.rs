@@ -6,19 +6,28 @@ use uuid::Uuid;
 
 use super::sql::{db_err, is_fk_violation, SqlStore};
 use super::{DevKeyStore, StoreError, StoreResult};
-use crate::domain::devkey::DevKey;
-use crate::domain::{OrgId, UnixTime};
+use crate::domain::devkey::{DevKey, KeyOwner};
+use crate::domain::{OrgId, UnixTime, UserId};
 
-const COLUMNS: &str = "id, org_id, name, scopes, secret_digest, created_at, last_used_at, expires_at";
+const COLUMNS: &str = "id, org_id, user_id, name, scopes, secret_digest, created_at, last_used_at, expires_at";
 
 macro_rules! impl_devkey_store {
     ($db:ty) => {
         impl SqlStore<$db> {
             fn devkey_from_row(r: &<$db as sqlx::Database>::Row) -> StoreResult<DevKey> {
                 let scopes: String = r.try_get("scopes").map_err(db_err)?;
+                let org = r.try_get::<Option<Uuid>, _>("org_id").map_err(db_err)?;
+                let user = r.try_get::<Option<Uuid>, _>("user_id").map_err(db_err)?;
+                let owner = match (org, user) {
+                    (Some(o), _) => KeyOwner::Org(OrgId::from_uuid(o)),
+                    (None, Some(u)) => KeyOwner::User(UserId::from_uuid(u)),
+                    (None, None) => {
+                        return Err(StoreError::unavailable(anyhow::anyhow!("a developer key without owner")))
+                    }
+                };
                 Ok(DevKey {
                     id: r.try_get("id").map_err(db_err)?,
-                    org: OrgId::from_uuid(r.try_get::<Uuid, _>("org_id").map_err(db_err)?),
+                    owner,
                     name: r.try_get("name").map_err(db_err)?,
                     scopes: scopes.split_whitespace().map(str::to_owned).collect(),
                     secret_digest: r.try_get("secret_digest").map_err(db_err)?,
@@ -33,9 +42,10 @@ macro_rules! impl_devkey_store {
         impl DevKeyStore for SqlStore<$db> {
             async fn create_devkey(&self, k: &DevKey) -> StoreResult<()> {
                 let _w = self.writing().await;
-                sqlx::query(&format!("INSERT INTO dev_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                sqlx::query(&format!("INSERT INTO dev_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
                     .bind(&k.id)
-                    .bind(k.org.as_uuid())
+                    .bind(k.owner.org().map(|o| o.as_uuid()))
+                    .bind(k.owner.user().map(|u| u.as_uuid()))
                     .bind(&k.name)
                     .bind(k.scopes.join(" "))
                     .bind(&k.secret_digest)
@@ -61,6 +71,16 @@ macro_rules! impl_devkey_store {
                 let rows =
                     sqlx::query(&format!("SELECT {COLUMNS} FROM dev_keys WHERE org_id = $1 ORDER BY created_at, id"))
                         .bind(org.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                rows.iter().map(Self::devkey_from_row).collect()
+            }
+
+            async fn devkeys_of_user(&self, user: UserId) -> StoreResult<Vec<DevKey>> {
+                let rows =
+                    sqlx::query(&format!("SELECT {COLUMNS} FROM dev_keys WHERE user_id = $1 ORDER BY created_at, id"))
+                        .bind(user.as_uuid())
                         .fetch_all(&self.pool)
                         .await
                         .map_err(db_err)?;

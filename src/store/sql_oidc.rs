@@ -173,6 +173,37 @@ macro_rules! impl_oidc_stores {
                     .map_err(db_err)?;
                 if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
+
+            async fn update_client(&self, c: &Client) -> StoreResult<()> {
+                let _w = self.writing().await;
+                let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                let r = sqlx::query(
+                    "UPDATE clients SET name = $1, auth_method = $2, application_type = $3, redirect_uris = $4, \
+                     post_logout_redirect_uris = $5, grant_types = $6, jwks_uri = $7, jwks = $8, first_party = $9, \
+                     backchannel_logout_uri = $10, id_token_signed_response_alg = $11, id_token_claims = $12, \
+                     introspection = $13, require_mfa = $14, updated_at = $15 WHERE client_id = $16",
+                )
+                .bind(&c.name)
+                .bind(c.token_endpoint_auth_method.as_str())
+                .bind(c.application_type.as_str())
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.post_logout_redirect_uris))
+                .bind(to_json(&grant_types))
+                .bind(c.jwks_uri.as_deref())
+                .bind(c.jwks.as_ref().map(to_json))
+                .bind(c.first_party)
+                .bind(c.backchannel_logout_uri.as_deref())
+                .bind(c.id_token_signed_response_alg.as_str())
+                .bind(c.id_token_claims)
+                .bind(c.introspection)
+                .bind(c.require_mfa)
+                .bind(self.clock.now().0)
+                .bind(c.client_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
         }
 
         #[async_trait]

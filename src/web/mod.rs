@@ -1,5 +1,6 @@
 //! HTTP adapter (axum): the only module that knows about HTTP, cookies and templates.
 
+pub mod audit_context;
 pub mod client_ip;
 pub mod error;
 pub mod guard;
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::router())
         .merge(crate::api::router(state.clone()))
         .fallback(|| async { WebError::NotFound })
+        // The audit context (client IP, user agent) of the entries the handlers write.
+        .layer(middleware::from_fn_with_state(state.clone(), audit_context::scope))
         // Innermost first: the request guard (Host, body size and deadline, request deadline),
         // errors rendered, then security headers, metrics, tracing.
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))

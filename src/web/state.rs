@@ -39,6 +39,9 @@ pub struct Services {
     pub federation: Arc<crate::federation::FederationService>,
     pub webhooks: Arc<crate::webhooks::WebhookService>,
     pub devkeys: Arc<crate::devkeys::DevKeyService>,
+    /// Wakes the live event streams (Redis pub/sub across nodes when Redis is configured).
+    pub bus: Arc<crate::events::EventBus>,
+    pub audit: Arc<crate::audit::AuditService>,
     pub sessions: Arc<Sessions>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,

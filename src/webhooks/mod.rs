@@ -111,6 +111,11 @@ pub fn queues_jobs(ops: &[AccountOp]) -> bool {
     ops.iter().any(|o| matches!(o, AccountOp::Enqueue(_)))
 }
 
+/// The steps write an organization's event (its live streams should wake).
+pub fn has_event(ops: &[AccountOp]) -> bool {
+    ops.iter().any(|o| matches!(o, AccountOp::OrgEvent(_)))
+}
+
 pub struct WebhookService {
     stores: Stores,
     orgs: Arc<OrgService>,

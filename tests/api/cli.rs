@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use crate::helpers::fresh_store_settings;
+use crate::process::strip_ansi;
 
 struct Cli {
     env: Vec<(String, String)>,
@@ -350,21 +351,6 @@ async fn keys_list_and_rotate() {
     let out = cli.run(&["keys", "revoke", "no-such-kid"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
-}
-
-/// Text without ANSI colour sequences.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_escape = false;
-    for c in s.chars() {
-        match (in_escape, c) {
-            (false, '\u{1b}') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -154,3 +154,27 @@ async fn a_jit_account_raises_user_created() {
     assert_eq!(created["data"]["via"], "federation");
     assert_eq!(until(&mut stream, &mut seen, "login.succeeded").await["data"]["method"], "fed");
 }
+
+/// A stream open on one node hears events written on another at once: through Redis pub/sub
+/// when Redis is configured (its streams poll only every 5 s), else by reading the shared log
+/// every second.
+#[tokio::test]
+async fn events_written_on_one_node_reach_streams_on_another() {
+    let a = TestApp::spawn().await;
+    let b = a.spawn_sibling().await;
+    let redis = std::env::var("REDIS_URL").is_ok_and(|u| !u.is_empty());
+    assert_eq!(b.state.bus.fanout(), if redis { "redis" } else { "local" });
+    a.state.orgs.create(P, "Roaming Corp", Some("roaming"), None).await.unwrap();
+    let (k, s) = a.state.devkeys.create(P, "roaming", "portal", &["read".into()], None).await.unwrap();
+    a.create_user("rea@roaming.test", "correct horse battery").await;
+    let mut stream = Stream::open(&b, &basic(&k.id, &s), None).await;
+    // Let the stream settle on its first (empty) read.
+    assert!(stream.next_within(1).await.is_none());
+    for role in [OrgRole::Member, OrgRole::Admin, OrgRole::Member] {
+        let t = std::time::Instant::now();
+        a.state.orgs.set_member(P, "roaming", "rea@roaming.test", role).await.unwrap();
+        let (_, kind, _) = stream.next_within(5).await.expect("the event");
+        assert_eq!(kind, "membership.changed");
+        assert!(t.elapsed() < std::time::Duration::from_millis(2500), "took {:?}", t.elapsed());
+    }
+}

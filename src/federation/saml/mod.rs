@@ -234,8 +234,22 @@ impl FederationService {
         source: SamlSource,
         opts: SamlOptions,
     ) -> FederationResult<Connection> {
-        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
         let restricted = actor != Actor::Platform;
+        self.create_saml_in_org(actor, restricted, org_ref, name, source, opts).await
+    }
+
+    /// [`Self::create_saml_for_org`], `restricted` chosen by the caller (an organization's
+    /// developer key: restricted, like the organization's admins).
+    pub async fn create_saml_in_org(
+        &self,
+        actor: Actor,
+        restricted: bool,
+        org_ref: &str,
+        name: Option<&str>,
+        source: SamlSource,
+        opts: SamlOptions,
+    ) -> FederationResult<Connection> {
+        let org = self.orgs.authorize(actor, org_ref, crate::domain::org::OrgRole::Admin).await?;
         let c = self.new_saml(name, source, opts, vec![org.id], restricted).await?;
         self.audit(
             "org.connection_created",

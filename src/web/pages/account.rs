@@ -102,7 +102,7 @@ async fn console(
         "factor_summary": state.mfa.factor_kinds(u.id).await?.join(", "),
         "notice": notice.map(|k| ui.t(&state.templates, k)), "error": error,
         "min_length": p.min_length.to_string(), "max_length": p.max_length.to_string(),
-        "orgs_link": !orgs.is_empty() || u.is_admin, "orgs": orgs,
+        "orgs_link": !orgs.is_empty() || u.is_admin, "orgs": orgs, "platform_admin": u.is_admin,
     });
     render(state, ui, status, "account.html", &ctx)
 }

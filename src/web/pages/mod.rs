@@ -4,6 +4,9 @@
 #[macro_use]
 pub mod common;
 pub mod account;
+pub mod account_keys;
+pub mod admin;
+pub mod audit_log;
 pub mod authorize;
 pub mod branding;
 pub mod end_session;
@@ -24,10 +27,15 @@ use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(admin::router())
+        .merge(audit_log::router())
         .route("/", get(account::root))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/link", get(links::link_use).post(links::link_request))
         .route("/login/second-factor", get(security::step_show).post(security::step_submit))
+        .route("/account/keys", get(account_keys::show).post(account_keys::create))
+        .route("/account/keys/{key}/reset", post(account_keys::reset))
+        .route("/account/keys/{key}/delete", post(account_keys::delete))
         .route("/account/security", get(security::show))
         .route("/account/security/totp", get(security::totp_show).post(security::totp_activate))
         .route("/account/security/factor/remove", post(security::factor_remove))

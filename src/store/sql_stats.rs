@@ -43,10 +43,14 @@ macro_rules! impl_stats_store {
         impl StatsStore for SqlStore<$db> {
             async fn login_days(&self, since: UnixTime) -> StoreResult<Vec<LoginDay>> {
                 let rows = sqlx::query(
-                    "SELECT (at - $1) / 86400 AS d, \
-                            SUM(CASE WHEN success THEN 1 ELSE 0 END) AS ok, \
-                            SUM(CASE WHEN success THEN 0 ELSE 1 END) AS ko \
-                     FROM login_events WHERE at >= $1 GROUP BY 1 ORDER BY 1",
+                    "SELECT d, SUM(ok) AS ok, SUM(ko) AS ko FROM ( \
+                       SELECT (at - $1) / 86400 AS d, CASE WHEN success THEN 1 ELSE 0 END AS ok, \
+                              CASE WHEN success THEN 0 ELSE 1 END AS ko \
+                       FROM login_events WHERE at >= $1 \
+                       UNION ALL \
+                       SELECT (at - $1) / 86400 AS d, 0 AS ok, 1 AS ko FROM audit_events \
+                       WHERE at >= $1 AND action = 'login.failed' AND subject = 'unknown' \
+                     ) t GROUP BY d ORDER BY d",
                 )
                 .bind(since.0)
                 .fetch_all(&self.pool)

@@ -311,6 +311,8 @@ impl App {
         ));
         delivery.set_webhooks(webhooks.clone());
         delivery.set_oidc(oidc.clone());
+        delivery.set_orgs(orgs.clone());
+        orgs.set_recheck_interval(settings.dns.recheck_interval_secs);
         oidc.set_outbox_wake(wake.clone());
         oidc.set_org_outbound(crate::net::OutboundPolicy::new(
             crate::dns::Resolver::new(&settings.dns)?,
@@ -356,7 +358,6 @@ impl App {
         let tasks = vec![
             spawn_session_sweep(state.oidc.clone(), Duration::from_secs(state.settings.session.sweep_interval_secs)),
             spawn_purge(opened.purge),
-            crate::orgs::domains::spawn_recheck(orgs, Duration::from_secs(state.settings.dns.recheck_interval_secs)),
             crate::federation::saml::spawn_metadata_refresh(federation, crate::federation::saml::METADATA_REFRESH),
             event_purge,
             audit.spawn_purge(),

@@ -49,6 +49,8 @@ pub struct Delivery {
     webhooks: std::sync::OnceLock<Arc<crate::webhooks::WebhookService>>,
     /// Back-channel logout notices are sent by the OpenID Provider (set once it exists).
     oidc: std::sync::OnceLock<Arc<crate::oidc::OidcProvider>>,
+    /// Domain checks are run by the organizations service (set once it exists).
+    orgs: std::sync::OnceLock<Arc<crate::orgs::OrgService>>,
     lease_secs: i64,
 }
 
@@ -86,6 +88,7 @@ impl Delivery {
             sms,
             webhooks: std::sync::OnceLock::new(),
             oidc: std::sync::OnceLock::new(),
+            orgs: std::sync::OnceLock::new(),
             lease_secs: LEASE_SECS,
         })
     }
@@ -99,6 +102,11 @@ impl Delivery {
     pub fn with_lease(mut self, secs: u64) -> Self {
         self.lease_secs = i64::try_from(secs).unwrap_or(LEASE_SECS);
         self
+    }
+
+    /// Lets this worker run domain checks.
+    pub fn set_orgs(&self, o: Arc<crate::orgs::OrgService>) {
+        let _ = self.orgs.set(o);
     }
 
     /// Lets this worker send back-channel logout notices.
@@ -134,6 +142,10 @@ impl Delivery {
             OutboxMessage::BackchannelLogout(job) => match self.oidc.get() {
                 Some(o) => o.deliver_backchannel_logout(job, item.attempts).await,
                 None => anyhow::bail!("back-channel logout notices are sent by the server"),
+            },
+            OutboxMessage::DomainCheck(job) => match self.orgs.get() {
+                Some(o) => o.run_domain_check(job, item.attempts).await,
+                None => anyhow::bail!("domain checks are run by the server"),
             },
         }
     }
@@ -171,6 +183,18 @@ async fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> 
     tokio::fs::write(&tmp, bytes).await.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
     tokio::fs::rename(&tmp, dir.join(name)).await.map_err(|e| anyhow::anyhow!("cannot rename {}: {e}", tmp.display()))
 }
+
+/// A failed job that says when to run again (seconds), instead of the usual backoff.
+#[derive(Debug)]
+pub struct RetryAfter(pub i64);
+
+impl std::fmt::Display for RetryAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "to run again in {} s", self.0)
+    }
+}
+
+impl std::error::Error for RetryAfter {}
 
 /// Backoff after `attempts` failed deliveries: 2 s, 4 s, 8 s... at most an hour.
 pub fn backoff_secs(attempts: i64) -> i64 {
@@ -219,7 +243,8 @@ pub async fn deliver_due(store: &dyn JournalStore, delivery: &Delivery, clock: &
                     store.outbox_sent(item.id, now).await
                 }
                 Err(e) => {
-                    let wait = backoff_secs(item.attempts);
+                    let wait =
+                        e.downcast_ref::<RetryAfter>().map(|r| r.0).unwrap_or_else(|| backoff_secs(item.attempts));
                     tracing::warn!(id = item.id, kind = item.message.kind(), attempts = item.attempts, retry_in_secs = wait, error = %format!("{e:#}"), "outbox: delivery failed");
                     let msg: String = format!("{e:#}").chars().take(500).collect();
                     store.outbox_failed(item.id, &msg, now.plus_secs(wait)).await

@@ -285,7 +285,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Guichet admin API", version = "1", description = "Organizations, members and webhooks, for an organization's developer keys."),
+    info(title = "Guichet admin API", version = "1", description = "Guichet's administration: users, organizations, members, roles and permissions, clients, connections, domains, invitations, webhooks, the audit log and live events. Authenticated by a developer key (an organization's, confined to it, or a user's own) or an admin's session (with X-CSRF-Token for changes)."),
     components(schemas(Problem)),
     modifiers(&SecuritySchemes),
 )]

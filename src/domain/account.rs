@@ -189,6 +189,16 @@ pub enum OutboxMessage {
     Webhook(Box<super::webhook::WebhookJob>),
     /// A Back-Channel Logout 1.0 notice to one client for one ended session.
     BackchannelLogout(BackchannelLogoutJob),
+    /// Checks a claimed domain's TXT record until it is verified (or given up).
+    DomainCheck(DomainCheckJob),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DomainCheckJob {
+    pub org: super::OrgId,
+    pub domain: String,
+    /// When the claim was made (unix seconds): checks stop a week later.
+    pub claimed_at: i64,
 }
 
 /// What a logout token says, fixed when the session ends: every attempt sends a token with
@@ -208,6 +218,7 @@ impl OutboxMessage {
             OutboxMessage::Sms(_) => "sms",
             OutboxMessage::Webhook(_) => "webhook",
             OutboxMessage::BackchannelLogout(_) => "backchannel_logout",
+            OutboxMessage::DomainCheck(_) => "domain_check",
         }
     }
 }
@@ -461,6 +472,8 @@ pub enum AccountOp {
         pseudonym: String,
     },
     Enqueue(OutboxMessage),
+    /// A job not to run before this time.
+    EnqueueAt(OutboxMessage, UnixTime),
     /// An organization's event (its webhooks' and its live stream's).
     OrgEvent(Box<super::webhook::WebhookEvent>),
     /// A new (unconfirmed) factor; the user's other unconfirmed factors of its kind go.

@@ -1,15 +1,16 @@
 //! Verified domains: an organization claims a domain and proves it by publishing a TXT record
 //! `_guichet-challenge.<domain>` whose value is the claim's random challenge. Checked on demand
-//! and by a background job for pending claims (`[dns] recheck_interval_secs`). A domain is
+//! and by an outbox job written with the claim (retried with backoff, at most `[dns]
+//! recheck_interval_secs` apart, for a week; any node runs it). A domain is
 //! verified by one organization at most (the store's unique index decides a race).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::{Actor, OrgError, OrgResult, OrgService};
 use crate::crypto::tokens;
+use crate::domain::account::{AccountOp, DomainCheckJob, OutboxMessage};
 use crate::domain::org::{Org, OrgDomain, OrgRole};
 use crate::domain::DomainName;
 use crate::store::StoreError;
@@ -27,6 +28,11 @@ impl TxtResolver for crate::dns::Resolver {
         crate::dns::Resolver::txt(self, name).await.map_err(|e| e.to_string())
     }
 }
+
+/// A claim's first check is this long after it (at most).
+const FIRST_CHECK_SECS: u64 = 60;
+/// A claim is checked by its job for a week; then only on demand.
+const DOMAIN_CHECK_DAYS: i64 = 7;
 
 /// Prefix of the challenge value, so the record says what it is for.
 const CHALLENGE_PREFIX: &str = "guichet-verification=";
@@ -51,12 +57,25 @@ impl OrgService {
             last_error: None,
             created_at: self.clock.now(),
         };
-        match self.stores.orgs.add_domain(&d).await {
+        // The claim, the job that checks it until it is verified, and the audit entry: together.
+        let job = OutboxMessage::DomainCheck(DomainCheckJob {
+            org: org.id,
+            domain: d.domain.clone(),
+            claimed_at: d.created_at.0,
+        });
+        // The first check gives the admin time to publish the record.
+        let first = i64::try_from(self.recheck_interval_secs().min(FIRST_CHECK_SECS)).unwrap_or(60);
+        let mut then = vec![AccountOp::EnqueueAt(job, self.clock.now().plus_secs(first))];
+        then.extend(
+            self.audit_ops("org.domain_added", org.id, actor, Some(serde_json::json!({"domain": d.domain}))).await,
+        );
+        let has_event = crate::webhooks::has_event(&then);
+        match self.stores.orgs.add_domain(&d, then).await {
             Err(StoreError::Conflict { .. }) => return Err(OrgError::DomainClaimed(d.domain)),
             r => r?,
         }
+        self.after_commit(true, has_event, org.id);
         tracing::info!(org = %org.id, domain = %d.domain, "domain claimed");
-        self.audit("org.domain_added", &org, actor, Some(serde_json::json!({"domain": d.domain}))).await;
         Ok((org, d))
     }
 
@@ -122,6 +141,42 @@ impl OrgService {
         self.stores.orgs.domain(claim.org, &claim.domain).await?.ok_or(OrgError::NotFound)
     }
 
+    /// One run of a claim's check job (the outbox worker's): done when the claim is verified,
+    /// gone, taken by another organization, or a week old (the claim stays pending; "Verify"
+    /// still checks it); else an error, and the job runs again after a backoff capped at
+    /// `[dns] recheck_interval_secs` ([`crate::mail::RetryAfter`]).
+    pub async fn run_domain_check(&self, job: &DomainCheckJob, attempts: i64) -> anyhow::Result<()> {
+        let Some(claim) = self.stores.orgs.domain(job.org, &job.domain).await? else { return Ok(()) };
+        if claim.verified() {
+            return Ok(());
+        }
+        let after = match self.check_claim(&claim).await {
+            Ok(d) => d,
+            Err(OrgError::DomainTaken(_)) => return Ok(()),
+            Err(e) => return Err(anyhow::anyhow!("{e}")),
+        };
+        if after.verified() {
+            tracing::info!(org = %after.org, domain = %after.domain, attempts, "domain verified by its check job");
+            if let Some(org) = self.stores.orgs.org(after.org).await? {
+                self.audit(
+                    "org.domain_verified",
+                    &org,
+                    Actor::Platform,
+                    Some(serde_json::json!({"domain": after.domain})),
+                )
+                .await;
+            }
+            return Ok(());
+        }
+        if self.clock.now().0 - job.claimed_at > DOMAIN_CHECK_DAYS * 86_400 {
+            tracing::info!(org = %after.org, domain = %after.domain, "domain still not verified after a week: checks stop");
+            return Ok(());
+        }
+        let cap = i64::try_from(self.recheck_interval_secs()).unwrap_or(3600);
+        let wait = crate::mail::backoff_secs(attempts).min(cap.max(1));
+        Err(anyhow::Error::new(crate::mail::RetryAfter(wait)).context(after.last_error.unwrap_or_default()))
+    }
+
     /// Re-checks pending claims not checked for `interval`; returns how many became verified.
     pub async fn recheck_pending(&self, interval: Duration) -> OrgResult<usize> {
         let before = self.clock.now().plus_secs(-i64::try_from(interval.as_secs()).unwrap_or(i64::MAX / 4));
@@ -138,21 +193,6 @@ impl OrgService {
         }
         Ok(verified)
     }
-}
-
-/// The background re-check of pending domains, every `interval` (on every node: a check is
-/// idempotent and the store decides races).
-pub fn spawn_recheck(orgs: Arc<OrgService>, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval.max(Duration::from_secs(5)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = orgs.recheck_pending(interval).await {
-                tracing::warn!(error = %e, "re-checking pending domains failed");
-            }
-        }
-    })
 }
 
 // ---------------------------------------------------------------------- managed accounts

@@ -152,6 +152,8 @@ pub struct OrgService {
     clock: Arc<dyn Clock>,
     /// Wakes the live event streams when an event is written (set once, at start).
     bus: std::sync::OnceLock<Arc<crate::events::EventBus>>,
+    /// `[dns] recheck_interval_secs`: the longest wait between two checks of a pending domain.
+    recheck_interval: std::sync::OnceLock<u64>,
 }
 
 impl OrgService {
@@ -161,7 +163,14 @@ impl OrgService {
         resolver: Arc<dyn TxtResolver>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { stores, accounts, resolver, clock, bus: std::sync::OnceLock::new() }
+        Self {
+            stores,
+            accounts,
+            resolver,
+            clock,
+            bus: std::sync::OnceLock::new(),
+            recheck_interval: std::sync::OnceLock::new(),
+        }
     }
 
     // ------------------------------------------------------------------ access
@@ -619,6 +628,32 @@ impl OrgService {
         Ok(after)
     }
 
+    /// Replaces the permissions of one of the platform's roles (not bound to an organization;
+    /// platform only).
+    pub async fn set_platform_role_permissions(
+        &self,
+        actor: Actor,
+        role: RoleId,
+        permissions: &[String],
+    ) -> OrgResult<Role> {
+        if actor != Actor::Platform {
+            return Err(OrgError::Forbidden);
+        }
+        let found = self.stores.orgs.role(role).await?.ok_or(OrgError::NotFound)?;
+        if found.org.is_some() {
+            return Err(OrgError::NotFound);
+        }
+        let mut perms = permissions.iter().map(|p| parse_permission(p.trim())).collect::<Result<Vec<_>, _>>()?;
+        perms.sort();
+        perms.dedup();
+        let declared = self.stores.orgs.permissions(&found.client_id).await?;
+        if let Some(p) = perms.iter().find(|p| !declared.contains(p)) {
+            return Err(OrgError::UnknownPermission(found.client_id.to_string(), p.clone()));
+        }
+        self.stores.orgs.set_role_permissions(role, &found.client_id, &perms).await?;
+        self.stores.orgs.role(role).await?.ok_or(OrgError::NotFound)
+    }
+
     /// Grants a role to a member (by email) of the organization.
     pub async fn grant_role(
         &self,
@@ -703,6 +738,15 @@ impl OrgService {
         self.audit_event(action, org.id, actor, detail).await
     }
 
+    /// `[dns] recheck_interval_secs` (set once, at start; an hour otherwise).
+    pub fn set_recheck_interval(&self, secs: u64) {
+        let _ = self.recheck_interval.set(secs);
+    }
+
+    pub(crate) fn recheck_interval_secs(&self) -> u64 {
+        self.recheck_interval.get().copied().unwrap_or(3600)
+    }
+
     /// Where written events are announced to the live streams.
     pub fn set_event_bus(&self, bus: Arc<crate::events::EventBus>) {
         let _ = self.bus.set(bus);
@@ -720,6 +764,42 @@ impl OrgService {
     /// Records an organization's audit event (best effort: a failure is logged), with the
     /// webhook deliveries it raises in the same transaction.
     pub(crate) async fn audit_event(&self, action: &str, org: OrgId, actor: Actor, detail: Option<serde_json::Value>) {
+        let ops = self.audit_ops(action, org, actor, detail).await;
+        if let Err(e) = self.apply_announced(ops, org).await {
+            tracing::warn!(error = %e, action, "could not write the audit event");
+        }
+    }
+
+    /// Applies `ops` in one transaction; then wakes the outbox if they queued jobs, and the
+    /// organization's live streams if they wrote an event.
+    pub(crate) async fn apply_announced(
+        &self,
+        ops: Vec<crate::domain::account::AccountOp>,
+        org: OrgId,
+    ) -> Result<(), crate::store::StoreError> {
+        let queued = crate::webhooks::queues_jobs(&ops);
+        let has_event = crate::webhooks::has_event(&ops);
+        self.stores.accounts.apply(ops).await?;
+        self.after_commit(queued, has_event, org);
+        Ok(())
+    }
+
+    fn after_commit(&self, queued: bool, has_event: bool, org: OrgId) {
+        if queued {
+            self.accounts.wake_outbox();
+        }
+        self.announce(has_event, org);
+    }
+
+    /// The steps of an organization's audit event: its webhook deliveries and event-log entry
+    /// (when the action raises an event), then the audit entry.
+    pub(crate) async fn audit_ops(
+        &self,
+        action: &str,
+        org: OrgId,
+        actor: Actor,
+        detail: Option<serde_json::Value>,
+    ) -> Vec<crate::domain::account::AccountOp> {
         let actor = match actor {
             Actor::Platform => "platform".to_owned(),
             Actor::User(u) => u.to_string(),
@@ -731,8 +811,6 @@ impl OrgService {
             }
             None => Vec::new(),
         };
-        let queued = crate::webhooks::queues_jobs(&ops);
-        let has_event = crate::webhooks::has_event(&ops);
         ops.push(crate::domain::account::AccountOp::Audit {
             action: action.to_owned(),
             subject: format!("org:{org}"),
@@ -741,15 +819,7 @@ impl OrgService {
             org: Some(org),
             outcome: crate::domain::account::AuditOutcome::of_action(action),
         });
-        match self.stores.accounts.apply(ops).await {
-            Ok(()) => {
-                if queued {
-                    self.accounts.wake_outbox();
-                }
-                self.announce(has_event, org);
-            }
-            Err(e) => tracing::warn!(error = %e, action, "could not write the audit event"),
-        }
+        ops
     }
 
     /// The outbox jobs delivering `event_type` to the organization's webhooks that want it.

@@ -384,7 +384,8 @@ pub trait OrgStore: Send + Sync {
     async fn member_roles(&self, org: OrgId, user: UserId, client: &ClientId) -> StoreResult<Vec<Role>>;
 
     /// `Conflict{"org_domains"}` when the organization claimed it already.
-    async fn add_domain(&self, d: &OrgDomain) -> StoreResult<()>;
+    /// The claim, then `then` (its check job, its audit entry), in one transaction.
+    async fn add_domain(&self, d: &OrgDomain, then: Vec<crate::domain::account::AccountOp>) -> StoreResult<()>;
     async fn domains(&self, org: OrgId) -> StoreResult<Vec<OrgDomain>>;
     async fn domain(&self, org: OrgId, domain: &str) -> StoreResult<Option<OrgDomain>>;
     /// The organization that verified `domain`, if any.

@@ -328,7 +328,8 @@ macro_rules! impl_account_store {
                             .map_err(db_err)?;
                         found(r.rows_affected())?;
                     }
-                    AccountOp::Enqueue(m) => Self::enqueue_in(tx, &m, now).await?,
+                    AccountOp::Enqueue(m) => Self::enqueue_in(tx, &m, now, now).await?,
+                    AccountOp::EnqueueAt(m, at) => Self::enqueue_in(tx, &m, now, at).await?,
                     AccountOp::OrgEvent(e) => {
                         let payload = serde_json::to_string(&e).map_err(StoreError::unavailable)?;
                         sqlx::query("INSERT INTO org_events (id, org_id, type, at, payload) VALUES ($1, $2, $3, $4, $5)")
@@ -537,19 +538,21 @@ macro_rules! impl_account_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 m: &OutboxMessage,
                 now: UnixTime,
+                due: UnixTime,
             ) -> StoreResult<()> {
                 let payload = serde_json::to_string(m).map_err(StoreError::unavailable)?;
-                sqlx::query("INSERT INTO outbox (kind, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $3)")
+                sqlx::query("INSERT INTO outbox (kind, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $4)")
                     .bind(m.kind())
                     .bind(payload)
                     .bind(now.0)
+                    .bind(due.0)
                     .execute(&mut **tx)
                     .await
                     .map(|_| ())
                     .map_err(db_err)
             }
 
-            async fn apply_all(tx: &mut sqlx::Transaction<'_, $db>, ops: Vec<AccountOp>, now: UnixTime) -> StoreResult<()> {
+            pub(super) async fn apply_all(tx: &mut sqlx::Transaction<'_, $db>, ops: Vec<AccountOp>, now: UnixTime) -> StoreResult<()> {
                 for op in ops {
                     Self::apply_op(tx, op, now).await?;
                 }

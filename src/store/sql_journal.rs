@@ -47,7 +47,7 @@ macro_rules! impl_journal_store {
                 let now = self.clock.now();
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 for m in messages {
-                    Self::enqueue_in(&mut tx, m, now).await?;
+                    Self::enqueue_in(&mut tx, m, now, now).await?;
                 }
                 tx.commit().await.map_err(db_err)
             }

@@ -537,8 +537,10 @@ macro_rules! impl_org_store {
                 Self::roles_from_rows(&rows)
             }
 
-            async fn add_domain(&self, d: &OrgDomain) -> StoreResult<()> {
+            async fn add_domain(&self, d: &OrgDomain, then: Vec<crate::domain::account::AccountOp>) -> StoreResult<()> {
                 let _w = self.writing().await;
+                let now = self.clock.now();
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
                 sqlx::query(concat!("INSERT INTO org_domains (", domain_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                     .bind(d.org.as_uuid())
                     .bind(&d.domain)
@@ -547,10 +549,11 @@ macro_rules! impl_org_store {
                     .bind(d.last_checked_at.map(|t| t.0))
                     .bind(d.last_error.as_deref())
                     .bind(d.created_at.0)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
-                    .map(|_| ())
-                    .map_err(|e| conflict_or(e, "org_domains"))
+                    .map_err(|e| conflict_or(e, "org_domains"))?;
+                Self::apply_all(&mut tx, then, now).await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn domains(&self, org: OrgId) -> StoreResult<Vec<OrgDomain>> {

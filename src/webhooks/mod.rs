@@ -108,7 +108,7 @@ pub fn event_ops(
 
 /// Whether these ops queued outbox jobs (the worker is then woken).
 pub fn queues_jobs(ops: &[AccountOp]) -> bool {
-    ops.iter().any(|o| matches!(o, AccountOp::Enqueue(_)))
+    ops.iter().any(|o| matches!(o, AccountOp::Enqueue(_) | AccountOp::EnqueueAt(..)))
 }
 
 /// The steps write an organization's event (its live streams should wake).

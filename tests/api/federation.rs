@@ -54,7 +54,7 @@ async fn fed_with(allow_loopback: bool) -> Fed {
         last_error: None,
         created_at: now,
     };
-    hub.state.stores.orgs.add_domain(&d).await.unwrap();
+    hub.state.stores.orgs.add_domain(&d, Vec::new()).await.unwrap();
     hub.state.stores.orgs.domain_checked(acme.id, "acme.test", true, None, now).await.unwrap();
     let c = hub
         .state

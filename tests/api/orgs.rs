@@ -630,3 +630,46 @@ async fn an_organization_can_require_a_second_factor() {
     let t = sign_in(app, &app.browser(), &w.orders, "bob@else.example", &[], None).await;
     assert_eq!(claims(t["id_token"].as_str().unwrap())["acr"], "urn:guichet:acr:pwd");
 }
+
+/// A claim is checked again by its outbox job until its record appears: nobody has to press
+/// "Verify", and the audit log says the platform verified it.
+#[tokio::test]
+async fn a_claimed_domain_is_verified_by_its_job_when_the_record_appears() {
+    let dns = TestDns::start().await;
+    let addr = dns.addr.to_string();
+    let app = TestApp::spawn_with(move |s| {
+        s.dns.resolver = Some(addr);
+        s.dns.timeout_ms = 1000;
+        s.dns.recheck_interval_secs = 1;
+    })
+    .await;
+    let orgs = &app.state.orgs;
+    orgs.create(P, "Patient Corp", Some("patient"), None).await.unwrap();
+    let (_, d) = orgs.add_domain(P, "patient", "patient.test").await.unwrap();
+    // Checked (and not found) a few times, then published.
+    for _ in 0..50 {
+        if dns.queries_for("_guichet-challenge.patient.test") >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(dns.queries_for("_guichet-challenge.patient.test") >= 2, "the job checks again");
+    assert!(!orgs.domains(P, "patient").await.unwrap().1[0].verified());
+    dns.set_txt("_guichet-challenge.patient.test", &[&d.challenge]);
+    let mut verified = false;
+    for _ in 0..50 {
+        if orgs.domains(P, "patient").await.unwrap().1[0].verified() {
+            verified = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(verified, "verified by the job");
+    let audit = app.state.stores.journal.audit_events(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "org.domain_verified" && e.actor.as_deref() == Some("platform")));
+    // Done: the job is not run again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let n = dns.queries_for("_guichet-challenge.patient.test");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(dns.queries_for("_guichet-challenge.patient.test"), n);
+}

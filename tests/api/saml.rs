@@ -41,7 +41,7 @@ pub(crate) async fn acme(hub: &TestApp) {
         last_error: None,
         created_at: now,
     };
-    hub.state.stores.orgs.add_domain(&d).await.unwrap();
+    hub.state.stores.orgs.add_domain(&d, Vec::new()).await.unwrap();
     hub.state.stores.orgs.domain_checked(acme.id, "acme.test", true, None, now).await.unwrap();
 }
 

@@ -261,21 +261,32 @@ impl<'a> UserAdmin<'a> {
                 return Err(AdminError::Forbidden("only an owner may make an owner"));
             }
         }
-        let (u, _link) = self.accounts.create_by_operator(email, name, None, false).await?;
-        self.audit("account.created", u.id.to_string(), scope, org.as_ref().map(|o| o.id)).await;
+        // The account, its membership, their audit entries and the organization's
+        // membership.changed event: one transaction.
+        let id = UserId::new_random();
+        let mut then = vec![AccountOp::Audit {
+            action: "account.created".into(),
+            subject: id.to_string(),
+            actor: Some(scope.label.to_owned()),
+            detail: None,
+            org: org.as_ref().map(|o| o.id),
+            outcome: Default::default(),
+        }];
         if let Some(o) = &org {
-            let ops = vec![
-                AccountOp::JoinOrg { org: o.id, user: u.id, role },
-                AccountOp::Audit {
-                    action: "org.member_added".into(),
-                    subject: format!("org:{}", o.id),
-                    actor: Some(scope.label.to_owned()),
-                    detail: Some(serde_json::json!({"user": u.id, "role": role}).to_string()),
-                    org: Some(o.id),
-                    outcome: Default::default(),
-                },
-            ];
-            self.accounts.stores.accounts.apply(ops).await?;
+            then.push(AccountOp::JoinOrg { org: o.id, user: id, role });
+            let detail = serde_json::json!({"user": id, "email": email.trim(), "role": role});
+            let mut steps = self.orgs.audit_ops("org.member_added", o.id, scope.actor, Some(detail)).await;
+            for step in &mut steps {
+                if let AccountOp::Audit { actor, .. } = step {
+                    *actor = Some(scope.label.to_owned());
+                }
+            }
+            then.extend(steps);
+        }
+        let has_event = crate::webhooks::has_event(&then);
+        let (u, _link) = self.accounts.create_by_operator_with(id, email, name, None, false, then).await?;
+        if let Some(o) = &org {
+            self.orgs.after_commit(true, has_event, o.id);
         }
         tracing::info!(user_id = %u.id, actor = scope.label, "account created by an admin");
         Ok(u)

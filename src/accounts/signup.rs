@@ -382,12 +382,25 @@ impl AccountService {
         password: Option<&SecretString>,
         admin: bool,
     ) -> AccountResult<(User, Option<String>)> {
+        self.create_by_operator_with(UserId::new_random(), email, name, password, admin, Vec::new()).await
+    }
+
+    /// [`Self::create_by_operator`], with more steps for the new account (its membership of an
+    /// organization, their audit entries) in the same transaction: all or nothing.
+    pub async fn create_by_operator_with(
+        &self,
+        id: UserId,
+        email: &str,
+        name: Option<&str>,
+        password: Option<&SecretString>,
+        admin: bool,
+        then: Vec<AccountOp>,
+    ) -> AccountResult<(User, Option<String>)> {
         let email = Email::parse(email).map_err(|_| AccountError::Invalid("register.email_invalid"))?;
         let name = match name {
             Some(n) => parse_display_name(n).map_err(|_| AccountError::Invalid("register.name_invalid"))?,
             None => None,
         };
-        let id = UserId::new_random();
         let (hash, status) = match password {
             Some(p) => {
                 self.policy(p, email.as_str())?;
@@ -404,6 +417,7 @@ impl AccountService {
             ops.push(AccountOp::Enqueue(self.activation_mail(lang, email.as_str(), name.as_deref(), &raw)?));
             link = Some(self.link("/activate", &raw));
         }
+        ops.extend(then);
         let new = NewUser { email, name, password_hash: hash, status, is_admin: admin };
         let u = self.stores.accounts.create_account(id, new, &SignupConsents::default(), ops).await.map_err(
             |e| match e {

@@ -784,7 +784,7 @@ impl OrgService {
         Ok(())
     }
 
-    fn after_commit(&self, queued: bool, has_event: bool, org: OrgId) {
+    pub(crate) fn after_commit(&self, queued: bool, has_event: bool, org: OrgId) {
         if queued {
             self.accounts.wake_outbox();
         }

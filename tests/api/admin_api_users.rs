@@ -231,6 +231,13 @@ async fn an_organization_key_manages_its_accounts() {
     let carol_id = carol["id"].as_str().unwrap().to_owned();
     mail_with(&hub.app, &["carol@acme.test", "/activate"]).await;
     assert_eq!(hub.call(Method::GET, &format!("/api/v1/users/{carol_id}"), k, None).await.status(), 200);
+    // Her membership is an event of Acme's, written with the account.
+    let acme = hub.app.state.orgs.find("acme").await.unwrap().unwrap();
+    let events = hub.app.state.webhooks.events_after(acme.id, 0, 1000).await.unwrap();
+    assert!(
+        events.iter().any(|(_, kind, data)| kind == "membership.changed" && data.contains(&carol_id)),
+        "{events:?}"
+    );
     problem(hub.call(Method::POST, "/api/v1/users", k, Some(body)).await, 409).await;
     // An address outside Acme's verified domains, no organization, another organization,
     // an owner, a malformed body.

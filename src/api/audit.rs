@@ -121,7 +121,7 @@ async fn export(state: &AppState, c: &Caller, org: Option<&str>, raw: Option<&st
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -144,7 +144,7 @@ async fn audit_log(
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn audit_export(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -169,7 +169,7 @@ async fn audit_export(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not a platform admin (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn platform_log(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -192,7 +192,7 @@ async fn platform_log(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not a platform admin (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn platform_export(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -296,7 +296,7 @@ async fn audit(state: &AppState, c: &Caller, org: &crate::domain::org::Org, acti
     responses((status = 200, body = Vec<ClientView>, description = "The organization's clients, oldest first"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_clients(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -316,7 +316,7 @@ async fn list_clients(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn create_client(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -346,7 +346,7 @@ async fn create_client(
             headers(("ETag" = String, description = "The client's version, for If-Match"))),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn get_client(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -368,7 +368,7 @@ async fn get_client(
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "The client changed since the ETag given in If-Match (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn put_client(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -412,7 +412,7 @@ async fn put_client(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_client(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -444,7 +444,7 @@ async fn delete_client(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn rotate_secret(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -227,7 +227,7 @@ fn is_saml(c: &Connection) -> bool {
     responses((status = 200, body = Vec<ConnectionView>, description = "The SSO connections serving the organization"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_connections(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -248,7 +248,7 @@ async fn list_connections(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn create_connection(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -321,7 +321,7 @@ async fn create_connection(
             headers(("ETag" = String, description = "The connection's version, for If-Match"))),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn get_connection(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -343,7 +343,7 @@ async fn get_connection(
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or a connection shared with other organizations (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "The connection changed since the ETag given in If-Match (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn patch_connection(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -391,7 +391,7 @@ async fn patch_connection(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or a connection shared with other organizations (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_connection(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -416,7 +416,7 @@ async fn delete_connection(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or a connection shared with other organizations (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such connection or role here (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn map_group(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -446,7 +446,7 @@ async fn map_group(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or a connection shared with other organizations (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn unmap_group(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -22,7 +22,7 @@ pub(super) struct Doc;
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", tag = "domains",
     params(("org" = String, Path, description = "The organization's id or slug")),
     responses((status = 200, body = Vec<DomainWire>, description = "The domains the organization claims"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_domains(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -37,7 +37,7 @@ async fn list_domains(
     params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
     responses((status = 200, body = DomainWire, description = "Claimed (idempotent): publish the TXT record, then verify"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"), (status = 409, body = Problem, content_type = "application/problem+json", description = "Claimed or verified by another organization (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn put_domain(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -64,7 +64,7 @@ async fn put_domain(
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/domains/{domain}", tag = "domains",
     params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
     responses((status = 204, description = "Not claimed any more (whether or not it was)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_domain(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -81,7 +81,7 @@ async fn delete_domain(
     params(("org" = String, Path, description = "The organization's id or slug"), ("domain" = String, Path, description = "The domain, e.g. acme.com")),
     responses((status = 200, body = DomainWire, description = "The claim after a check of its TXT record now (verified, or why not)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn verify_domain(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -22,8 +22,9 @@ pub(super) struct Doc;
     params(("org" = Option<String>, Query, description = "The organization (id or slug); an organization key's own by default"), ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]+$", description = "Resume after this event (its `id` in the stream)")),
     responses((status = 200, content_type = "text/event-stream",
             description = "The key's organization's events as Server-Sent Events: `id` (the position), `event` (the type), `data` (the event JSON, as webhooks get it); a comment every 15 s keeps it open"),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid credentials (problem details)"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`org` names no organization this caller administers (problem details)")),
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn events_stream(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -23,7 +23,7 @@ pub(super) struct Doc;
 #[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "organizations",
     params(("org" = String, Path, description = "The organization's id or slug")),
     responses((status = 200, body = OrgWire, description = "The organization"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn get_org(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -38,7 +38,7 @@ async fn get_org(
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = MemberPage, description = "A page of members"), (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_members(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -78,7 +78,7 @@ fn member_response(m: &crate::domain::org::Member, status: StatusCode) -> Respon
             headers(("ETag" = String, description = "The member's version, for If-Match"))),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such organization or account"), (status = 412, body = Problem, content_type = "application/problem+json", description = "The member changed since the ETag given in If-Match (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn put_member(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -125,7 +125,7 @@ async fn put_member(
         ("email" = String, Path, description = "The account's email address")),
     responses((status = 204, description = "Not a member any more (whether or not it was)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_member(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

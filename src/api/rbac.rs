@@ -179,7 +179,7 @@ fn role_error(e: OrgError) -> ApiError {
     responses((status = 200, body = Vec<RoleView>, description = "The roles grantable in the organization: its own and the operator's"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_roles(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -199,7 +199,7 @@ async fn list_roles(
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "A role of this name exists for the client (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn create_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -230,7 +230,7 @@ async fn create_role(
             headers(("ETag" = String, description = "The role's version, for If-Match"))),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn get_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -252,7 +252,7 @@ async fn get_role(
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or the operator's role (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"),
         (status = 412, body = Problem, content_type = "application/problem+json", description = "The role changed since the ETag given in If-Match (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn put_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -293,7 +293,7 @@ async fn put_role(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or the operator's role (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -317,7 +317,7 @@ async fn delete_role(
     responses((status = 200, body = Vec<ClientPermissions>, description = "The clients the organization may make roles for, with the permissions each declared"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_permissions(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -358,7 +358,7 @@ async fn find_member(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "No such member or role here (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn grant_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -383,7 +383,7 @@ async fn grant_role(
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn revoke_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -23,7 +23,7 @@ pub(super) struct Doc;
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/webhooks", tag = "webhooks",
     params(("org" = String, Path, description = "The organization's id or slug")),
     responses((status = 200, body = Vec<WebhookWire>, description = "The organization's webhooks"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_webhooks(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -40,7 +40,7 @@ async fn list_webhooks(
     responses((status = 201, body = WebhookCreated, description = "Created; the secret is shown this once"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Unknown event, or a URL that cannot be used (one message for all)"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn create_webhook(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -58,7 +58,7 @@ async fn create_webhook(
     params(("org" = String, Path, description = "The organization's id or slug"), ("id" = String, Path, description = "The webhook id")),
     responses((status = 204, description = "Gone (whether or not it was there)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_webhook(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -76,7 +76,7 @@ async fn delete_webhook(
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1 to 200 (50)")),
     responses((status = 200, body = Vec<DeliveryWire>, description = "Newest first"),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "Malformed request (problem details)"), (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"), (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
-    security(("basic" = []), ("signature" = [])))]
+    security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn list_deliveries(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -26,6 +26,11 @@ stops and starts those services and kill -9s node B. Scenarios:
      0.3 s apart, under refresh and code load: requests caught mid-transaction may answer 503,
      never 500; no token or code is burnt by a failed request; every chain completes.
 
+  s. (first, without a fault) the two nodes behave as one: a code from node A's sign-in exchanged
+     at B and refused again at A, refreshes alternating between the nodes, a spent refresh token
+     reused at B revoking the grant at A, a revocation at B seen by introspection at A, the single sign-on session made at A
+     honoured by B's /authorize without a form.
+
 Every loop is bounded in count and time; only 127.0.0.1 is contacted. Prints one PASS/FAIL
 line per check, then `N passed, M failed`; exits 1 if any check failed.
 """
@@ -663,6 +668,57 @@ class Suite:
         get_code(self.dep, b, self.dep.a)
         return b
 
+    # ---- s: the two nodes behave as one (no fault)
+
+    def scale_out(self) -> None:
+        """Sign in on A, exchange the code on B, refresh on A, revoke on B and see it on A,
+        the single sign-on session of A honoured by B, a rotated refresh token refused on the
+        other node."""
+        c, dep = self.c, self.dep
+        browser = Browser(dep)
+        req, code = get_code(dep, browser, dep.a)
+        c.check("s: a code obtained through node A's sign-in form", bool(code))
+        r = exchange(dep, dep.b, req, code)
+        c.require("s: ... is exchanged at node B (200, tokens)", r.status_code == 200 and "refresh_token" in r.json(),
+                  short(r))
+        t1 = r.json()
+        c.check("s: node A serves userinfo for B's access token", dep.userinfo(dep.a, t1["access_token"]).status_code == 200)
+        r = exchange(dep, dep.a, req, code)
+        c.check("s: the same code again, at node A: invalid_grant", r.status_code == 400 and oauth_error(r) == "invalid_grant",
+                short(r))
+        fresh = Browser(dep)
+        req, code = get_code(dep, fresh, dep.a)
+        t1 = exchange(dep, dep.b, req, code).json()
+        r = dep.refresh(dep.a, t1["refresh_token"])
+        c.require("s: B's refresh token is refreshed at node A (200)", r.status_code == 200, short(r))
+        t2 = r.json()
+        r = dep.refresh(dep.b, t2["refresh_token"])
+        c.require("s: ... and its successor at node B (200)", r.status_code == 200, short(r))
+        t3 = r.json()
+        # The first one again (its successor used: not a lost-answer retry): a reuse, at B...
+        r = dep.refresh(dep.b, t1["refresh_token"])
+        c.check("s: a spent refresh token again, at node B: invalid_grant", r.status_code == 400 and
+                oauth_error(r) == "invalid_grant", short(r))
+        # ... revokes the grant for every node.
+        r = dep.refresh(dep.a, t3["refresh_token"])
+        c.check("s: the reuse revoked the grant at node A too: invalid_grant", r.status_code == 400 and
+                oauth_error(r) == "invalid_grant", short(r))
+        req, code = get_code(dep, fresh, dep.a)
+        t3 = exchange(dep, dep.a, req, code).json()
+        r = dep.introspect(dep.a, t3["access_token"])
+        c.check("s: introspection at A: active", r.status_code == 200 and r.json().get("active") is True, short(r))
+        r = dep.revoke(dep.b, t3["access_token"])
+        c.check("s: revocation at node B (200)", r.status_code == 200, short(r))
+        r = dep.introspect(dep.a, t3["access_token"])
+        c.check("s: ... seen by introspection at node A (active false)",
+                r.status_code == 200 and r.json().get("active") is False, short(r))
+        # Single sign-on: the browser signed in at A goes through B's /authorize without a form.
+        req = auth_request(dep, dep.b)
+        resp = fresh.follow(fresh.get(req.url))
+        params = client_redirect(dep, resp)
+        c.check("s: the session made at A signs in at node B without a form",
+                bool(params and params.get("code") and params.get("state") == req.state), short(resp))
+
     # ---- setup
 
     def start_load(self, tag: str, refresh_chains: int, code_chains: int = 0,
@@ -981,7 +1037,7 @@ def main() -> int:
                     help="control command: pg-stop|pg-start|pg-kill-conns|redis-stop|redis-start|kill-b")
     ap.add_argument("--log-dir", help="directory of node-a.log and node-b.log (evidence in failures)")
     ap.add_argument("--short", action="store_true", help="few threads, one round: CI")
-    ap.add_argument("--scenarios", default="abec", help="which of a (and d), b, e, c to run (default: all)")
+    ap.add_argument("--scenarios", default="sabec", help="which of s, a (and d), b, e, c to run (default: all)")
     args = ap.parse_args()
     # Short: about a minute of scenarios; default: more threads, more rounds.
     args.threads = 4 if args.short else 10
@@ -1001,6 +1057,8 @@ def main() -> int:
     t0 = now()
     c.scenario("setup", s.setup)
     if c.failed == 0:
+        if "s" in args.scenarios:
+            c.scenario("s: the two nodes behave as one", s.scale_out)
         for r in range(1, args.rounds + 1):
             if "a" in args.scenarios:
                 c.scenario(f"a/d round {r}: PostgreSQL stopped under load", s.postgres, r)

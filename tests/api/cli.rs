@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use crate::helpers::fresh_store_settings;
-use crate::process::strip_ansi;
 
 struct Cli {
     env: Vec<(String, String)>,
@@ -357,71 +356,27 @@ async fn keys_list_and_rotate() {
 async fn serve_answers_then_stops_cleanly_on_sigterm() {
     let cli = Cli::new().await;
     // Port 0: the server binds a free port itself (no race with other tests) and logs it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .arg("serve")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .envs(cli.env.iter().map(|(k, v)| (k, v)))
-        .env("GUICHET_SERVER__LISTEN", "127.0.0.1:0")
-        .env("GUICHET_SERVER__ISSUER", "http://127.0.0.1:8080")
-        .env("RUST_LOG", "info")
-        .current_dir(cli._dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let log = log.clone();
-        let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                log.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
-    let mut port = None;
-    for _ in 0..100 {
-        assert!(child.try_wait().unwrap().is_none(), "guichet serve exited: {}", log.lock().unwrap());
-        let text = strip_ansi(&log.lock().unwrap());
-        if let Some(line) = text.lines().find(|l| l.contains("guichet listening")) {
-            let at = line.find("addr=127.0.0.1:").map(|i| i + "addr=127.0.0.1:".len());
-            port = at.map(|i| line[i..].chars().take_while(char::is_ascii_digit).collect::<String>());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let port = port.expect("the server logs the address it listens on");
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let mut ready = false;
-    for _ in 0..100 {
-        if reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server never became ready");
+    let mut env = cli.env.clone();
+    env.push(("GUICHET_SERVER__ISSUER".into(), "http://127.0.0.1:8080".into()));
+    let mut served = crate::process::Served::start(&env, cli._dir.path()).await;
     // The process tunes malloc by re-executing itself: same PID, so signals reach the server.
-    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    let pid = served.child.id();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(String::from_utf8_lossy(&environ).contains("MALLOC_MMAP_THRESHOLD_=131072"));
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     let started = std::time::Instant::now();
     let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = served.child.try_wait().unwrap() {
             break s;
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(15), "did not stop on SIGTERM");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(code.success(), "exit status {code:?}");
-    reader.join().unwrap();
-    let log = log.lock().unwrap().clone();
+    // The log reader may still be draining the pipe.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = served.logs();
     assert!(log.contains("shutdown signal received"), "{log}");
 }
 

@@ -23,6 +23,24 @@ pub struct OrgWire {
     pub name: String,
     pub require_sso: bool,
     pub mfa_required: bool,
+    /// The pages' accent colour (`#rrggbb`), when one is set.
+    pub accent_color: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl OrgWire {
+    /// A strong validator of what a PATCH may change.
+    pub fn etag(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.id.as_bytes());
+        for part in [&self.slug, &self.name, self.accent_color.as_deref().unwrap_or("")] {
+            h.update(part.len().to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        h.update([u8::from(self.require_sso), u8::from(self.mfa_required)]);
+        format!("\"{}\"", &hex::encode(h.finalize())[..16])
+    }
 }
 
 impl From<&crate::domain::org::Org> for OrgWire {
@@ -33,6 +51,8 @@ impl From<&crate::domain::org::Org> for OrgWire {
             name: o.name.clone(),
             require_sso: o.require_sso,
             mfa_required: o.mfa_required,
+            accent_color: o.accent_color.clone(),
+            created_at: o.created_at.0,
         }
     }
 }

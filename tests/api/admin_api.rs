@@ -343,7 +343,7 @@ async fn the_audit_log_and_the_edges_of_the_api() {
     problem(api.get("/api/v1/nothing/here").await, 404).await;
     let res = api
         .http
-        .patch(api.app.url("/api/v1/orgs/acme"))
+        .put(api.app.url("/api/v1/orgs/acme"))
         .header("authorization", api.basic(&api.key, &api.secret))
         .send()
         .await

@@ -6,6 +6,7 @@ mod account_links;
 mod accounts;
 mod admin_api;
 mod admin_api_clients;
+mod admin_api_orgs;
 mod admin_api_platform_rbac;
 mod admin_api_rbac;
 mod admin_api_users;

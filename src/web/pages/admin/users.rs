@@ -268,52 +268,21 @@ async fn act(
     }
 }
 
-pub async fn suspend(
+/// `POST /admin/users/<id>/<action>`: suspend, resume, reset-factors, revoke-sessions, delete.
+pub async fn action(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     uri: Uri,
     form: FormResult,
 ) -> Result<Response, WebError> {
-    act(state, id, headers, uri, form, Action::Suspend).await
-}
-
-pub async fn resume(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: FormResult,
-) -> Result<Response, WebError> {
-    act(state, id, headers, uri, form, Action::Resume).await
-}
-
-pub async fn reset_factors(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: FormResult,
-) -> Result<Response, WebError> {
-    act(state, id, headers, uri, form, Action::ResetFactors).await
-}
-
-pub async fn revoke_sessions(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: FormResult,
-) -> Result<Response, WebError> {
-    act(state, id, headers, uri, form, Action::RevokeSessions).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: FormResult,
-) -> Result<Response, WebError> {
-    act(state, id, headers, uri, form, Action::Delete).await
+    let action = match action.as_str() {
+        "suspend" => Action::Suspend,
+        "resume" => Action::Resume,
+        "reset-factors" => Action::ResetFactors,
+        "revoke-sessions" => Action::RevokeSessions,
+        "delete" => Action::Delete,
+        _ => return Err(WebError::NotFound),
+    };
+    act(state, id, headers, uri, form, action).await
 }

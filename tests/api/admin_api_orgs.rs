@@ -16,21 +16,17 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::admin_api_rbac::problem;
-use crate::helpers::{form_value, TestApp};
+use crate::api_calls::{basic, expect, Session};
+use crate::helpers::TestApp;
 
 const P: Actor = Actor::Platform;
 const PW: &str = "correct horse battery staple";
 const ROOT: &str = "root@platform.test";
 
-fn basic(key: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{key}:{secret}")))
-}
-
 /// Acme (boss: owner, adm: admin, ann: member) and Globex; root, a platform admin, with a
 /// write and a read personal key; Acme's write and read keys.
 struct World {
     app: TestApp,
-    http: reqwest::Client,
     root_write: String,
     root_read: String,
     acme: String,
@@ -60,7 +56,7 @@ impl World {
         let acme = basic(&k.id, &s);
         let (k, s) = ks.create(P, "acme", "ro", &["read".into()], None).await.unwrap();
         let acme_read = basic(&k.id, &s);
-        World { app, http: reqwest::Client::new(), root_write, root_read, acme, acme_read }
+        World { app, root_write, root_read, acme, acme_read }
     }
 
     async fn call(
@@ -71,56 +67,12 @@ impl World {
         body: Option<Value>,
         if_match: Option<&str>,
     ) -> reqwest::Response {
-        let mut r = self.http.request(m, self.app.url(path)).header("authorization", auth);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(t) = if_match {
-            r = r.header("if-match", t);
-        }
-        r.send().await.unwrap()
+        crate::api_calls::call(&self.app, m, path, auth, body, if_match).await
     }
 
     async fn signed_in(&self, email: &str) -> Session {
-        let b = self.app.browser();
-        assert_eq!(self.app.login(&b, email, PW, None).await.status(), 303);
-        let html = b.get(self.app.url("/account/keys")).send().await.unwrap().text().await.unwrap();
-        let csrf = form_value(&html, "csrf_token").unwrap();
-        Session { b, csrf, base: self.app.url("") }
+        Session::sign_in(&self.app, email, PW).await
     }
-}
-
-/// A signed-in browser speaking to the API with its session (changes carry the CSRF token).
-struct Session {
-    b: reqwest::Client,
-    csrf: String,
-    base: String,
-}
-
-impl Session {
-    async fn call(&self, m: Method, path: &str, body: Option<Value>, if_match: Option<&str>) -> reqwest::Response {
-        let mut r = self.b.request(m.clone(), format!("{}{path}", self.base.trim_end_matches('/')));
-        if !m.is_safe() {
-            r = r.header("x-csrf-token", &self.csrf);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(t) = if_match {
-            r = r.header("if-match", t);
-        }
-        r.send().await.unwrap()
-    }
-}
-
-/// The JSON body (Null when none) and ETag of a response; asserts the status.
-async fn expect(res: reqwest::Response, status: u16) -> (Value, Option<String>) {
-    let got = res.status().as_u16();
-    let url = res.url().to_string();
-    let etag = res.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{url}: {text}");
-    (serde_json::from_str(&text).unwrap_or(Value::Null), etag)
 }
 
 fn slugs(page: &Value) -> Vec<String> {
@@ -485,7 +437,8 @@ async fn a_webhooks_secret_is_rotated_and_a_delivery_sent_again() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_new_operations() {
     let w = World::new().await;
-    let doc: Value = w.http.get(w.app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        reqwest::Client::new().get(w.app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = &doc["paths"];
     for (path, method) in [
         ("/api/v1/orgs", "get"),

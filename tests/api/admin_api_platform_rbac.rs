@@ -5,8 +5,6 @@
 //! shows in tokens. Anyone else (an organization's key, another user) finds nothing there (404);
 //! a read-only key writing gets 403.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use guichet::crypto::SecretString;
 use guichet::domain::org::OrgRole;
 use guichet::orgs::Actor;
@@ -14,7 +12,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::admin_api_rbac::problem;
-use crate::helpers::{form_value, TestApp};
+use crate::api_calls::{basic, expect, Session};
+use crate::helpers::TestApp;
 use crate::oidc_helpers::{claims, registration, tokens_for, Rp, PW};
 
 const P: Actor = Actor::Platform;
@@ -24,17 +23,12 @@ const ROOT: &str = "root@platform.test";
 /// personal key; Acme's write key; alice's own write key; the client Orders (no permissions yet).
 struct World {
     app: TestApp,
-    http: reqwest::Client,
     rp: Rp,
     client: String,
     root_write: String,
     root_read: String,
     acme: String,
     alice_key: String,
-}
-
-fn basic(key: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{key}:{secret}")))
 }
 
 impl World {
@@ -61,7 +55,7 @@ impl World {
         let acme = basic(&k.id, &s);
         let rp = app.register(registration("Orders")).await;
         let client = rp.client.client_id.to_string();
-        World { app, http: reqwest::Client::new(), rp, client, root_write, root_read, acme, alice_key }
+        World { app, rp, client, root_write, root_read, acme, alice_key }
     }
 
     /// A request with a credential (`Basic ...`), a JSON body if any, an If-Match if any.
@@ -73,57 +67,13 @@ impl World {
         body: Option<Value>,
         if_match: Option<&str>,
     ) -> reqwest::Response {
-        let mut r = self.http.request(m, self.app.url(path)).header("authorization", auth);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(t) = if_match {
-            r = r.header("if-match", t);
-        }
-        r.send().await.unwrap()
+        crate::api_calls::call(&self.app, m, path, auth, body, if_match).await
     }
 
     /// A browser signed in as `email`, and its session's CSRF token.
     async fn signed_in(&self, email: &str) -> Session {
-        let b = self.app.browser();
-        assert_eq!(self.app.login(&b, email, PW, None).await.status(), 303);
-        let html = b.get(self.app.url("/account/keys")).send().await.unwrap().text().await.unwrap();
-        let csrf = form_value(&html, "csrf_token").unwrap();
-        Session { b, csrf, base: self.app.url("") }
+        Session::sign_in(&self.app, email, PW).await
     }
-}
-
-/// A signed-in browser speaking to the API with its session (changes carry the CSRF token).
-struct Session {
-    b: reqwest::Client,
-    csrf: String,
-    base: String,
-}
-
-impl Session {
-    async fn call(&self, m: Method, path: &str, body: Option<Value>, if_match: Option<&str>) -> reqwest::Response {
-        let mut r = self.b.request(m.clone(), format!("{}{path}", self.base.trim_end_matches('/')));
-        if !m.is_safe() {
-            r = r.header("x-csrf-token", &self.csrf);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(t) = if_match {
-            r = r.header("if-match", t);
-        }
-        r.send().await.unwrap()
-    }
-}
-
-/// The status, ETag and JSON body (Null when none) of a response; asserts the status.
-async fn expect(res: reqwest::Response, status: u16) -> (Value, Option<String>) {
-    let got = res.status().as_u16();
-    let url = res.url().to_string();
-    let etag = res.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{url}: {text}");
-    (serde_json::from_str(&text).unwrap_or(Value::Null), etag)
 }
 
 #[tokio::test]
@@ -314,7 +264,7 @@ async fn an_organizations_key_and_other_users_find_nothing_there() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].permissions, ["orders:read"]);
     // No credential at all: 401.
-    problem(w.http.get(w.app.url("/api/v1/roles")).send().await.unwrap(), 401).await;
+    problem(reqwest::Client::new().get(w.app.url("/api/v1/roles")).send().await.unwrap(), 401).await;
 }
 
 #[tokio::test]

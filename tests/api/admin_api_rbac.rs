@@ -3,13 +3,12 @@
 //! DELETE, ETag/If-Match, the operator's roles read-only, another organization's key 404 on
 //! everything, a read-only key 403 on changes, an expired key 401, bad input 400.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use guichet::domain::org::OrgRole;
 use guichet::orgs::Actor;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::api_calls::basic;
 use crate::helpers::TestApp;
 use crate::oidc_helpers::registration;
 
@@ -24,10 +23,6 @@ pub struct Keys {
     pub read: String,
     pub globex: String,
     pub http: reqwest::Client,
-}
-
-fn basic(key: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{key}:{secret}")))
 }
 
 impl Keys {
@@ -61,14 +56,7 @@ impl Keys {
         body: Option<Value>,
         if_match: Option<&str>,
     ) -> reqwest::Response {
-        let mut r = self.http.request(m, self.app.url(path)).header("authorization", auth);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        if let Some(t) = if_match {
-            r = r.header("if-match", t);
-        }
-        r.send().await.unwrap()
+        crate::api_calls::call(&self.app, m, path, auth, body, if_match).await
     }
 
     pub async fn json(&self, m: Method, path: &str, body: Option<Value>, status: u16) -> (Value, Option<String>) {

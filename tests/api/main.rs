@@ -11,6 +11,7 @@ mod admin_api_platform_rbac;
 mod admin_api_rbac;
 mod admin_api_users;
 mod admin_console;
+mod api_calls;
 mod audit;
 mod cli;
 mod devkey_pages;

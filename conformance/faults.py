@@ -29,7 +29,8 @@ stops and starts those services and kill -9s node B. Scenarios:
   s. (first, without a fault) the two nodes behave as one: a code from node A's sign-in exchanged
      at B and refused again at A, refreshes alternating between the nodes, a spent refresh token
      reused at B revoking the grant at A, a revocation at B seen by introspection at A, the single sign-on session made at A
-     honoured by B's /authorize without a form.
+     honoured by B's /authorize without a form, failed sign-ins at A throttling the same address at B,
+     an RS256 key rotated by the operator published and used by both nodes.
 
 Every loop is bounded in count and time; only 127.0.0.1 is contacted. Prints one PASS/FAIL
 line per check, then `N passed, M failed`; exits 1 if any check failed.
@@ -41,6 +42,7 @@ import argparse
 import base64
 import hashlib
 import html
+import json
 import re
 import secrets
 import subprocess
@@ -718,6 +720,43 @@ class Suite:
         params = client_redirect(dep, resp)
         c.check("s: the session made at A signs in at node B without a form",
                 bool(params and params.get("code") and params.get("state") == req.state), short(resp))
+        # Throttling counts on every node: failures at A slow the same address down at B.
+        who = f"nobody-{secrets.token_hex(4)}@faults.test"
+
+        def attempt(base: str) -> requests.Response:
+            b = Browser(dep)
+            page = b.get(base + "/login")
+            form = login_form(page.text) or {"action": "/login"}
+            data = form_fields(form) if login_form(page.text) else {}
+            data.update(email=who, password="not the password")
+            return b.s.post(urljoin(page.url, form["action"]), data=data, allow_redirects=False, timeout=TIMEOUT)
+        statuses = [attempt(dep.a).status_code for _ in range(6)]
+        r = attempt(dep.b)
+        c.check("s: failed sign-ins at node A throttle the same address at node B (429 with Retry-After)",
+                r.status_code == 429 and bool(r.headers.get("Retry-After")), f"at A {statuses}; at B {short(r)}")
+        # A key rotated by the operator (CLI, shared key directory): both nodes publish it and
+        # sign with it after their next reload.
+        ok, out = dep.control("keys-rotate")
+        m = re.search(r'"kid":\s*"([^"]+)"', out)
+        c.require("s: the operator rotates the RS256 key (CLI)", ok and m is not None, out)
+        kid = m.group(1)
+        seen: dict[str, bool] = {}
+        deadline = now() + 15
+        while now() < deadline and not all(seen.get(b) for b in (dep.a, dep.b)):
+            for b in (dep.a, dep.b):
+                r = requests.get(b + "/jwks", timeout=TIMEOUT)
+                seen[b] = r.status_code == 200 and any(k.get("kid") == kid for k in r.json().get("keys", []))
+            time.sleep(0.3)
+        c.check("s: both nodes publish the new key in their JWKS", all(seen.get(b) for b in (dep.a, dep.b)), str(seen))
+        for name, base in (("A", dep.a), ("B", dep.b)):
+            req, code = get_code(dep, fresh, base)
+            r = exchange(dep, base, req, code)
+            header = {}
+            if r.status_code == 200:
+                head = r.json()["id_token"].split(".")[0]
+                header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+            c.check(f"s: node {name} signs ID tokens with the new key", header.get("kid") == kid,
+                    f"{short(r)} header {header}")
 
     # ---- setup
 

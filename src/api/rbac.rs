@@ -288,19 +288,26 @@ async fn put_role(
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/roles/{role}", tag = "roles",
-    params(("org" = String, Path, description = "The organization's id or slug"), ("role" = String, Path, description = "The role id")),
+    params(("org" = String, Path, description = "The organization's id or slug"), ("role" = String, Path, description = "The role id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The role's ETag (or a list of them, or `*`): 412 when it changed since or is gone")),
     responses((status = 204, description = "Gone (whether or not it was there); its grants end with it"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid developer key (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Not allowed for this key, or the operator's role (problem details)"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)")),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Nothing there for this key: unknown, or another organization's (problem details)"),
+        (status = 412, body = Problem, content_type = "application/problem+json", description = "The role changed since the ETag given in If-Match, or is gone (problem details)")),
     security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((org, role)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let org = org_of(&state, &c, &org, true).await?;
-    let Some(found) = find_role(&state, &c, &org, &role).await? else { return Ok(StatusCode::NO_CONTENT) };
+    let Some(found) = find_role(&state, &c, &org, &role).await? else {
+        check_if_match(&headers, None, "role")?;
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    check_if_match(&headers, Some(&etag_of(&RoleView::from(&found))), "role")?;
     if found.org != Some(org.id) {
         return Err(ApiError::forbidden("the operator's roles are read-only here"));
     }
@@ -626,19 +633,26 @@ async fn put_platform_role(
 }
 
 #[utoipa::path(delete, path = "/api/v1/roles/{role}", tag = "roles",
-    params(("role" = String, Path, description = "The role id")),
+    params(("role" = String, Path, description = "The role id"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The role's ETag (or a list of them, or `*`): 412 when it changed since or is gone")),
     responses((status = 204, description = "Gone (whether or not it was there); its grants in every organization end with it"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No valid credential (problem details)"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "A read-only credential (problem details)"),
-        (status = 404, body = Problem, content_type = "application/problem+json", description = "Not a platform admin: nothing here (problem details)")),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Not a platform admin: nothing here (problem details)"),
+        (status = 412, body = Problem, content_type = "application/problem+json", description = "The role changed since the ETag given in If-Match, or is gone (problem details)")),
     security(("basic" = []), ("signature" = []), ("session" = [])))]
 async fn delete_platform_role(
     State(state): State<AppState>,
     Extension(c): Extension<Caller>,
     Path(role): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     platform_only(&state, &c, true).await?;
-    let Some(found) = platform_role(&state, &c, &role).await? else { return Ok(StatusCode::NO_CONTENT) };
+    let Some(found) = platform_role(&state, &c, &role).await? else {
+        check_if_match(&headers, None, "role")?;
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    check_if_match(&headers, Some(&etag_of(&RoleView::from(&found))), "role")?;
     match state.orgs.delete_role(c.actor, None, found.id).await {
         Ok(()) | Err(OrgError::NotFound) => Ok(StatusCode::NO_CONTENT),
         Err(e) => Err(e.into()),

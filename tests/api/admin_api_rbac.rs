@@ -162,9 +162,13 @@ async fn roles_are_created_read_changed_and_deleted_idempotently() {
         404,
     )
     .await;
-    // DELETE: 204 twice.
+    // DELETE: a stale If-Match is 412 and deletes nothing; the current one deletes; 204 again
+    // without If-Match, 412 with one (nothing matches a role that is gone).
+    problem(k.call(Method::DELETE, &path, w, None, Some(&tag2)).await, 412).await;
+    let current = k.call(Method::GET, &path, w, None, None).await.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(k.call(Method::DELETE, &path, w, None, Some(&current)).await.status(), 204);
     assert_eq!(k.call(Method::DELETE, &path, w, None, None).await.status(), 204);
-    assert_eq!(k.call(Method::DELETE, &path, w, None, None).await.status(), 204);
+    problem(k.call(Method::DELETE, &path, w, None, Some("*")).await, 412).await;
     problem(k.call(Method::GET, &path, w, None, None).await, 404).await;
     // Audited: created, updated, deleted.
     let log = k.app.state.orgs.audit_log(P, "acme", None, None, 100).await.unwrap();

@@ -221,6 +221,10 @@ async fn session_caller(state: &AppState, parts: &axum::http::request::Parts) ->
         if cross_site || !crate::crypto::tokens::constant_time_eq(session.data.csrf.as_bytes(), token.as_bytes()) {
             return Err(ApiError::forbidden("a change made with a session needs its CSRF token in X-CSRF-Token"));
         }
+        // As in the console: a change needs a recent sign-in (`accounts.recent_auth_secs`).
+        if !state.accounts.recent(signed_in.auth_time) {
+            return Err(ApiError::forbidden("a change made with a session needs a recent sign-in: sign in again"));
+        }
     }
     Ok(Caller { actor: Actor::of(&user), org: None, write: true, label: format!("user:{}", user.id) })
 }

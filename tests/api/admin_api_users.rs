@@ -326,7 +326,12 @@ async fn an_admins_session_is_a_credential_and_changes_need_its_csrf_token() {
     .await;
     let u = hub.app.state.accounts.find(ids.alice.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(u.status.as_str(), "active");
-    // With it: done, and the audit names the user.
+    // With it, but a sign-in older than accounts.recent_auth_secs: refused (reads still work).
+    hub.app.clock.advance(301);
+    problem(b.post(&suspend).header("x-csrf-token", &csrf).send().await.unwrap(), 403).await;
+    assert_eq!(b.get(hub.app.url("/api/v1/users")).send().await.unwrap().status(), 200);
+    hub.app.clock.advance(-301);
+    // With it and a recent sign-in: done, and the audit names the user.
     let res = b.post(&suspend).header("x-csrf-token", &csrf).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let events = hub.app.state.stores.journal.audit_events(100).await.unwrap();

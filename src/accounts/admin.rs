@@ -342,9 +342,7 @@ impl<'a> UserAdmin<'a> {
     /// Ends every session of the account.
     pub async fn revoke_sessions(&self, scope: &AdminScope<'_>, user: UserId) -> AdminResult<()> {
         self.reach(scope, user, true).await?;
-        // No session is named "": every one ends.
-        self.accounts.revoke_other_sessions(user, "").await?;
-        self.audit("session.revoked_all", user.to_string(), scope, None).await;
+        self.accounts.revoke_all_sessions(user, scope.label).await?;
         Ok(())
     }
 

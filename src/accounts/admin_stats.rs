@@ -4,7 +4,6 @@
 //! permission check (platform admins only) is the pages' extractor's.
 
 use super::*;
-use crate::domain::account::AuditOutcome;
 use crate::store::{LoginDay, Totals};
 
 /// Seconds in a day (UTC days of unix seconds).
@@ -45,29 +44,6 @@ impl AccountService {
         let offset = page.max(1).saturating_sub(1).saturating_mul(per_page);
         let query: String = query.trim().chars().take(200).collect();
         Ok(self.stores.stats.find_users(&query, status, per_page, offset).await?)
-    }
-
-    /// Ends every session of the account (an operator's action: its relying parties are told,
-    /// its grants tied to sessions revoked) and records it in the audit log; returns how many
-    /// sessions were open.
-    pub async fn revoke_all_sessions(&self, user: UserId, actor: &str) -> AccountResult<usize> {
-        self.user(user).await?;
-        let open = self.sessions(user).await?.len();
-        // No session has an empty id: every one of them ends.
-        self.revoke_other_sessions(user, "").await?;
-        self.stores
-            .accounts
-            .apply(vec![AccountOp::Audit {
-                action: "sessions.revoked".into(),
-                subject: user.to_string(),
-                actor: Some(actor.to_owned()),
-                detail: Some(serde_json::json!({"sessions": open}).to_string()),
-                org: None,
-                outcome: AuditOutcome::Success,
-            }])
-            .await?;
-        tracing::info!(user_id = %user, actor, open, "every session of the account ended by an operator");
-        Ok(open)
     }
 }
 

@@ -372,6 +372,29 @@ impl AccountService {
         Ok(())
     }
 
+    /// Ends every session of the account (an admin's action), with its back-channel logout
+    /// notices and the audit entry in one transaction; returns how many sessions were open.
+    pub async fn revoke_all_sessions(&self, user: UserId, actor: &str) -> AccountResult<usize> {
+        self.user(user).await?;
+        let open = self.sessions(user).await?.len();
+        let grants = self.session_grants_of(user, None).await?;
+        let ops = vec![
+            AccountOp::EndSessions { user, except: None },
+            AccountOp::Audit {
+                action: "sessions.revoked".into(),
+                subject: user.to_string(),
+                actor: Some(actor.to_owned()),
+                detail: Some(serde_json::json!({"sessions": open}).to_string()),
+                org: None,
+                outcome: crate::domain::account::AuditOutcome::Success,
+            },
+        ];
+        self.stores.accounts.apply(self.with_logout_jobs(&grants, ops).await).await?;
+        self.oidc.sessions_ended(&grants);
+        tracing::info!(user_id = %user, actor, open, "every session of the account ended by an admin");
+        Ok(open)
+    }
+
     pub async fn record_login(&self, user: UserId, success: bool, method: &str, ip: IpAddr, user_agent: Option<&str>) {
         let e = LoginEvent {
             at: self.clock.now(),

@@ -252,26 +252,6 @@ impl From<&crate::domain::org::OrgDomain> for DomainWire {
     }
 }
 
-/// An SSO connection serving the organization (read-only here; set up on the SSO page or with
-/// the CLI).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ConnectionWire {
-    pub id: uuid::Uuid,
-    pub name: String,
-    /// `oidc` or `saml`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Where a browser starts signing in through it.
-    pub login_url: String,
-    /// SAML: what to give the IdP (null for OIDC).
-    pub sp_entity_id: Option<String>,
-    pub acs_url: Option<String>,
-    /// OIDC: the redirect URI to register at the provider (null for SAML).
-    pub redirect_uri: Option<String>,
-    /// How many organizations it serves.
-    pub org_count: usize,
-}
-
 /// How the audited attempt ended.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -4,8 +4,6 @@
 //! recheck_interval_secs` apart, for a week; any node runs it). A domain is
 //! verified by one organization at most (the store's unique index decides a race).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::{Actor, OrgError, OrgResult, OrgService};
@@ -175,23 +173,6 @@ impl OrgService {
         let cap = i64::try_from(self.recheck_interval_secs()).unwrap_or(3600);
         let wait = crate::mail::backoff_secs(attempts).min(cap.max(1));
         Err(anyhow::Error::new(crate::mail::RetryAfter(wait)).context(after.last_error.unwrap_or_default()))
-    }
-
-    /// Re-checks pending claims not checked for `interval`; returns how many became verified.
-    pub async fn recheck_pending(&self, interval: Duration) -> OrgResult<usize> {
-        let before = self.clock.now().plus_secs(-i64::try_from(interval.as_secs()).unwrap_or(i64::MAX / 4));
-        let mut verified = 0;
-        for claim in self.stores.orgs.pending_domains(before, 100).await? {
-            match self.check_claim(&claim).await {
-                Ok(d) if d.verified() => {
-                    verified += 1;
-                    tracing::info!(org = %d.org, domain = %d.domain, "domain verified by the background check");
-                }
-                Ok(_) | Err(OrgError::DomainTaken(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(verified)
     }
 }
 

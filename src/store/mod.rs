@@ -401,8 +401,6 @@ pub trait OrgStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<()>;
     async fn remove_domain(&self, org: OrgId, domain: &str) -> StoreResult<bool>;
-    /// Unverified claims last checked before `before` (or never), oldest first.
-    async fn pending_domains(&self, before: UnixTime, limit: i64) -> StoreResult<Vec<OrgDomain>>;
 }
 
 /// Connections to organizations' identity providers and the identities linked to accounts

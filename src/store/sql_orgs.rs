@@ -636,21 +636,6 @@ macro_rules! impl_org_store {
                     .map_err(db_err)?;
                 Ok(r.rows_affected() > 0)
             }
-
-            async fn pending_domains(&self, before: UnixTime, limit: i64) -> StoreResult<Vec<OrgDomain>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ",
-                    domain_cols!(),
-                    " FROM org_domains WHERE verified_at IS NULL AND (last_checked_at IS NULL OR last_checked_at <= $1) \
-                     ORDER BY COALESCE(last_checked_at, 0), created_at LIMIT $2"
-                ))
-                .bind(before.0)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                rows.iter().map(Self::domain_from_row).collect()
-            }
         }
     };
 }

@@ -24,6 +24,7 @@ mod helpers;
 mod login;
 mod mfa;
 mod multi_node;
+mod nodes;
 mod oidc_authorize;
 mod oidc_helpers;
 mod oidc_interop;

@@ -91,15 +91,26 @@ impl Default for Metrics {
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
     // The route template, never the raw path: bounded label cardinality.
     let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let res = next.run(req).await;
+        res.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let m = &state.metrics;
     m.requests
         .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: res.status().as_u16() })
         .inc();
     m.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
+    res
+}
+
+/// On every route: hands the matched route template to `track`, which wraps the whole router
+/// and so runs before the routing (in the response's extensions, which the outer layers keep).
+pub async fn remember_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let mut res = next.run(req).await;
+    if let Some(route) = route {
+        res.extensions_mut().insert(route);
+    }
     res
 }
 

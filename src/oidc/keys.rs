@@ -154,10 +154,24 @@ impl KeySet {
     pub fn load_or_init(dir: &Path, clock: Arc<dyn Clock>, max_token_ttl: i64) -> Result<Self, KeyError> {
         ensure_dir(dir)?;
         let now = clock.now();
-        let existing = read_dir(dir)?;
-        for alg in SigningAlg::ALL {
-            if !existing.iter().any(|k| k.alg == *alg) {
-                write_new(dir, generate(*alg, now, now)?)?;
+        {
+            // Nodes started together on an empty directory take turns here: the first writes
+            // the keys, the others find them (each generating its own, they refused each
+            // other's tokens until their next reload). Released when the file is closed.
+            let lock_path = dir.join(".init.lock");
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|e| key_err(&lock_path, e))?;
+            lock.lock().map_err(|e| key_err(&lock_path, e))?;
+            let existing = read_dir(dir)?;
+            for alg in SigningAlg::ALL {
+                if !existing.iter().any(|k| k.alg == *alg) {
+                    write_new(dir, generate(*alg, now, now)?)?;
+                }
             }
         }
         let set = Self {
@@ -496,6 +510,25 @@ mod tests {
             verifier.verify(message.as_bytes(), &sig).unwrap();
             assert!(verifier.verify(b"header.other", &sig).is_err());
         }
+    }
+
+    /// Nodes started at the same instant on an empty key directory end up with one key set.
+    #[test]
+    fn nodes_starting_together_share_one_key_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || KeySet::load_or_init(&path, Arc::new(SystemClock), 600).unwrap())
+            })
+            .collect();
+        let kids: Vec<String> = nodes
+            .into_iter()
+            .map(|n| n.join().unwrap().signing_key(SigningAlg::ES256).unwrap().kid().to_owned())
+            .collect();
+        assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
+        assert_eq!(read_dir(&path).unwrap().len(), SigningAlg::ALL.len());
     }
 
     #[test]

@@ -510,3 +510,18 @@ pub struct Totals {
     pub clients: i64,
     pub connections: i64,
 }
+
+/// `Pool::begin`, safe to cancel. sqlx 0.8's is not: a future dropped while its `BEGIN` is in
+/// flight (a client that hung up, a request deadline) hands the connection back to the pool
+/// inside a transaction, and the next request on it fails or writes into that transaction
+/// (launchbadge/sqlx#4393; seen by `benches/scale.sh` as a foreign-key violation after wrk
+/// stopped mid-request). The `BEGIN` runs in a task of its own: if the caller is gone by then,
+/// the transaction is dropped there, which rolls it back.
+pub(crate) async fn begin<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("the task opening a transaction failed: {e}")))?
+}

@@ -571,7 +571,7 @@ macro_rules! impl_account_store {
             ) -> StoreResult<User> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let row = sqlx::query(concat!(
                     "INSERT INTO users (id, email, email_lookup, name, password_hash, status, is_admin, terms_version, \
                      terms_accepted_at, newsletter_consent_at, created_at, updated_at) \
@@ -601,7 +601,7 @@ macro_rules! impl_account_store {
             async fn apply(&self, ops: Vec<AccountOp>) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 Self::apply_all(&mut tx, ops, now).await?;
                 tx.commit().await.map_err(db_err)
             }
@@ -654,7 +654,7 @@ macro_rules! impl_account_store {
             async fn create_invitation(&self, inv: &NewInvitation, ops: Vec<AccountOp>) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO invitations (id, email, email_lookup, name, org, resource, invited_by, token_digest, created_at, expires_at, org_id, org_role) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -744,7 +744,7 @@ macro_rules! impl_account_store {
             ) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let r = sqlx::query(
                     "UPDATE invitations SET token_digest = $2, expires_at = $3 \
                      WHERE id = $1 AND revoked_at IS NULL AND accepted_at IS NULL",

@@ -55,7 +55,7 @@ macro_rules! impl_federation_store {
             async fn create_connection(&self, c: &Connection) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let config = serde_json::to_string(&c.config).map_err(|e| decode_err("connection config", e))?;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO connections (id, name, kind, config, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 )

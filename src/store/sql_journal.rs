@@ -45,7 +45,7 @@ macro_rules! impl_journal_store {
             async fn enqueue(&self, messages: &[OutboxMessage]) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 for m in messages {
                     Self::enqueue_in(&mut tx, m, now, now).await?;
                 }

@@ -412,7 +412,7 @@ macro_rules! impl_oidc_stores {
                 refresh: Option<&NewRefresh>,
             ) -> StoreResult<Consumed<AuthCode>> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE auth_codes SET consumed_at = $2 WHERE code_hash = $1 AND consumed_at IS NULL \
                      RETURNING grant_id, redirect_uri, nonce, code_challenge, expires_at",
@@ -442,7 +442,7 @@ macro_rules! impl_oidc_stores {
 
             async fn insert_refresh(&self, r: &NewRefresh) -> StoreResult<()> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 Self::insert_refresh_in(&mut tx, r, self.clock.now()).await?;
                 tx.commit().await.map_err(db_err)
             }
@@ -454,7 +454,7 @@ macro_rules! impl_oidc_stores {
                 successor: &NewRefresh,
             ) -> StoreResult<Consumed<RefreshRecord>> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let row = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3 WHERE token_hash = $1 AND used_at IS NULL \
                      RETURNING grant_id, scope, created_at, expires_at, used_at",
@@ -485,7 +485,7 @@ macro_rules! impl_oidc_stores {
                 successor: &NewRefresh,
             ) -> StoreResult<Consumed<RefreshRecord>> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let prev = sqlx::query(
                     "SELECT replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
                 )

@@ -174,7 +174,7 @@ macro_rules! impl_org_store {
         impl OrgStore for SqlStore<$db> {
             async fn create_org(&self, org: &Org, owner: Option<UserId>) -> StoreResult<()> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query(
                     "INSERT INTO orgs (id, slug, name, require_sso, mfa_required, accent_color, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -318,7 +318,7 @@ macro_rules! impl_org_store {
 
             async fn remove_member(&self, org: OrgId, user: UserId, now: UnixTime) -> StoreResult<bool> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let r = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
                     .bind(org.as_uuid())
                     .bind(user.as_uuid())
@@ -385,7 +385,7 @@ macro_rules! impl_org_store {
 
             async fn add_permissions(&self, client: &ClientId, names: &[String], now: UnixTime) -> StoreResult<()> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 for n in names {
                     sqlx::query(
                         "INSERT INTO client_permissions (client_id, name, created_at) VALUES ($1, $2, $3) \
@@ -431,7 +431,7 @@ macro_rules! impl_org_store {
 
             async fn create_role(&self, role: &Role) -> StoreResult<()> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query("INSERT INTO roles (id, client_id, org_id, name, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(role.id.as_uuid())
                     .bind(role.client_id.as_str())
@@ -447,7 +447,7 @@ macro_rules! impl_org_store {
 
             async fn set_role_permissions(&self, role: RoleId, client: &ClientId, permissions: &[String]) -> StoreResult<()> {
                 let _w = self.writing().await;
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
                     .bind(role.as_uuid())
                     .execute(&mut *tx)
@@ -540,7 +540,7 @@ macro_rules! impl_org_store {
             async fn add_domain(&self, d: &OrgDomain, then: Vec<crate::domain::account::AccountOp>) -> StoreResult<()> {
                 let _w = self.writing().await;
                 let now = self.clock.now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 sqlx::query(concat!("INSERT INTO org_domains (", domain_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                     .bind(d.org.as_uuid())
                     .bind(&d.domain)

@@ -20,6 +20,8 @@ pub mod dns;
 pub mod domain;
 pub mod events;
 pub mod federation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod i18n;
 pub mod mail;
 pub mod net;

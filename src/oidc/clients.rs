@@ -64,7 +64,9 @@ pub fn secret_matches(secret: &ServerSecret, client: &Client, presented: &str) -
     }
 }
 
-fn validate(r: &Registration) -> Result<(), String> {
+/// The registration rules (public for the fuzzing harness, src/fuzzing.rs).
+#[doc(hidden)]
+pub fn validate(r: &Registration) -> Result<(), String> {
     if r.name.trim().is_empty() || r.name.chars().count() > 200 {
         return Err("--name must be 1 to 200 characters".into());
     }

@@ -92,7 +92,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let file = opts.get_filename().to_path_buf();
-        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+        // sqlx names `sqlite::memory:` `file:sqlx-in-memory-N` (a shared-cache memory database):
+        // judged by the URL too, so that no migration lock file is made for it in the CWD.
+        let in_memory = file.as_os_str().is_empty()
+            || file.to_string_lossy().contains(":memory:")
+            || url.contains(":memory:")
+            || url.contains("mode=memory");
         if let Some(dir) = file.parent().filter(|d| !in_memory && !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 // Password hashes live here: owner-only.
@@ -124,6 +129,7 @@ impl SqliteStore {
                 Err(e) => return Err(e.into()),
             }
         };
+        let file = if in_memory { std::path::PathBuf::new() } else { file };
         Ok(Self { pool, clock, file, writer: Some(Arc::new(tokio::sync::Mutex::new(()))) })
     }
 

@@ -536,11 +536,7 @@ impl FederationService {
         if pending.is_none() && !cfg.allow_idp_initiated {
             return Err(FederationError::StateInvalid);
         }
-        let clean: String = saml_response.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let bytes =
-            STANDARD.decode(clean).map_err(|_| FederationError::Rejected("SAMLResponse is not base64".into()))?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| FederationError::Rejected("SAMLResponse is not UTF-8".into()))?;
+        let text = decode_response(saml_response)?;
         let certs: Vec<CertificateDer> =
             cfg.certs.iter().filter_map(|c| STANDARD.decode(c).ok()).map(CertificateDer::from).collect();
         if certs.is_empty() {
@@ -659,9 +655,17 @@ impl FederationService {
     }
 }
 
+/// The XML of a posted `SAMLResponse` (HTTP-POST binding: base64, line breaks allowed).
+pub fn decode_response(saml_response: &str) -> FederationResult<String> {
+    let clean: String = saml_response.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = STANDARD.decode(clean).map_err(|_| FederationError::Rejected("SAMLResponse is not base64".into()))?;
+    String::from_utf8(bytes).map_err(|_| FederationError::Rejected("SAMLResponse is not UTF-8".into()))
+}
+
 /// The identity an assertion describes, through the connection's attribute mapping. The subject
 /// is the NameID, unless it is transient (new at every sign-in): then the email address.
-fn identity_of(id: ConnectionId, cfg: &SamlUpstream, v: &xml::Verified) -> FederationResult<FederatedIdentity> {
+#[doc(hidden)] // public for the fuzzing harness (src/fuzzing.rs)
+pub fn identity_of(id: ConnectionId, cfg: &SamlUpstream, v: &xml::Verified) -> FederationResult<FederatedIdentity> {
     let find = |names: &[String]| -> Option<Vec<String>> {
         names.iter().find_map(|n| {
             v.attributes

@@ -77,7 +77,7 @@ impl Delivery {
         let sms = match sms.driver {
             SmsDriver::File => SmsTransport::File(sms.outbox_dir.clone()),
             SmsDriver::Http => SmsTransport::Http {
-                client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+                client: crate::net::client_builder()?.timeout(Duration::from_secs(10)).build()?,
                 url: sms.http_url.clone(),
                 token: sms.http_token.clone(),
             },

@@ -103,7 +103,7 @@ impl FederationService {
         issuer: &str,
         outbound: crate::net::OutboundPolicy,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder()?
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("guichet/", env!("CARGO_PKG_VERSION")))

@@ -84,7 +84,7 @@ impl OidcProvider {
         secret: ServerSecret,
         claims_hook: Arc<dyn ClaimsHook>,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder()?
             .timeout(std::time::Duration::from_secs(settings.oidc.backchannel_timeout_secs))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("guichet/", env!("CARGO_PKG_VERSION")))

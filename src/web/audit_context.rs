@@ -4,13 +4,15 @@
 
 use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::Response;
 
-use super::client_ip::ClientIp;
 use crate::domain::account::AuditContext;
 
-pub async fn scope(ClientIp(ip): ClientIp, req: Request, next: Next) -> Response {
+pub async fn scope<F, Fut>(ip: std::net::IpAddr, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -18,5 +20,5 @@ pub async fn scope(ClientIp(ip): ClientIp, req: Request, next: Next) -> Response
         .map(|s| s.chars().take(crate::audit::USER_AGENT_MAX).collect::<String>())
         .filter(|s| !s.is_empty());
     let ctx = AuditContext { ip: Some(ip.to_string()), user_agent };
-    crate::audit::with_context(ctx, next.run(req)).await
+    crate::audit::with_context(ctx, next(req)).await
 }

@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::state::AppState;
@@ -236,11 +235,15 @@ fn wants_html(req_accept: Option<&HeaderValue>) -> bool {
 }
 
 /// Renders [`ErrorPayload`]s (HTML for browsers, JSON otherwise) and logs 5xx causes.
-pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn render_errors<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let html = wants_html(req.headers().get(header::ACCEPT));
     let ui = if html { Some(super::ui::ui_of_request(req.headers(), req.uri(), None)) } else { None };
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut res = next.run(req).await;
+    let mut res = next(req).await;
     let Some(payload) = res.extensions_mut().remove::<ErrorPayload>() else {
         return res;
     };

@@ -11,16 +11,19 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Version};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::error::WebError;
 use super::state::AppState;
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let s = &state.settings.server;
     if let Err(e) = check_host(&req) {
         return e.into_response();
@@ -58,7 +61,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     // to read (the common case: GET).
     let timeout = Duration::from_secs(s.request_timeout_secs);
     if declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING) {
-        return within(timeout, next.run(req)).await;
+        return within(timeout, next(req)).await;
     }
     let (parts, body) = req.into_parts();
     let read = async {
@@ -81,7 +84,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Err(_) => return close(WebError::RequestTimeout.into_response()),
     };
     let req = Request::from_parts(parts, Body::from(body));
-    within(timeout, next.run(req)).await
+    within(timeout, next(req)).await
 }
 
 /// The whole request within its deadline, else 503 + Retry-After.

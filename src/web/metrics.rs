@@ -88,10 +88,15 @@ impl Default for Metrics {
     }
 }
 
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Outermost part of the edge (`web::edge`): counts every answer, refusals included.
+pub async fn track<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
-    let res = next.run(req).await;
+    let res = next(req).await;
     // The route template, never the raw path: bounded label cardinality.
     let route =
         res.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());

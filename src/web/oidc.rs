@@ -111,19 +111,14 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-fn cacheable(max_age: u32) -> [(header::HeaderName, HeaderValue); 2] {
-    [
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!("public, max-age={max_age}"))
-                .unwrap_or(HeaderValue::from_static("no-cache")),
-        ),
-        (header::VARY, HeaderValue::from_static("Origin")),
-    ]
+/// `Cache-Control` of a public document (`public, max-age=N`). `Vary: Origin` comes from the
+/// CORS layer of these routes.
+fn cacheable(cache_control: &'static str) -> [(header::HeaderName, HeaderValue); 1] {
+    [(header::CACHE_CONTROL, HeaderValue::from_static(cache_control))]
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    let mut res = (cacheable(3600), state.oidc.discovery_document()).into_response();
+    let mut res = (cacheable("public, max-age=3600"), state.oidc.discovery_document()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
@@ -131,7 +126,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
 async fn jwks(State(state): State<AppState>) -> Response {
     // Short max-age: a newly published key must reach caches well before it signs
     // (keys.publish_delay_secs).
-    let mut res = (cacheable(300), state.oidc.keys.jwks_document()).into_response();
+    let mut res = (cacheable("public, max-age=300"), state.oidc.keys.jwks_document()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
     res
 }

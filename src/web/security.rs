@@ -6,9 +6,8 @@
 //! `form-action`. HSTS only when the issuer is https. HTML pages are `no-store` (sign-in pages
 //! must not be replayed from a cache or the back button after logout).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::state::AppState;
@@ -16,13 +15,16 @@ use super::state::AppState;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+pub async fn headers<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let mut res = next(req).await;
     let h = res.headers_mut();
+    // One look-up per header: kept when the handler set its own.
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
-        if !h.contains_key(&k) {
-            h.insert(k, HeaderValue::from_static(v));
-        }
+        h.entry(k).or_insert_with(|| HeaderValue::from_static(v));
     };
     set(h, header::CONTENT_SECURITY_POLICY, CSP);
     set(h, header::X_FRAME_OPTIONS, "DENY");

@@ -104,7 +104,14 @@ async fn discovery_matches_what_is_served() {
     let app = TestApp::spawn().await;
     let res = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    assert_eq!(res.headers()["cache-control"], "public, max-age=3600");
+    // Cached per origin (CORS): one Vary header that names Origin once.
+    let vary: Vec<_> = res.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect();
+    assert_eq!(vary.iter().flat_map(|v| v.split(',')).filter(|v| v.trim() == "origin").count(), 1, "{vary:?}");
+    let jwks = reqwest::get(app.url("/jwks")).await.unwrap();
+    assert_eq!(jwks.status(), 200);
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(jwks.headers()["content-type"], "application/jwk-set+json");
     let d: serde_json::Value = res.json().await.unwrap();
     assert_eq!(d["issuer"], app.base);
     assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));

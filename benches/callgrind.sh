@@ -7,7 +7,8 @@
 # Starts `guichet serve` (release, SQLite, a scratch directory) under valgrind, sends 50
 # warm-up requests on one keep-alive connection, zeroes the counters, sends REQUESTS (default
 # 1000), dumps the counters and prints the instructions per request and the top functions
-# (inclusive). Needs valgrind (apt-get install valgrind), python3 with requests, curl.
+# (inclusive), then the top functions by their own instructions (exclusive). CALLGRIND_OUT=FILE
+# keeps the dump for callgrind_annotate. Needs valgrind (apt-get install valgrind), python3 with requests, curl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/guichet-target}"
@@ -60,4 +61,7 @@ kill "$VP"; wait "$VP" 2>/dev/null || true; VP=
 DUMP=$(ls "$TMP"/cg.out.* | sort | tail -n 1)
 TOTAL=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
 echo "$WHAT: $((TOTAL / N)) instructions per request ($N requests)"
+[[ -z ${CALLGRIND_OUT:-} ]] || cp "$DUMP" "$CALLGRIND_OUT"
 callgrind_annotate --inclusive=yes "$DUMP" 2>/dev/null | grep -E '^ *[0-9,]+ ' | grep -E 'guichet|libcrypto' | grep -v '???:0x' | sed -n '1,40p' | cut -c1-170
+echo "-- exclusive"
+callgrind_annotate --threshold=100 "$DUMP" 2>/dev/null | grep -E '^ *[0-9,]+ ' | grep -v 'PROGRAM TOTALS' | sed -n '1,30p' | cut -c1-170

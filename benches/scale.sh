@@ -108,18 +108,9 @@ fi
 BIN="$CARGO_TARGET_DIR/release/guichet"
 if ((BUILD)); then
     bash "$ROOT/scripts/bootstrap.sh" # the C libraries the build needs (libclang, libxmlsec1-dev...)
-    built=
-    attempts=${BENCH_BUILD_ATTEMPTS:-5}
-    for ((attempt = 1; attempt <= attempts; attempt++)); do
-        log "cargo build --release --bin guichet (attempt $attempt)"
-        if cargo build --release --bin guichet >"${TMPDIR:-/tmp}/guichet-scale-build.log" 2>&1; then
-            built=1
-            break
-        fi
-        tail -n 15 "${TMPDIR:-/tmp}/guichet-scale-build.log"
-        ((attempt < attempts)) && { log "build failed (the sources may be mid-edit); retrying in 60 s"; sleep 60; }
-    done
-    [[ -n $built ]] || die "cargo build --release failed ($attempts attempt(s))"
+    # shellcheck source=benches/lib.sh
+    source "$HERE/lib.sh"
+    build_release "${TMPDIR:-/tmp}/guichet-scale-build.log"
 fi
 [[ -x $BIN ]] || die "$BIN missing (build it, or drop --no-build)"
 # A copy: immune to a rebuild of the shared target dir during the run.

@@ -207,19 +207,9 @@ fi
 # ------------------------------------------------------------------ Guichet release build
 BIN="$CARGO_TARGET_DIR/release/guichet"
 if ((BUILD)) && [[ $ONLY != peer ]]; then
-    built=
-    # BENCH_BUILD_ATTEMPTS=1 (CI): a failed build is a failure at once.
-    attempts=${BENCH_BUILD_ATTEMPTS:-5}
-    for ((attempt = 1; attempt <= attempts; attempt++)); do
-        log "cargo build --release --bin guichet (attempt $attempt)"
-        if cargo build --release --bin guichet >"$TMP/build.log" 2>&1; then
-            built=1
-            break
-        fi
-        tail -n 15 "$TMP/build.log"
-        ((attempt < attempts)) && { log "build failed (the sources may be mid-edit); retrying in 60 s"; sleep 60; }
-    done
-    [[ -n $built ]] || die "cargo build --release failed ($attempts attempt(s))"
+    # shellcheck source=benches/lib.sh
+    source "$HERE/lib.sh"
+    build_release "$TMP/build.log"
 fi
 GUICHET_VERSION=
 if [[ $ONLY != peer ]]; then

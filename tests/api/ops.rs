@@ -31,6 +31,11 @@ async fn metrics_count_requests_per_route_and_logins() {
     let b = app.browser();
     app.login(&b, "m@example.com", "nope nope", None).await;
     app.login(&b, "m@example.com", "correct horse battery", None).await;
+    // Any method token and any path: the labels stay within a bounded set.
+    let odd = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let res = reqwest::Client::new().request(odd, app.url("/no/such/path-1")).send().await.unwrap();
+    let odd_status = res.status().as_u16();
+    assert!((400..500).contains(&odd_status));
     // Not on the public listener: only on the metrics listener.
     assert_eq!(reqwest::get(app.url("/metrics")).await.unwrap().status(), 404);
     let metrics = app.metrics_addr.expect("metrics listener");
@@ -39,6 +44,9 @@ async fn metrics_count_requests_per_route_and_logins() {
     assert!(text.contains(r#"guichet_logins_total{result="failed"} 1"#), "{text}");
     assert!(text.contains(r#"guichet_http_requests_total{method="POST",route="/login",status="303"} 1"#), "{text}");
     assert!(text.contains("guichet_http_request_duration_seconds_bucket"), "{text}");
+    let odd = format!(r#"guichet_http_requests_total{{method="other",route="unmatched",status="{odd_status}"}} 1"#);
+    assert!(text.contains(&odd), "{text}");
+    assert!(!text.contains("BREW") && !text.contains("path-1"), "{text}");
 }
 
 #[tokio::test]

@@ -67,6 +67,17 @@ impl AccountService {
     /// sessions end; a notice is sent.
     /// Needs a recent sign-in, and the current password when the account has one (accounts
     /// made from an invitation have none).
+    /// Whether the account has a password (accounts made by federation, an invitation taken
+    /// with a passkey... have none until they set one).
+    pub async fn has_password(&self, u: &User) -> AccountResult<bool> {
+        Ok(self
+            .stores
+            .users
+            .credentials_by_email(&u.email.lookup_key())
+            .await?
+            .is_some_and(|c| c.user.id == u.id && c.password_hash.is_some()))
+    }
+
     pub async fn change_password(
         &self,
         user: UserId,
@@ -622,12 +633,7 @@ impl AccountService {
             tracing::info!(user_id = %user, "account suspended; every session ended");
         } else {
             // Back to active, unless it never was (no password and no confirmed address yet).
-            let has_password = self
-                .stores
-                .users
-                .credentials_by_email(&u.email.lookup_key())
-                .await?
-                .is_some_and(|c| c.password_hash.is_some());
+            let has_password = self.has_password(&u).await?;
             let status = match u.status {
                 UserStatus::Suspended if has_password || u.email_verified => UserStatus::Active,
                 UserStatus::Suspended => UserStatus::Pending,

@@ -51,6 +51,8 @@ async fn register_verify_then_sign_in_and_the_link_works_once() {
     assert_eq!(app.login(&b, "zoe@example.com", PW, None).await.status(), 303);
     let account = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(account.contains("id=\"account\"") && account.contains("zoe@example.com"));
+    // A password: changing it asks for the current one.
+    assert!(account.contains("id=\"current_password\"") && !account.contains("id=\"no-password\""));
     // The terms version and the newsletter consent are recorded with their time.
     let export: serde_json::Value = b.get(app.url("/account/export")).send().await.unwrap().json().await.unwrap();
     let p = &export["profile"];

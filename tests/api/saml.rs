@@ -233,6 +233,9 @@ async fn portal_to_guichet_to_the_saml_idp_and_back() {
     // The account page lists the SAML identity.
     let html = b.get(s.hub.url("/account")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(html.contains("id=\"linked-identities\"") && html.contains("Acme SAML"), "{html}");
+    // No password yet: the form offers to set one, without asking for a current one.
+    assert!(html.contains("id=\"no-password\"") && !html.contains("id=\"current_password\""), "{html}");
+    assert!(html.contains("Set a password"));
     // A second sign-in finds the linked account; the portal's refresh still works.
     let b2 = s.hub.browser();
     assert_eq!(s.sign_in_with(&b2, |_| {}).await.status(), 303);

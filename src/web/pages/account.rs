@@ -103,6 +103,7 @@ async fn console(
         "notice": notice.map(|k| ui.t(&state.templates, k)), "error": error,
         "min_length": p.min_length.to_string(), "max_length": p.max_length.to_string(),
         "orgs_link": !orgs.is_empty() || u.is_admin, "orgs": orgs, "platform_admin": u.is_admin,
+        "has_password": state.accounts.has_password(u).await?,
     });
     render(state, ui, status, "account.html", &ctx)
 }

@@ -16,3 +16,14 @@ build_release() {
     done
     die "cargo build --release failed ($attempts attempt(s))"
 }
+
+# ensure_venv DIR: a Python venv at DIR (made when missing or broken); prints its python.
+ensure_venv() {
+    local venv=$1
+    if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+        log "creating venv $venv" >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv" >&2 || die "python3 -m venv $venv failed"
+    fi
+    echo "$venv/bin/python"
+}

@@ -70,6 +70,8 @@ VENV="${BENCH_VENV:-$HOME/.cache/guichet-bench-venv}"
 T_START=$SECONDS
 log() { printf '[%3ds] %s\n' $((SECONDS - T_START)) "$*"; }
 die() { echo "scale: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 # ------------------------------------------------------------------ what it needs
 apt_install() { # apt_install PACKAGE...: as root only
@@ -92,12 +94,7 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 
-if ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    log "creating venv $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-fi
-PY="$VENV/bin/python"
+PY=$(ensure_venv "$VENV")
 if ! "$PY" -c 'import argon2, requests, authlib, joserfc, dnslib, saml2' 2>/dev/null; then
     log "installing argon2-cffi requests authlib joserfc dnslib pysaml2 into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check argon2-cffi requests authlib joserfc dnslib pysaml2 ||
@@ -108,8 +105,6 @@ fi
 BIN="$CARGO_TARGET_DIR/release/guichet"
 if ((BUILD)); then
     bash "$ROOT/scripts/bootstrap.sh" # the C libraries the build needs (libclang, libxmlsec1-dev...)
-    # shellcheck source=benches/lib.sh
-    source "$HERE/lib.sh"
     build_release "${TMPDIR:-/tmp}/guichet-scale-build.log"
 fi
 [[ -x $BIN ]] || die "$BIN missing (build it, or drop --no-build)"

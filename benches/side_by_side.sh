@@ -83,6 +83,8 @@ T_START=$SECONDS
 
 log() { printf '[%3ds] %s\n' $((SECONDS - T_START)) "$*"; }
 die() { echo "side_by_side: $*" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 # ------------------------------------------------------------------ processes and cleanup
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/guichet-side-by-side.XXXXXX")
@@ -192,12 +194,7 @@ if ! node -e 'process.exit(require(process.argv[1]).version.startsWith("9.") ? 0
 fi
 PEER_VERSION=$(node -p 'require(process.argv[1]).version' "$NODE_DIR/node_modules/oidc-provider/package.json")
 
-if ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    log "creating venv $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-fi
-PY="$VENV/bin/python"
+PY=$(ensure_venv "$VENV")
 if ! "$PY" -c 'import argon2' 2>/dev/null; then
     log "installing argon2-cffi into $VENV"
     "$PY" -m pip install -q --disable-pip-version-check argon2-cffi ||
@@ -207,8 +204,6 @@ fi
 # ------------------------------------------------------------------ Guichet release build
 BIN="$CARGO_TARGET_DIR/release/guichet"
 if ((BUILD)) && [[ $ONLY != peer ]]; then
-    # shellcheck source=benches/lib.sh
-    source "$HERE/lib.sh"
     build_release "$TMP/build.log"
 fi
 GUICHET_VERSION=

@@ -8,7 +8,8 @@
 # warm-up requests on one keep-alive connection, zeroes the counters, sends REQUESTS (default
 # 1000), dumps the counters and prints the instructions per request and the top functions
 # (inclusive), then the top functions by their own instructions (exclusive). CALLGRIND_OUT=FILE
-# keeps the dump for callgrind_annotate. Needs valgrind (apt-get install valgrind), python3 with requests, curl.
+# keeps the dump for callgrind_annotate. The server logs at its default level (RUST_LOG=info: the
+# access log on); RUST_LOG=warn counts a request without its log line. Needs valgrind (apt-get install valgrind), python3 with requests, curl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/guichet-target}"
@@ -24,7 +25,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 BIN=$TMP/guichet
 cp "$CARGO_TARGET_DIR/release/guichet" "$BIN"
 export DATABASE_URL="sqlite://$TMP/g.db" GUICHET_KEYS__DIR="$TMP/keys" GUICHET_SERVER__LISTEN="127.0.0.1:$PORT" \
-    GUICHET_SERVER__ISSUER="http://127.0.0.1:$PORT" GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0 RUST_LOG=warn \
+    GUICHET_SERVER__ISSUER="http://127.0.0.1:$PORT" GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0 RUST_LOG=${RUST_LOG:-info} \
     MALLOC_MMAP_THRESHOLD_=131072
 unset REDIS_URL
 "$BIN" migrate --json >/dev/null

@@ -25,7 +25,10 @@ pub fn init(log: &LogSettings) -> LogGuard {
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = background_stderr();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    // Colours only for a terminal: escape codes in a file or a log collector's pipe are noise
+    // (and formatting them cost a few percent of a small request).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = if log.format == "json" {
         builder.json().flatten_event(true).with_current_span(true).try_init()
     } else {

@@ -1,5 +1,6 @@
 //! HTTP adapter (axum): the only module that knows about HTTP, cookies and templates.
 
+pub mod access_log;
 pub mod audit_context;
 pub mod client_ip;
 pub mod error;
@@ -16,13 +17,10 @@ pub mod templates;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
 use axum::middleware;
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use self::error::WebError;
 use self::state::AppState;
@@ -44,20 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(metrics::remember_route))
         .fallback(|| async { WebError::NotFound })
         .with_state(state.clone());
-    // Outermost first: request id, tracing, request id echoed, body limit, then the edge
-    // (`edge`): metrics, security headers, errors rendered, the request guard (Host, body size
-    // and deadline, request deadline), and innermost the audit context (client IP, user agent)
-    // of the entries the handlers write.
+    // Outermost first: request id, request id echoed, body limit, then the edge (`edge`): the
+    // access log and its span, metrics, security headers, errors rendered, the request guard
+    // (Host, body size and deadline, request deadline), and innermost the audit context (client
+    // IP, user agent) of the entries the handlers write.
     let app = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(DefaultBodyLimit::max(s.max_body_bytes))
         .layer(middleware::from_fn_with_state(state, edge))
@@ -65,8 +55,8 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback_service(app)
 }
 
-/// The edge of every request, outermost first: metrics, security headers, errors rendered, the
-/// request guard, the audit context. Each step takes the next as a closure, so the five make one
+/// The edge of every request, outermost first: the access log, metrics, security headers, errors
+/// rendered, the request guard, the audit context. Each step takes the next as a closure, so the five make one
 /// future: one middleware (one boxed future, one clone of the router) per request instead of
 /// five nested `from_fn` layers, each cloning the service below it and boxing its future
 /// (callgrind, docs/PERFORMANCE.md).
@@ -77,10 +67,12 @@ async fn edge(
     next: middleware::Next,
 ) -> axum::response::Response {
     let state = &state;
-    metrics::track(state, req, |req| {
-        security::headers(state, req, |req| {
-            error::render_errors(state, req, |req| {
-                guard::guard(state, req, |req| audit_context::scope(ip, req, |req| next.run(req)))
+    access_log::record(req, |req| {
+        metrics::track(state, req, |req| {
+            security::headers(state, req, |req| {
+                error::render_errors(state, req, |req| {
+                    guard::guard(state, req, |req| audit_context::scope(ip, req, |req| next.run(req)))
+                })
             })
         })
     })

@@ -359,6 +359,29 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     let mut env = cli.env.clone();
     env.push(("GUICHET_SERVER__ISSUER".into(), "http://127.0.0.1:8080".into()));
     let mut served = crate::process::Served::start(&env, cli._dir.path()).await;
+    // One access-log line per request, in the span that carries the caller's request id; no
+    // colour codes when stderr is not a terminal; never the query string.
+    let res = reqwest::Client::new()
+        .get(served.url("/jwks?probe=secret-ish"))
+        .header("x-request-id", "access-log-probe-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], "access-log-probe-1");
+    let waited = std::time::Instant::now();
+    let line = loop {
+        // Raw, colour codes included (the log writer batches lines for 20 ms).
+        let raw = served.log.lock().unwrap().clone();
+        if let Some(l) = raw.lines().find(|l| l.contains("access-log-probe-1")) {
+            break l.to_owned();
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(5), "no access-log line: {raw}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!line.contains('\x1b'), "colour codes in a piped log: {line:?}");
+    assert!(line.contains("INFO request{request_id=access-log-probe-1}: GET /jwks status=200 latency_us="), "{line}");
+    assert!(!line.contains("secret-ish"), "{line}");
     // The process tunes malloc by re-executing itself: same PID, so signals reach the server.
     let pid = served.child.id();
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();

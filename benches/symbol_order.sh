@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerates benches/symbol-order.txt: the functions the release server runs from start-up to
+# answering discovery, JWKS, client_credentials (RS256, ES256, EdDSA), the sign-in page and the
+# health checks, as callgrind sees them. build.rs hands the list to the linker, which lays these
+# functions out together, so a start-up maps less of the binary's code (docs/PERFORMANCE.md,
+# "Idle memory"). Run it after large changes to start-up or the request path; a stale list
+# still works (missing names are skipped), it only packs less well.
+#   usage: benches/symbol_order.sh [--no-build]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/guichet-target}"
+[[ ${1:-} == --no-build ]] || (cd "$ROOT" && cargo build --release --bin guichet)
+command -v valgrind >/dev/null || { echo "symbol_order: install valgrind" >&2; exit 1; }
+BIN=$CARGO_TARGET_DIR/release/guichet
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/guichet-order.XXXXXX")
+VP=
+cleanup() { [[ -n $VP ]] && kill "$VP" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+export DATABASE_URL="sqlite://$TMP/g.db" GUICHET_KEYS__DIR="$TMP/keys" GUICHET_SERVER__LISTEN="127.0.0.1:$PORT" \
+    GUICHET_SERVER__ISSUER="$BASE" GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0 MALLOC_MMAP_THRESHOLD_=131072
+unset REDIS_URL
+# A fresh database and key directory, as a first start: migrations and key generation included.
+(cd "$TMP" && exec valgrind --tool=callgrind --demangle=no --dump-instr=no --compress-strings=no \
+    --callgrind-out-file="$TMP/cg.out" "$BIN" serve >"$TMP/server.log" 2>&1) &
+VP=$!
+for _ in $(seq 600); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.5; done
+curl -sf "$BASE/readyz" >/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
+for alg in RS256 ES256 EdDSA; do
+    c=$("$BIN" client create --name "order $alg" --grant client_credentials --id-token-signed-response-alg "$alg" --json)
+    id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$c")
+    secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$c")
+    for _ in 1 2 3; do curl -sf -o /dev/null -u "$id:$secret" -d grant_type=client_credentials "$BASE/token"; done
+done
+for p in /.well-known/openid-configuration /jwks /login /healthz /readyz /no-such-page; do
+    for _ in 1 2; do curl -s -o /dev/null "$BASE$p"; done
+done
+kill -INT "$VP"; wait "$VP" 2>/dev/null || true; VP=
+# Every function callgrind saw, first appearance first, kept if the binary defines it.
+nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$TMP/defined"
+cat "$TMP"/cg.out* | sed -n -E 's/^c?fn=(\([0-9]+\) )?//p' | awk '!seen[$0]++' \
+    | awk 'NR==FNR {d[$0]=1; next} ($0 in d)' "$TMP/defined" - >"$ROOT/benches/symbol-order.txt"
+echo "symbol_order: $(wc -l <"$ROOT/benches/symbol-order.txt") functions in benches/symbol-order.txt"

@@ -366,9 +366,9 @@ BASE="http://127.0.0.1:$PORT"
 GENV=(env -u REDIS_URL -u MALLOC_MMAP_THRESHOLD_ -u GUICHET_CONFIG -u GUICHET_VENV -u GUICHET_NODE_DIR
     DATABASE_URL="sqlite://$GDIR/guichet.db" GUICHET_KEYS__DIR="$GDIR/keys"
     GUICHET_SERVER__LISTEN="127.0.0.1:$PORT" GUICHET_SERVER__ISSUER="$BASE"
-    GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0 RUST_LOG=info)
+    GUICHET_SERVER__METRICS_LISTEN=127.0.0.1:0 RUST_LOG="${BENCH_RUST_LOG:-info}")
 # RUST_LOG=info is the default: the access log (one line per request) is on, as deployed, and
-# written to server.log. cwd = its own dir: no ./guichet.toml of the developer is read
+# written to server.log. BENCH_RUST_LOG=warn measures without it. cwd = its own dir: no ./guichet.toml of the developer is read
 (cd "$GDIR" && exec "${GENV[@]}" "$BIN" serve >"$GDIR/server.log" 2>&1 </dev/null) &
 SERVER_PID=$!
 wait_ready "$BASE/readyz" Guichet "$GDIR/server.log"

@@ -63,10 +63,6 @@ impl AccountService {
         Ok(())
     }
 
-    /// Changes the password (the current one is required when there is one); the other
-    /// sessions end; a notice is sent.
-    /// Needs a recent sign-in, and the current password when the account has one (accounts
-    /// made from an invitation have none).
     /// Whether the account has a password (accounts made by federation, an invitation taken
     /// with a passkey... have none until they set one).
     pub async fn has_password(&self, u: &User) -> AccountResult<bool> {
@@ -78,6 +74,10 @@ impl AccountService {
             .is_some_and(|c| c.user.id == u.id && c.password_hash.is_some()))
     }
 
+    /// Changes the password (the current one is required when there is one); the other
+    /// sessions end; a notice is sent.
+    /// Needs a recent sign-in, and the current password when the account has one (accounts
+    /// made from an invitation have none).
     pub async fn change_password(
         &self,
         user: UserId,

@@ -56,9 +56,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The edge of every request, outermost first: the access log, metrics, security headers, errors
-/// rendered, the request guard, the audit context. Each step takes the next as a closure, so the five make one
-/// future: one middleware (one boxed future, one clone of the router) per request instead of
-/// five nested `from_fn` layers, each cloning the service below it and boxing its future
+/// rendered, the request guard, the audit context. Each step takes the next as a closure, so the
+/// six make one future: one middleware (one boxed future, one clone of the router) per request
+/// instead of nested `from_fn` layers, each cloning the service below it and boxing its future
 /// (callgrind, docs/PERFORMANCE.md).
 async fn edge(
     axum::extract::State(state): axum::extract::State<AppState>,

@@ -163,11 +163,10 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Busy)?
             .map_err(|_| PasswordError::Busy)?;
-        let span = tracing::Span::current();
+        let request_id = crate::telemetry::current_request_id();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let _g = span.enter();
-            f()
+            crate::telemetry::in_request(request_id, f)
         })
         .await
         .map_err(|e| PasswordError::Internal(e.to_string()))?

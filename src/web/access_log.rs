@@ -1,20 +1,25 @@
-//! The access log: one line per request (target `guichet::access`, level INFO) written when
-//! the response head is ready, with the method, the path (never the query: it can carry codes
-//! and tokens), the status and the latency in microseconds. The request runs inside a `request`
-//! span that holds its request id, so every line logged while it runs carries the id too.
+//! The request id and the access log, the outermost step of every request.
 //!
-//! This replaces tower-http's `TraceLayer`, whose span (three fields formatted per request) and
-//! response-body wrapper cost about a quarter of the CPU of a JWKS request with the log on
-//! (docs/PERFORMANCE.md). Silence the access lines alone with `RUST_LOG=info,guichet::access=warn`.
+//! The request id is the caller's `X-Request-Id` when it is 1 to 128 visible ASCII characters,
+//! otherwise a new UUID; it is echoed on the response, and every line logged while the request
+//! runs carries it (`telemetry::scope`). One access line per request (target `guichet::access`,
+//! level INFO) is written when the response head is ready, with the method, the path (never the
+//! query: it can carry codes and tokens), the status and the latency in microseconds.
+//!
+//! This replaces tower-http's request-id layers and `TraceLayer`, and then the `request` span
+//! that followed them: a span per request and an event formatted by `tracing` cost a JWKS
+//! request 6 to 11 µs of CPU (docs/PERFORMANCE.md); the line is now formatted by hand into the
+//! log queue. Silence the access lines alone with `RUST_LOG=info,guichet::access=warn`.
 
 use std::time::Instant;
 
 use axum::extract::Request;
+use axum::http::HeaderName;
 use axum::response::Response;
-use tracing::Instrument;
 
-/// The target of the access-log lines, for `RUST_LOG` directives.
-pub const TARGET: &str = "guichet::access";
+use crate::telemetry::{self, RequestId};
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub async fn record<F, Fut>(req: Request, next: F) -> Response
 where
@@ -22,20 +27,21 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     let start = Instant::now();
-    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let span = tracing::info_span!("request", request_id = %id);
+    let id = RequestId::from_header(req.headers().get(&X_REQUEST_ID));
+    let header = id.header_value().clone();
     // Cheap clones (an enum and a shared buffer), taken before the request moves on.
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let res = next(req).instrument(span.clone()).await;
-    let _in = span.enter();
-    tracing::info!(
-        target: TARGET,
-        status = res.status().as_u16(),
-        latency_us = start.elapsed().as_micros() as u64,
-        "{} {}",
-        method,
-        uri.path()
-    );
+    let line = telemetry::access_enabled().then(|| (req.method().clone(), req.uri().clone()));
+    let mut res = telemetry::scope(id, next(req)).await;
+    if let Some((method, uri)) = line {
+        let latency_us = start.elapsed().as_micros() as u64;
+        telemetry::access(
+            header.to_str().unwrap_or(""),
+            method.as_str(),
+            uri.path(),
+            res.status().as_u16(),
+            latency_us,
+        );
+    }
+    res.headers_mut().insert(X_REQUEST_ID.clone(), header);
     res
 }

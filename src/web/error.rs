@@ -242,13 +242,13 @@ where
 {
     let html = wants_html(req.headers().get(header::ACCEPT));
     let ui = if html { Some(super::ui::ui_of_request(req.headers(), req.uri(), None)) } else { None };
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut res = next(req).await;
     let Some(payload) = res.extensions_mut().remove::<ErrorPayload>() else {
         return res;
     };
     if let Some(ErrorCause(cause)) = res.extensions_mut().remove::<ErrorCause>() {
-        tracing::error!(error_id = payload.error_id.as_deref().unwrap_or(""), request_id = request_id.as_deref().unwrap_or(""), error = ?cause, "request failed");
+        // The line carries the request id, as every line logged while a request runs.
+        tracing::error!(error_id = payload.error_id.as_deref().unwrap_or(""), error = ?cause, "request failed");
     }
     let (mut parts, _) = res.into_parts();
     let body = if let Some(ui) = &ui {

@@ -20,7 +20,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use self::error::WebError;
 use self::state::AppState;
@@ -42,24 +41,22 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(metrics::remember_route))
         .fallback(|| async { WebError::NotFound })
         .with_state(state.clone());
-    // Outermost first: request id, request id echoed, body limit, then the edge (`edge`): the
-    // access log and its span, metrics, security headers, errors rendered, the request guard
-    // (Host, body size and deadline, request deadline), and innermost the audit context (client
-    // IP, user agent) of the entries the handlers write.
+    // Outermost first: body limit, then the edge (`edge`): the request id and the access log,
+    // metrics, security headers, errors rendered, the request guard (Host, body size and
+    // deadline, request deadline), and innermost the audit context (client IP, user agent) of
+    // the entries the handlers write.
     let app = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(DefaultBodyLimit::max(s.max_body_bytes))
         .layer(middleware::from_fn_with_state(state, edge))
         .service(routes);
     Router::new().fallback_service(app)
 }
 
-/// The edge of every request, outermost first: the access log, metrics, security headers, errors
-/// rendered, the request guard, the audit context. Each step takes the next as a closure, so the
-/// six make one future: one middleware (one boxed future, one clone of the router) per request
-/// instead of nested `from_fn` layers, each cloning the service below it and boxing its future
-/// (callgrind, docs/PERFORMANCE.md).
+/// The edge of every request, outermost first: the request id and the access log, metrics,
+/// security headers, errors rendered, the request guard, the audit context. Each step takes the
+/// next as a closure, so the six make one future: one middleware (one boxed future, one clone of
+/// the router) per request instead of nested `from_fn` layers, each cloning the service below it
+/// and boxing its future (callgrind, docs/PERFORMANCE.md).
 async fn edge(
     axum::extract::State(state): axum::extract::State<AppState>,
     client_ip::ClientIp(ip): client_ip::ClientIp,

@@ -24,17 +24,48 @@ use crate::orgs::{Actor, OrgError, OrgService};
 use crate::store::{JournalStore, StoreError};
 
 tokio::task_local! {
-    static CONTEXT: AuditContext;
+    static CONTEXT: Captured;
+}
+
+/// What a request's context holds until an entry needs it: the web edge captures the client's
+/// address and User-Agent header as they are, and the strings of [`AuditContext`] are made only
+/// for the (few) requests that write an audit entry.
+#[derive(Clone, Debug)]
+enum Captured {
+    Ready(AuditContext),
+    Request { ip: std::net::IpAddr, user_agent: Option<axum::http::HeaderValue> },
 }
 
 /// The context of the request being served (empty outside one).
 pub fn current_context() -> AuditContext {
-    CONTEXT.try_with(Clone::clone).unwrap_or_default()
+    CONTEXT
+        .try_with(|c| match c {
+            Captured::Ready(ctx) => ctx.clone(),
+            Captured::Request { ip, user_agent } => AuditContext {
+                ip: Some(ip.to_string()),
+                user_agent: user_agent
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .map(|s| s.chars().take(USER_AGENT_MAX).collect::<String>())
+                    .filter(|s| !s.is_empty()),
+            },
+        })
+        .unwrap_or_default()
 }
 
 /// Runs `f` with `ctx` as the context of the audit entries it writes.
 pub async fn with_context<F: Future>(ctx: AuditContext, f: F) -> F::Output {
-    CONTEXT.scope(ctx, f).await
+    CONTEXT.scope(Captured::Ready(ctx), f).await
+}
+
+/// Runs `f` as a request from `ip` with this `User-Agent` header (kept to [`USER_AGENT_MAX`]
+/// characters when an entry is written).
+pub async fn with_request<F: Future>(
+    ip: std::net::IpAddr,
+    user_agent: Option<axum::http::HeaderValue>,
+    f: F,
+) -> F::Output {
+    CONTEXT.scope(Captured::Request { ip, user_agent }, f).await
 }
 
 /// The longest a user agent is kept.
@@ -337,5 +368,19 @@ mod tests {
         let ctx = AuditContext { ip: Some("203.0.113.9".into()), user_agent: Some("test".into()) };
         let seen = with_context(ctx.clone(), async { current_context() }).await;
         assert_eq!(seen, ctx);
+    }
+
+    #[tokio::test]
+    async fn a_request_s_context_is_made_when_an_entry_needs_it() {
+        use axum::http::HeaderValue;
+        let ip: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+        let long = "Mozilla/5.0 ".repeat(50);
+        let seen = with_request(ip, Some(HeaderValue::from_str(&long).unwrap()), async { current_context() }).await;
+        assert_eq!(seen.ip.as_deref(), Some("2001:db8::7"));
+        assert_eq!(seen.user_agent.unwrap(), long[..USER_AGENT_MAX]);
+        let seen = with_request(ip, Some(HeaderValue::from_static("")), async { current_context() }).await;
+        assert_eq!(seen.user_agent, None);
+        let seen = with_request(ip, None, async { current_context() }).await;
+        assert_eq!(seen, AuditContext { ip: Some("2001:db8::7".into()), user_agent: None });
     }
 }

@@ -6,19 +6,12 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::response::Response;
 
-use crate::domain::account::AuditContext;
-
 pub async fn scope<F, Fut>(ip: std::net::IpAddr, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(crate::audit::USER_AGENT_MAX).collect::<String>())
-        .filter(|s| !s.is_empty());
-    let ctx = AuditContext { ip: Some(ip.to_string()), user_agent };
-    crate::audit::with_context(ctx, next(req)).await
+    // Captured as they are; made into strings only if the request writes an audit entry.
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    crate::audit::with_request(ip, user_agent, next(req)).await
 }

@@ -22,24 +22,37 @@ where
 {
     let mut res = next(req).await;
     let h = res.headers_mut();
-    // One look-up per header: kept when the handler set its own.
-    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
-        h.entry(k).or_insert_with(|| HeaderValue::from_static(v));
+    // One look-up per header: kept when the handler set its own. The values are constants
+    // (`HeaderValue::from_static` checks its bytes when called at run time).
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: HeaderValue| {
+        h.entry(k).or_insert(v);
     };
-    set(h, header::CONTENT_SECURITY_POLICY, CSP);
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(h, header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
+    set(h, header::CONTENT_SECURITY_POLICY, const { HeaderValue::from_static(CSP) });
+    set(h, header::X_FRAME_OPTIONS, const { HeaderValue::from_static("DENY") });
+    set(h, header::X_CONTENT_TYPE_OPTIONS, const { HeaderValue::from_static("nosniff") });
+    set(h, header::REFERRER_POLICY, const { HeaderValue::from_static("no-referrer") });
+    set(
+        h,
+        const { header::HeaderName::from_static("cross-origin-opener-policy") },
+        const { HeaderValue::from_static("same-origin") },
+    );
+    set(
+        h,
+        const { header::HeaderName::from_static("permissions-policy") },
+        const { HeaderValue::from_static("camera=(), microphone=(), geolocation=()") },
+    );
     if state.settings.issuer_is_https() {
-        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            const { HeaderValue::from_static("max-age=31536000; includeSubDomains") },
+        );
     }
     let is_html =
         h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.starts_with("text/html")).unwrap_or(false);
     if is_html {
-        set(h, header::CACHE_CONTROL, "no-store");
-        set(h, header::PRAGMA, "no-cache");
+        set(h, header::CACHE_CONTROL, const { HeaderValue::from_static("no-store") });
+        set(h, header::PRAGMA, const { HeaderValue::from_static("no-cache") });
     }
     res
 }

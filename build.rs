@@ -25,13 +25,18 @@ fn main() {
     if !target.contains("linux-gnu") {
         return;
     }
-    if links(&["-Wl,-z,pack-relative-relocs"]) {
+    if links(&["-Wl,-z,pack-relative-relocs"], Path::new(".")) {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER);
-    if order.is_file() {
-        let args = [format!("-Wl,--symbol-ordering-file={}", order.display()), "-Wl,--no-warn-symbol-ordering".into()];
-        if links(&args.each_ref().map(String::as_str)) {
+    // The path stays relative, resolved where cargo runs rustc: the workspace root, which is this
+    // package's directory (the binaries are only linked when it is the package built, never as
+    // a dependency). An absolute path would tie the output of this script to one checkout:
+    // cargo keeps that output in the shared target directory and reuses it for another clone of
+    // the repository, which then failed to link once the first clone was gone.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+    if manifest_dir.join(ORDER).is_file() {
+        let args = [format!("-Wl,--symbol-ordering-file={ORDER}"), "-Wl,--no-warn-symbol-ordering".into()];
+        if links(&args.each_ref().map(String::as_str), &manifest_dir) {
             for a in args {
                 println!("cargo:rustc-link-arg-bins={a}");
             }
@@ -40,8 +45,8 @@ fn main() {
 }
 
 /// Whether rustc, with the linker it uses for this build, links and runs an empty program
-/// given `args` as link arguments.
-fn links(args: &[&str]) -> bool {
+/// given `args` as link arguments, run from `dir`.
+fn links(args: &[&str], dir: &Path) -> bool {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_else(|| ".".into()));
     let src = out.join("probe.rs");
     let exe = out.join("probe");
@@ -50,7 +55,7 @@ fn links(args: &[&str]) -> bool {
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let mut cmd = Command::new(rustc);
-    cmd.arg(&src).arg("-o").arg(&exe);
+    cmd.current_dir(dir).arg(&src).arg("-o").arg(&exe);
     for a in args {
         cmd.arg("-C").arg(format!("link-arg={a}"));
     }

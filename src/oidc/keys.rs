@@ -77,6 +77,7 @@ impl LoadedKey {
         match &self.signer {
             Signer::Jose(s) => s.sign(message).map_err(|e| err(&e)),
             Signer::P256(key) => p256_sign(key, message).map_err(|e| err(&e)),
+            Signer::Ed25519(key) => Ok(ed25519_dalek::Signer::sign(key.as_ref(), message).to_bytes().to_vec()),
         }
     }
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
@@ -88,9 +89,32 @@ impl LoadedKey {
 /// made beforehand: the generic `EVP_DigestSign` path (what josekit uses) looks the algorithms
 /// up in OpenSSL 3's provider tables on every call and encodes then decodes a DER signature,
 /// about 40k of the 290k instructions of a signature (callgrind, docs/PERFORMANCE.md).
+/// EdDSA signs with ed25519-dalek: OpenSSL 3.0's Ed25519 is portable C, at half the speed
+/// (docs/PERFORMANCE.md). Ed25519 is deterministic, so both make the same signature (tested).
 enum Signer {
     Jose(Box<dyn JwsSigner>),
     P256(openssl::ec::EcKey<openssl::pkey::Private>),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+}
+
+/// The Ed25519 private key of an EdDSA JWK (`crv` Ed25519, `d`, `x`), checked: `x` must be
+/// the public key of `d`.
+fn ed25519_key(jwk: &Jwk, path: &Path) -> Result<ed25519_dalek::SigningKey, KeyError> {
+    let field = |name: &str| -> Result<[u8; 32], KeyError> {
+        jwk.parameter(name)
+            .and_then(|v| v.as_str())
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| key_err(path, format!("EdDSA key without a valid {name}")))
+    };
+    if jwk.parameter("crv").and_then(|v| v.as_str()) != Some("Ed25519") {
+        return Err(key_err(path, "EdDSA key not on Ed25519"));
+    }
+    let key = ed25519_dalek::SigningKey::from_bytes(&field("d")?);
+    if key.verifying_key().to_bytes() != field("x")? {
+        return Err(key_err(path, "EdDSA key whose x is not the public key of d"));
+    }
+    Ok(key)
 }
 
 /// The P-256 private key of an ES256 JWK (`d`, `x`, `y`), checked.
@@ -412,7 +436,7 @@ fn load(f: KeyFile, dir: &Path) -> Result<LoadedKey, KeyError> {
             Box::new(ES256.verifier_from_jwk(&public_of(&jwk, &path)?).map_err(|e| key_err(&path, e))?),
         ),
         SigningAlg::EdDSA => (
-            Signer::Jose(Box::new(EdDSA.signer_from_jwk(&jwk).map_err(|e| key_err(&path, e))?)),
+            Signer::Ed25519(Box::new(ed25519_key(&jwk, &path)?)),
             Box::new(EdDSA.verifier_from_jwk(&public_of(&jwk, &path)?).map_err(|e| key_err(&path, e))?),
         ),
     };
@@ -510,6 +534,36 @@ mod tests {
             verifier.verify(message.as_bytes(), &sig).unwrap();
             assert!(verifier.verify(b"header.other", &sig).is_err());
         }
+    }
+
+    /// The Ed25519 signer makes the very signatures OpenSSL's (through josekit) makes: Ed25519
+    /// is deterministic. A key file whose public half does not match is refused.
+    #[test]
+    fn eddsa_signatures_are_openssl_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeySet::load_or_init(dir.path(), Arc::new(SystemClock), 600).unwrap();
+        let key = keys.signing_key(SigningAlg::EdDSA).unwrap();
+        let private = Jwk::from_map(key.file.private_jwk.clone()).unwrap();
+        let openssl = EdDSA.signer_from_jwk(&private).unwrap();
+        let public = Jwk::from_map(key.public_jwk.as_object().unwrap().clone()).unwrap();
+        let verifier = EdDSA.verifier_from_jwk(&public).unwrap();
+        for i in 0..50 {
+            let message = format!("header.payload-{i}").repeat(i + 1);
+            let sig = key.sign(message.as_bytes()).unwrap();
+            assert_eq!(sig, openssl.sign(message.as_bytes()).unwrap());
+            verifier.verify(message.as_bytes(), &sig).unwrap();
+            assert!(verifier.verify(b"header.other", &sig).is_err());
+        }
+
+        let mut other = private.clone();
+        let x = URL_SAFE_NO_PAD.encode([9u8; 32]);
+        other.set_parameter("x", Some(x.into())).unwrap();
+        let err = ed25519_key(&other, Path::new("k.json")).unwrap_err().to_string();
+        assert!(err.contains("not the public key"), "{err}");
+        let mut short = private.clone();
+        short.set_parameter("d", Some("AAAA".into())).unwrap();
+        let err = ed25519_key(&short, Path::new("k.json")).unwrap_err().to_string();
+        assert!(err.contains("valid d"), "{err}");
     }
 
     /// Nodes started at the same instant on an empty key directory end up with one key set.

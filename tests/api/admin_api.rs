@@ -158,8 +158,11 @@ async fn signed_requests_are_checked_once_within_the_window() {
     };
     assert_eq!(send(h.clone(), path).await.status(), 200);
     problem(send(h, path).await, 401).await; // replayed
-    problem(send(api.signed("GET", path, now - 301, b""), path).await, 401).await; // stale
-    problem(send(api.signed("GET", path, now + 301, b""), path).await, 401).await; // from the future
+                                             // Well outside the window: `now` was read before these requests, and the server's clock may
+                                             // have moved on a second or two (now + window + 1 was accepted once, a second later).
+    let outside = devkey::SIGNATURE_WINDOW_SECS + 30;
+    problem(send(api.signed("GET", path, now - outside, b""), path).await, 401).await; // stale
+    problem(send(api.signed("GET", path, now + outside, b""), path).await, 401).await; // from the future
     problem(send(api.signed("GET", "/api/v1/orgs/acme/members?limit=11", now, b""), path).await, 401).await; // another path
                                                                                                              // The body is covered.
     api.app.create_user("ann@acme.test", "correct horse battery").await;

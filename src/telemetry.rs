@@ -233,18 +233,7 @@ const TIMESTAMP_LEN: usize = 27;
 /// microseconds), without `core::fmt`. Times before 1970 are written as 1970.
 fn timestamp(t: std::time::SystemTime, buf: &mut [u8; TIMESTAMP_LEN]) -> &str {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days to civil date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, rem) = crate::domain::UnixTime(d.as_secs().min(i64::MAX as u64) as i64).civil();
     let mut put = |at: usize, width: usize, mut v: u64| {
         for k in (at..at + width).rev() {
             buf[k] = b'0' + (v % 10) as u8;
@@ -254,6 +243,7 @@ fn timestamp(t: std::time::SystemTime, buf: &mut [u8; TIMESTAMP_LEN]) -> &str {
     put(0, 4, year.clamp(0, 9999) as u64);
     put(5, 2, month as u64);
     put(8, 2, day as u64);
+    let rem = rem as u64;
     put(11, 2, rem / 3600);
     put(14, 2, rem % 3600 / 60);
     put(17, 2, rem % 60);

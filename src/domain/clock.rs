@@ -30,7 +30,7 @@ impl UnixTime {
     }
 
     /// (year, month, day, seconds into the day), proleptic Gregorian (H. Hinnant's algorithm).
-    fn civil(self) -> (i64, i64, i64, i64) {
+    pub(crate) fn civil(self) -> (i64, i64, i64, i64) {
         let (days, rem) = (self.0.div_euclid(86_400), self.0.rem_euclid(86_400));
         let z = days + 719_468;
         let era = z.div_euclid(146_097);

@@ -2,7 +2,7 @@
 //! how it ended. Entries are written by the services in the transaction of the change
 //! (`AccountOp::Audit`); this module gives them their context and reads them.
 //!
-//! - **Context**: the web layer serves each request inside [`with_context`] (client IP as
+//! - **Context**: the web layer serves each request inside [`with_request`] (client IP as
 //!   `web::client_ip` resolves it, User-Agent); the store reads [`current_context`] when it writes
 //!   an entry, so every service's entries carry it without passing it along. Work outside a
 //!   request (jobs, the CLI) has none.
@@ -27,35 +27,27 @@ tokio::task_local! {
     static CONTEXT: Captured;
 }
 
-/// What a request's context holds until an entry needs it: the web edge captures the client's
-/// address and User-Agent header as they are, and the strings of [`AuditContext`] are made only
-/// for the (few) requests that write an audit entry.
+/// What the web edge captures per request, as it comes: the strings of [`AuditContext`] are made
+/// only for the (few) requests that write an audit entry.
 #[derive(Clone, Debug)]
-enum Captured {
-    Ready(AuditContext),
-    Request { ip: std::net::IpAddr, user_agent: Option<axum::http::HeaderValue> },
+struct Captured {
+    ip: std::net::IpAddr,
+    user_agent: Option<axum::http::HeaderValue>,
 }
 
 /// The context of the request being served (empty outside one).
 pub fn current_context() -> AuditContext {
     CONTEXT
-        .try_with(|c| match c {
-            Captured::Ready(ctx) => ctx.clone(),
-            Captured::Request { ip, user_agent } => AuditContext {
-                ip: Some(ip.to_string()),
-                user_agent: user_agent
-                    .as_ref()
-                    .and_then(|v| v.to_str().ok())
-                    .map(|s| s.chars().take(USER_AGENT_MAX).collect::<String>())
-                    .filter(|s| !s.is_empty()),
-            },
+        .try_with(|c| AuditContext {
+            ip: Some(c.ip.to_string()),
+            user_agent: c
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(USER_AGENT_MAX).collect::<String>())
+                .filter(|s| !s.is_empty()),
         })
         .unwrap_or_default()
-}
-
-/// Runs `f` with `ctx` as the context of the audit entries it writes.
-pub async fn with_context<F: Future>(ctx: AuditContext, f: F) -> F::Output {
-    CONTEXT.scope(Captured::Ready(ctx), f).await
 }
 
 /// Runs `f` as a request from `ip` with this `User-Agent` header (kept to [`USER_AGENT_MAX`]
@@ -65,7 +57,7 @@ pub async fn with_request<F: Future>(
     user_agent: Option<axum::http::HeaderValue>,
     f: F,
 ) -> F::Output {
-    CONTEXT.scope(Captured::Request { ip, user_agent }, f).await
+    CONTEXT.scope(Captured { ip, user_agent }, f).await
 }
 
 /// The longest a user agent is kept.
@@ -366,7 +358,9 @@ mod tests {
     async fn the_context_is_the_scope_s() {
         assert_eq!(current_context(), AuditContext::default());
         let ctx = AuditContext { ip: Some("203.0.113.9".into()), user_agent: Some("test".into()) };
-        let seen = with_context(ctx.clone(), async { current_context() }).await;
+        let ip = "203.0.113.9".parse().unwrap();
+        let ua = axum::http::HeaderValue::from_static("test");
+        let seen = with_request(ip, Some(ua), async { current_context() }).await;
         assert_eq!(seen, ctx);
     }
 

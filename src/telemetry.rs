@@ -82,7 +82,7 @@ impl RequestId {
     }
 
     /// A new random id (UUID v4, hyphenated, lower case).
-    pub fn new() -> Self {
+    fn new() -> Self {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
         Self(HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("-")))
@@ -95,12 +95,6 @@ impl RequestId {
 
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
-    }
-}
-
-impl Default for RequestId {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -15,6 +15,16 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// 256 random bits from the thread's ChaCha generator (rand's `ThreadRng`, seeded and reseeded
+/// from the OS), base64url: for identifiers that must be unique and unguessable but guard
+/// nothing by themselves (a token's `jti`), minted on every token request. No system call, where
+/// [`random_token`] makes one per value; secrets keep coming from the OS directly.
+pub fn random_id() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
 /// Hex SHA-256 digest: the stored form of a token.
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

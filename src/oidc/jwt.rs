@@ -36,15 +36,36 @@ pub struct Header {
     pub typ: Option<String>,
 }
 
+/// The JOSE header of the tokens we sign, in this member order.
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'a str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
+/// Longest base64url signature: RS256 with a 4096-bit key (512 bytes).
+const MAX_SIGNATURE_B64: usize = 683;
+
+/// Signs `claims` as a compact JWS. The token is written into one buffer sized up front
+/// (header, payload, then the signature appended), with no intermediate strings.
 pub fn encode(key: &LoadedKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
-    let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
-    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-    let p = URL_SAFE_NO_PAD.encode(
-        serde_json::to_vec(claims).map_err(|e| KeyError::File { path: "claims".into(), reason: e.to_string() })?,
-    );
-    let signing_input = format!("{h}.{p}");
-    let sig = key.sign(signing_input.as_bytes())?;
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, &JwsHeader { alg: key.alg().as_str(), kid: key.kid(), typ })
+        .map_err(|e| KeyError::File { path: "header".into(), reason: e.to_string() })?;
+    let header_len = json.len();
+    serde_json::to_writer(&mut json, claims)
+        .map_err(|e| KeyError::File { path: "claims".into(), reason: e.to_string() })?;
+    let (header, payload) = json.split_at(header_len);
+    let b64_len = |n: usize| (n * 4).div_ceil(3);
+    let mut token = String::with_capacity(b64_len(header.len()) + b64_len(payload.len()) + 2 + MAX_SIGNATURE_B64);
+    URL_SAFE_NO_PAD.encode_string(header, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let sig = key.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, &mut token);
+    Ok(token)
 }
 
 struct Parts<'a> {

@@ -59,13 +59,16 @@ impl OidcProvider {
         // Extra claims first: the registered ones below always win.
         let mut c = extra.clone();
         c.insert("iss".into(), json!(self.issuer));
-        c.insert("sub".into(), json!(user.map(|u| u.id.to_string()).unwrap_or_else(|| client.client_id.to_string())));
+        c.insert(
+            "sub".into(),
+            json!(user.map(|u| u.id.to_string()).unwrap_or_else(|| client.client_id.as_str().to_owned())),
+        );
         c.insert("aud".into(), json!(client.client_id.as_str()));
         c.insert("client_id".into(), json!(client.client_id.as_str()));
         c.insert("iat".into(), json!(now.0));
         c.insert("exp".into(), json!(now.plus_secs(secs(self.cfg.access_token_ttl_secs)).0));
-        c.insert("jti".into(), json!(tokens::random_token()));
-        c.insert("scope".into(), json!(scope.to_string()));
+        c.insert("jti".into(), json!(tokens::random_id()));
+        c.insert("scope".into(), json!(scope.joined()));
         if user.is_some() {
             c.insert("auth_time".into(), json!(grant.auth_time.0));
             if let Some(acr) = &grant.acr {
@@ -137,7 +140,7 @@ impl OidcProvider {
         let rec = NewRefresh {
             token_hash: tokens::digest(&token),
             grant_id: grant.id,
-            scope: scope.to_string(),
+            scope: scope.joined(),
             expires_at: exp,
         };
         (token, rec)

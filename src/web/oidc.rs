@@ -143,7 +143,11 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let raw = STANDARD.decode(b64.trim()).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let text = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let (id, secret) = text.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+    // Most ids and secrets need no decoding (ours are base64url): copied as they are.
     let decode = |s: &str| -> String {
+        if !s.contains(['%', '+']) {
+            return s.to_owned();
+        }
         url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     Ok(Some((decode(id), decode(secret))))

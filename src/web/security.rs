@@ -22,6 +22,8 @@ where
 {
     let mut res = next(req).await;
     let h = res.headers_mut();
+    // Room for what follows (and the request id the edge adds): one growth of the map at most.
+    h.reserve(10);
     // One look-up per header: kept when the handler set its own. The values are constants
     // (`HeaderValue::from_static` checks its bytes when called at run time).
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: HeaderValue| {

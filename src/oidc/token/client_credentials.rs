@@ -32,7 +32,7 @@ impl OidcProvider {
             client_id: client.client_id.clone(),
             user_id: None,
             sid: None,
-            scope: scope.to_string(),
+            scope: scope.joined(),
             offline: false,
             auth_time: now,
             acr: None,
@@ -50,7 +50,7 @@ impl OidcProvider {
             access_token,
             token_type: "Bearer",
             expires_in: self.cfg.access_token_ttl_secs,
-            scope: scope.to_string(),
+            scope: scope.joined(),
             id_token: None,
             refresh_token: None,
         })

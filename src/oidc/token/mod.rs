@@ -128,7 +128,7 @@ impl OidcProvider {
             access_token,
             token_type: "Bearer",
             expires_in: self.cfg.access_token_ttl_secs,
-            scope: t.scope.to_string(),
+            scope: t.scope.joined(),
             id_token,
             refresh_token,
         };

@@ -2,7 +2,7 @@
 # Instructions per request of the release server, counted by callgrind (repeatable whatever
 # else the machine does; docs/PERFORMANCE.md, "Instruction counts per request").
 #
-#   benches/callgrind.sh [cc-es256|cc-rs256|jwks|discovery] [REQUESTS] [--no-build]
+#   benches/callgrind.sh [cc-es256|cc-rs256|cc-eddsa|jwks|discovery] [REQUESTS] [--no-build]
 #
 # Starts `guichet serve` (release, SQLite, a scratch directory) under valgrind, sends 50
 # warm-up requests on one keep-alive connection, zeroes the counters, sends REQUESTS (default
@@ -31,6 +31,7 @@ unset REDIS_URL
 "$BIN" migrate --json >/dev/null
 ALG=ES256
 [[ $WHAT == cc-rs256 ]] && ALG=RS256
+[[ $WHAT == cc-eddsa ]] && ALG=EdDSA
 "$BIN" client create --name callgrind --grant client_credentials --id-token-signed-response-alg "$ALG" --json >"$TMP/client.json"
 valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" "$BIN" serve >"$TMP/server.log" 2>&1 &
 VP=$!

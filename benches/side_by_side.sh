@@ -12,6 +12,9 @@
 #   --no-build     use the release binary already in $CARGO_TARGET_DIR
 #   --only S       measure one server (to debug a setup); ratios then show as —
 #   BENCH_KEEP_TMP=1 keeps the scratch dir (wrk outputs, token pools) for inspection
+#   BENCH_PERF=ENDPOINT records Guichet's measured run of that endpoint (discovery, jwks, cc_es256,
+#                  refresh, ...) with `perf record -g` into DIR/perf-ENDPOINT.data (its figures
+#                  then include perf's own overhead)
 #
 # Measures, for both servers one after the other: discovery, JWKS, client_credentials RS256 /
 # ES256 / EdDSA (the peer has no EdDSA: its ES256 run stands in), introspection, userinfo, the
@@ -252,13 +255,18 @@ run_wrk() {
         tokens "$threads" "$TMP/$server-rt" >/dev/null || die "$server: no refresh tokens"
         envs+=(BENCH_TOKENS="$TMP/$server-rt")
     fi
-    local m0 m1
+    local m0 m1 perf_pid=
+    if [[ ${BENCH_PERF:-} == "$ep" && $server == guichet ]]; then
+        perf record -q -F 999 -g -p "$SERVER_PID" -o "$OUT/perf-$ep.data" -- sleep "$DURATION" 2>/dev/null &
+        perf_pid=$!
+    fi
     m0=$(machine_ticks)
     c0=$(cpu_ticks "$SERVER_PID")
     env "${envs[@]}" BENCH_OUT="$base.json" \
         wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s -s "$HERE/lua/$lua" "$url" >"$base.txt"
     c1=$(cpu_ticks "$SERVER_PID")
     m1=$(machine_ticks)
+    if [[ -n $perf_pid ]]; then wait "$perf_pid" || true; fi
     local -a probe=()
     if python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["status"] else 1)' "$base.json" &&
         [[ $lua == static.lua ]]; then

@@ -10,9 +10,7 @@ use subtle::ConstantTimeEq;
 
 /// 256 random bits from the OS CSPRNG, base64url without padding (43 characters).
 pub fn random_token() -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
+    random_b64(&mut rand::rngs::OsRng)
 }
 
 /// 256 random bits from the thread's ChaCha generator (rand's `ThreadRng`, seeded and reseeded
@@ -20,8 +18,12 @@ pub fn random_token() -> String {
 /// nothing by themselves (a token's `jti`), minted on every token request. No system call, where
 /// [`random_token`] makes one per value; secrets keep coming from the OS directly.
 pub fn random_id() -> String {
+    random_b64(&mut rand::thread_rng())
+}
+
+fn random_b64(rng: &mut impl RngCore) -> String {
     let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
+    rng.fill_bytes(&mut b);
     URL_SAFE_NO_PAD.encode(b)
 }
 
@@ -40,11 +42,11 @@ mod tests {
 
     #[test]
     fn tokens_are_unique_and_url_safe() {
-        let a = random_token();
-        let b = random_token();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        for (a, b) in [(random_token(), random_token()), (random_id(), random_id())] {
+            assert_ne!(a, b);
+            assert_eq!(a.len(), 43);
+            assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        }
         assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(constant_time_eq(b"x", b"x"));
         assert!(!constant_time_eq(b"x", b"xy"));

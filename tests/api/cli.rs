@@ -385,7 +385,15 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     // The process tunes malloc by re-executing itself: same PID, so signals reach the server.
     let pid = served.child.id();
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-    assert!(String::from_utf8_lossy(&environ).contains("MALLOC_MMAP_THRESHOLD_=131072"));
+    let environ = String::from_utf8_lossy(&environ);
+    for setting in [
+        "MALLOC_MMAP_THRESHOLD_=131072",
+        "MIMALLOC_PURGE_DELAY=0",
+        "MIMALLOC_ALLOW_THP=0",
+        "MIMALLOC_ABANDONED_RECLAIM_ON_FREE=1",
+    ] {
+        assert!(environ.split('\0').any(|v| v == setting), "{setting} not set");
+    }
     let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     let started = std::time::Instant::now();

@@ -8,6 +8,19 @@ use std::fmt;
 pub struct Scope(BTreeSet<String>);
 
 impl Scope {
+    /// The space-separated form (what `to_string` gives, without the formatting machinery: it
+    /// is made twice per token response).
+    pub fn joined(&self) -> String {
+        let mut out = String::with_capacity(self.0.iter().map(|s| s.len() + 1).sum());
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(s);
+        }
+        out
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut set = BTreeSet::new();
         for t in raw.split(' ').filter(|t| !t.is_empty()) {
@@ -42,21 +55,6 @@ impl Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.joined())
-    }
-}
-
-impl Scope {
-    /// The space-separated form (what `to_string` gives, without the formatting machinery: it
-    /// is made twice per token response).
-    pub fn joined(&self) -> String {
-        let mut out = String::with_capacity(self.0.iter().map(|s| s.len() + 1).sum());
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(s);
-        }
-        out
     }
 }
 

@@ -143,9 +143,10 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let raw = STANDARD.decode(b64.trim()).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let text = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
     let (id, secret) = text.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-    // Most ids and secrets need no decoding (ours are base64url): copied as they are.
+    // Most ids and secrets need no decoding (ours are base64url): copied as they are. What
+    // holds an escape or a separator is decoded as one form value, as before.
     let decode = |s: &str| -> String {
-        if !s.contains(['%', '+']) {
+        if !s.contains(['%', '+', '&']) {
             return s.to_owned();
         }
         url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()

@@ -12,6 +12,9 @@
 #   --no-build     use the release binary already in $CARGO_TARGET_DIR
 #   --only S       measure one server (to debug a setup); ratios then show as —
 #   BENCH_KEEP_TMP=1 keeps the scratch dir (wrk outputs, token pools) for inspection
+#   BENCH_ENDPOINTS="refresh userinfo" measures only those endpoints (quick A/B runs; the
+#                  others show as —)
+#   GUICHET_BIN=PATH measures that Guichet binary (implies --no-build)
 #   BENCH_PERF=ENDPOINT records Guichet's measured run of that endpoint (discovery, jwks, cc_es256,
 #                  refresh, ...) with `perf record -g` into DIR/perf-ENDPOINT.data (its figures
 #                  then include perf's own overhead)
@@ -205,8 +208,8 @@ if ! "$PY" -c 'import argon2' 2>/dev/null; then
 fi
 
 # ------------------------------------------------------------------ Guichet release build
-BIN="$CARGO_TARGET_DIR/release/guichet"
-if ((BUILD)) && [[ $ONLY != peer ]]; then
+BIN="${GUICHET_BIN:-$CARGO_TARGET_DIR/release/guichet}"
+if ((BUILD)) && [[ $ONLY != peer && -z ${GUICHET_BIN:-} ]]; then
     build_release "$TMP/build.log"
 fi
 GUICHET_VERSION=
@@ -235,9 +238,13 @@ REDIRECT_URI=http://127.0.0.1:9/cb
 declare -A RSS_IDLE=([guichet]= [peer]=) RSS_PEAK=([guichet]= [peer]=) RSS_AFTER=([guichet]= [peer]=)
 declare -A JWTS_CODE=([guichet]= [peer]=) JWTS_REFRESH=([guichet]= [peer]=)
 
+# wanted ENDPOINT: selected by BENCH_ENDPOINTS (all when unset)
+wanted() { [[ -z ${BENCH_ENDPOINTS:-} || " $BENCH_ENDPOINTS " == *" $1 "* ]]; }
+
 # run_wrk SERVER ENDPOINT URL LUA THREADS [VAR=VALUE...]: warm-up, measured run, result line
 run_wrk() {
     local server=$1 ep=$2 url=$3 lua=$4 threads=$5
+    wanted "$ep" || return 0
     shift 5
     local base="$TMP/wrk-$server-$ep" c0 c1
     local -a envs=(BENCH_LUA_DIR="$HERE/lua" "$@")
@@ -292,6 +299,7 @@ run_wrk() {
 run_loop() {
     local server=$1 ep=$2 unit=$3
     shift 3
+    wanted "$ep" || return 0
     "$PY" "$HELPER" loop --unit "$unit" --base "$BASE" --client-id="$WEB_ID" --secret="$WEB_SECRET" \
         --redirect-uri "$REDIRECT_URI" --email "$EMAIL" --password "$PASSWORD" --pid "$SERVER_PID" \
         --duration "$DURATION" --workers "$WORKERS" --server "$server" --endpoint "$ep" \

@@ -6,7 +6,7 @@
 
 use super::{ClientId, GrantId, UnixTime, UserId};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
     pub id: GrantId,
     pub client_id: ClientId,
@@ -58,7 +58,7 @@ pub struct AuthCode {
     pub expires_at: UnixTime,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RefreshRecord {
     pub grant_id: GrantId,
     pub scope: String,

@@ -50,8 +50,9 @@ impl OidcProvider {
             return Ok(out);
         }
         let now = self.clock.now();
-        let Some(rec) = self.stores.grants.refresh(&tokens::digest(token)).await? else { return Ok(inactive) };
-        let Some(grant) = self.stores.grants.grant(rec.grant_id).await? else { return Ok(inactive) };
+        let Some((rec, grant)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? else {
+            return Ok(inactive);
+        };
         if rec.used_at.is_some()
             || rec.expires_at <= now
             || !grant.is_active(now)

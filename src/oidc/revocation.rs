@@ -20,11 +20,9 @@ impl OidcProvider {
             }
             return Ok(());
         }
-        if let Some(rec) = self.stores.grants.refresh(&tokens::digest(token)).await? {
-            if let Some(grant) = self.stores.grants.grant(rec.grant_id).await? {
-                if grant.client_id == client.client_id {
-                    self.stores.grants.revoke_grant(grant.id, now).await?;
-                }
+        if let Some((_, grant)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? {
+            if grant.client_id == client.client_id {
+                self.stores.grants.revoke_grant(grant.id, now).await?;
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 //! rate-limit counters, replay caches) lives behind [`EphemeralStore`], backed by the SQL database
 //! by default and by Redis when `REDIS_URL` is set. Only `app.rs` knows which implementation is used.
 
+pub mod db_pool;
 pub mod ephemeral;
 pub mod ephemeral_keys;
 pub mod migrations;
@@ -202,6 +203,8 @@ pub trait GrantStore: Send + Sync {
         successor: &NewRefresh,
     ) -> StoreResult<Consumed<RefreshRecord>>;
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
+    /// A refresh token and its grant, in one round trip (None when either is missing).
+    async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant)>>;
     /// Records an access token's revocation (by the digest of its `jti`) until it expires.
     async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
     async fn access_token_revoked(&self, jti_hash: &str) -> StoreResult<bool>;
@@ -518,9 +521,9 @@ pub struct Totals {
 /// stopped mid-request). The `BEGIN` runs in a task of its own: if the caller is gone by then,
 /// the transaction is dropped there, which rolls it back.
 pub(crate) async fn begin<DB: sqlx::Database>(
-    pool: &sqlx::Pool<DB>,
+    pool: &db_pool::DbPool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-    let pool = pool.clone();
+    let pool = pool.pool.clone();
     tokio::spawn(async move { pool.begin().await })
         .await
         .map_err(|e| sqlx::Error::Protocol(format!("the task opening a transaction failed: {e}")))?

@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Postgres, Row, Sqlite};
 use uuid::Uuid;
 
+use super::db_pool::DbPool;
 use super::ephemeral::{ttl_secs, EphemeralStore};
 use super::migrations;
 use super::{Health, StoreError, StoreResult, UserCredentials, UserStore, ACQUIRE_TIMEOUT};
@@ -26,7 +27,7 @@ use crate::domain::{Clock, Email, NewUser, UnixTime, User, UserId, UserStatus};
 
 /// A SQL database: the durable store, and the default ephemeral store.
 pub struct SqlStore<DB: sqlx::Database> {
-    pub(super) pool: Pool<DB>,
+    pub(super) pool: DbPool<DB>,
     pub(super) clock: Arc<dyn Clock>,
     /// The database file (SQLite only; empty otherwise).
     file: std::path::PathBuf,
@@ -109,11 +110,15 @@ impl SqliteStore {
             }
         }
         let pool_options = SqlitePoolOptions::new()
+            // No ping when a connection is taken from the pool: sqlx's default sends one to the
+            // connection's worker thread before every query (two thread hand-offs), and a
+            // SQLite connection is an open file in this process, with no peer to lose.
+            .test_before_acquire(false)
             // An in-memory database exists once per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { max_connections.max(1) })
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+            .max_lifetime(if in_memory { None } else { Some(SQLITE_MAX_LIFETIME) })
             .acquire_timeout(ACQUIRE_TIMEOUT);
         // Two processes opening a new database at once: switching it to WAL needs a lock that
         // SQLite may refuse at once (SQLITE_BUSY, no busy handler for that step). Try again
@@ -130,29 +135,58 @@ impl SqliteStore {
             }
         };
         let file = if in_memory { std::path::PathBuf::new() } else { file };
+        let pool = if in_memory {
+            DbPool::plain(pool)
+        } else {
+            DbPool::with_stack(
+                pool,
+                DbPool::<Sqlite>::stack_size(max_connections),
+                ACQUIRE_TIMEOUT,
+                SQLITE_MAX_LIFETIME,
+            )
+        };
         Ok(Self { pool, clock, file, writer: Some(Arc::new(tokio::sync::Mutex::new(()))) })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
         let _guard = sqlite_migration_lock(&self.file).await?;
-        run_migrations(&self.pool, migrations::SQLITE).await
+        run_migrations(&self.pool.pool, migrations::SQLITE).await
     }
 }
+
+/// A SQLite connection is closed and replaced after this long (its page cache let go).
+const SQLITE_MAX_LIFETIME: Duration = Duration::from_secs(1800);
+
+/// How long a PostgreSQL connection may sit in the pool before it is pinged on its next use.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // sqlx pings every connection it hands out by default: a network round trip before
+            // every query. A busy connection has just proved itself; only one that sat idle
+            // long enough for a server restart or a firewall's idle cut is pinged first (and
+            // replaced if the ping fails).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PG_PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Some(Duration::from_secs(600)))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool, clock, file: std::path::PathBuf::new(), writer: None })
+        Ok(Self { pool: DbPool::plain(pool), clock, file: std::path::PathBuf::new(), writer: None })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
-        run_migrations(&self.pool, migrations::POSTGRES).await
+        run_migrations(&self.pool.pool, migrations::POSTGRES).await
     }
 }
 
@@ -254,7 +288,7 @@ macro_rules! impl_sql_store {
             }
 
             pub fn pool(&self) -> &Pool<$db> {
-                &self.pool
+                &self.pool.pool
             }
         }
 

@@ -546,6 +546,29 @@ macro_rules! impl_oidc_stores {
                 row.as_ref().map(Self::refresh_from_row).transpose()
             }
 
+            async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant)>> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", grant_cols!(), ", rt_scope, rt_created_at, rt_expires_at, rt_used_at FROM grants \
+                     JOIN (SELECT grant_id AS rt_grant_id, scope AS rt_scope, created_at AS rt_created_at, \
+                     expires_at AS rt_expires_at, used_at AS rt_used_at FROM refresh_tokens WHERE token_hash = $1) rt \
+                     ON grants.grant_id = rt.rt_grant_id"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(r) = row else { return Ok(None) };
+                let grant = Self::grant_from_row(&r)?;
+                let rec = RefreshRecord {
+                    grant_id: grant.id,
+                    scope: r.try_get("rt_scope").map_err(db_err)?,
+                    created_at: UnixTime(r.try_get("rt_created_at").map_err(db_err)?),
+                    expires_at: UnixTime(r.try_get("rt_expires_at").map_err(db_err)?),
+                    used_at: r.try_get::<Option<i64>, _>("rt_used_at").map_err(db_err)?.map(UnixTime),
+                };
+                Ok(Some((rec, grant)))
+            }
+
             async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query(

@@ -182,6 +182,11 @@ async fn refresh_tokens_rotate_once_with_their_successor() {
     s.grants.create_grant(&g).await.unwrap();
     s.grants.insert_refresh(&f.refresh(&g, "rt-0")).await.unwrap();
     assert!(s.grants.refresh("rt-0").await.unwrap().unwrap().used_at.is_none());
+    // The token and its grant in one read: the same records as the two reads apart.
+    let (rec, grant) = s.grants.refresh_grant("rt-0").await.unwrap().unwrap();
+    assert_eq!(Some(rec), s.grants.refresh("rt-0").await.unwrap());
+    assert_eq!(Some(grant), s.grants.grant(g.id).await.unwrap());
+    assert!(s.grants.refresh_grant("nope").await.unwrap().is_none());
     let mut tasks = Vec::new();
     for i in 0..16 {
         let grants = s.grants.clone();
@@ -310,4 +315,54 @@ async fn auth_session_store_contract() {
     assert_eq!(ended, 1, "a session ends once");
     assert_eq!(s.auth_session("sid-b").await.unwrap().unwrap().ended_at, Some(now.plus_secs(130)));
     assert!(!s.lapsed_sessions(now.plus_secs(5000), 10).await.unwrap().contains(&"sid-b".to_owned()));
+}
+
+/// Statements outside transactions and transactions share the pool without starving each
+/// other, even in a pool of two connections (on SQLite, a stack of one connection kept out of
+/// sqlx's pool for statements), and statements cancelled in flight leave their connection
+/// usable. A starved task would fail with a pool timeout (5 s).
+#[tokio::test]
+async fn statements_transactions_and_cancellations_share_a_small_pool() {
+    let app = TestApp::spawn_with(|s| s.database.max_connections = 2).await;
+    let user = app.create_user("pool@example.com", PW).await;
+    let client = app.register(registration("Pool client")).await.client;
+    let f = Fixture { app, client, user };
+    let s = f.stores();
+    let now = f.app.state.clock.now();
+    let g = f.grant("sid-pool", false);
+    s.grants.create_grant(&g).await.unwrap();
+    s.grants.insert_refresh(&f.refresh(&g, "pool-0")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let grants = s.grants.clone();
+        let next = f.refresh(&g, &format!("pool-{}", i + 1));
+        let gid = g.id;
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                // rotations of one token: transactions, one wins
+                0 | 1 => matches!(grants.rotate_refresh("pool-0", now, &next).await.unwrap(), Consumed::Fresh(_)),
+                // reads
+                2 => {
+                    assert!(grants.grant(gid).await.unwrap().is_some());
+                    assert!(grants.refresh_grant("pool-0").await.unwrap().is_some());
+                    false
+                }
+                // a read cancelled at once, whatever point it reached
+                _ => {
+                    let _ = tokio::time::timeout(std::time::Duration::from_micros(1), grants.grant(gid)).await;
+                    false
+                }
+            }
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    // Every connection still answers, with the right rows.
+    for _ in 0..8 {
+        assert_eq!(s.grants.grant(g.id).await.unwrap().map(|x| x.id), Some(g.id));
+        assert!(s.grants.refresh("nope").await.unwrap().is_none());
+    }
 }

@@ -29,15 +29,9 @@ impl OidcProvider {
         let now = self.clock.now();
         let hash = tokens::digest(presented);
         // Check ownership before consuming, so another client cannot burn the token.
-        let Some(peek) = self.stores.grants.refresh(&hash).await? else {
+        let Some((peek, grant)) = self.stores.grants.refresh_grant(&hash).await? else {
             return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
         };
-        let grant = self
-            .stores
-            .grants
-            .grant(peek.grant_id)
-            .await?
-            .ok_or_else(|| OAuthError::invalid_grant("refresh token invalid or expired"))?;
         if grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
         }

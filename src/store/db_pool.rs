@@ -1,0 +1,215 @@
+//! The connection pool the SQL stores run their statements on: sqlx's `Pool`, plus, for a
+//! SQLite file, a stack of connections kept out of it for statements run outside transactions.
+//!
+//! sqlx 0.8 pings every connection on its way back into its pool (`PoolConnection`'s drop
+//! spawns a task that sends the connection a `Ping` and waits for the answer). For SQLite that
+//! is a round trip to the connection's worker thread after every statement: two thread
+//! hand-offs, as many as the statement itself. A statement run on `&DbPool` takes a connection
+//! from the stack instead and puts it back when done: no ping, no task.
+//!
+//! The stack owns at most half of the pool's connections (`stack_size`); transactions
+//! (`store::begin`) take theirs from sqlx's pool as before. So a transaction never waits for
+//! the stack, and a statement waits at most for the transactions in flight: no deadlock
+//! whatever the mix (`statements_transactions_and_cancellations_share_a_small_pool` fails
+//! when the stack may own them all). A connection kept on the stack for `max_lifetime` goes
+//! back to sqlx, which closes it.
+//!
+//! PostgreSQL, and a SQLite database in memory (one connection, which transactions need),
+//! use sqlx's pool directly: there the release ping runs in its task, off the request's path.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Pool};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub struct DbPool<DB: Database> {
+    pub(super) pool: Pool<DB>,
+    stack: Option<Arc<Stack<DB>>>,
+}
+
+impl<DB: Database> Clone for DbPool<DB> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone(), stack: self.stack.clone() }
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for DbPool<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.stack.as_ref().map(|s| s.idle.lock().map(|v| v.len()).unwrap_or(0));
+        f.debug_struct("DbPool").field("pool", &self.pool).field("stack_idle", &idle).finish()
+    }
+}
+
+struct Stack<DB: Database> {
+    idle: Mutex<Vec<(PoolConnection<DB>, Instant)>>,
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+    max_lifetime: Duration,
+}
+
+impl<DB: Database> DbPool<DB> {
+    /// sqlx's pool alone.
+    pub fn plain(pool: Pool<DB>) -> Self {
+        Self { pool, stack: None }
+    }
+
+    /// sqlx's pool, and a stack of up to `cache_size` of its connections (none when 0).
+    pub fn with_stack(pool: Pool<DB>, cache_size: usize, acquire_timeout: Duration, max_lifetime: Duration) -> Self {
+        let stack = (cache_size > 0).then(|| {
+            Arc::new(Stack {
+                idle: Mutex::new(Vec::with_capacity(cache_size)),
+                permits: Arc::new(Semaphore::new(cache_size)),
+                acquire_timeout,
+                max_lifetime,
+            })
+        });
+        Self { pool, stack }
+    }
+
+    /// How many connections the stack may own for `max_connections` in the pool.
+    pub fn stack_size(max_connections: u32) -> usize {
+        (max_connections / 2) as usize
+    }
+
+    /// A connection for one or a few statements outside a transaction.
+    pub async fn conn(&self) -> Result<Conn<DB>, sqlx::Error> {
+        let Some(stack) = &self.stack else {
+            return Ok(Conn { conn: self.pool.acquire().await?, born: Instant::now(), home: None });
+        };
+        let permit = tokio::time::timeout(stack.acquire_timeout, stack.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        // Most recently used first: its pages are the likeliest in its cache.
+        let mut top = stack.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if top.as_ref().is_some_and(|(_, born)| born.elapsed() >= stack.max_lifetime) {
+            top = None; // back to sqlx, which closes it (past its max lifetime there too)
+        }
+        let (conn, born) = match top {
+            Some(c) => c,
+            None => (self.pool.acquire().await?, Instant::now()),
+        };
+        Ok(Conn { conn, born, home: Some((stack.clone(), permit)) })
+    }
+}
+
+/// A connection taken by `DbPool::conn`, for the stack again through `release`. Dropped
+/// instead (a request cancelled with its statement in flight), it goes back to sqlx's pool,
+/// whose release ping waits for the statement to end.
+pub struct Conn<DB: Database> {
+    conn: PoolConnection<DB>,
+    born: Instant,
+    home: Option<(Arc<Stack<DB>>, OwnedSemaphorePermit)>,
+}
+
+impl<DB: Database> Conn<DB> {
+    /// Back on the stack after `outcome`, unless the connection may be broken: only a success
+    /// or an error reported by the database itself (a constraint, a busy timeout) keep it.
+    pub fn release<T>(self, outcome: &Result<T, sqlx::Error>) {
+        let healthy = matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_)));
+        if let (Some((stack, _permit)), true) = (self.home, healthy) {
+            stack.idle.lock().unwrap_or_else(|e| e.into_inner()).push((self.conn, self.born));
+        }
+    }
+}
+
+impl<DB: Database> std::ops::Deref for Conn<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: Database> std::ops::DerefMut for Conn<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+}
+
+/// `&DbPool` runs statements like `&Pool` does (`.fetch_optional(&self.pool)`), on a
+/// connection from `conn`. Written per database: sqlx's generic bound for this overflows.
+macro_rules! impl_executor {
+    ($db:ty) => {
+        impl<'p> sqlx::Executor<'p> for &'_ DbPool<$db> {
+            type Database = $db;
+
+            fn fetch_many<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> futures_util::stream::BoxStream<
+                'e,
+                Result<sqlx::Either<<$db as Database>::QueryResult, <$db as Database>::Row>, sqlx::Error>,
+            >
+            where
+                E: 'q + sqlx::Execute<'q, $db>,
+            {
+                if self.stack.is_none() {
+                    return sqlx::Executor::fetch_many(&self.pool, query);
+                }
+                let pool = self.clone();
+                // Collected on the connection, then streamed: the connection is back on the
+                // stack before the caller sees the rows (our statements return few).
+                futures_util::stream::once(async move {
+                    let mut conn = pool.conn().await?;
+                    let all: Result<Vec<_>, _> = sqlx::Executor::fetch_many(&mut *conn, query).try_collect().await;
+                    conn.release(&all);
+                    Ok::<_, sqlx::Error>(futures_util::stream::iter(all?.into_iter().map(Ok::<_, sqlx::Error>)))
+                })
+                .try_flatten()
+                .boxed()
+            }
+
+            fn fetch_optional<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> futures_util::future::BoxFuture<'e, Result<Option<<$db as Database>::Row>, sqlx::Error>>
+            where
+                E: 'q + sqlx::Execute<'q, $db>,
+            {
+                if self.stack.is_none() {
+                    return sqlx::Executor::fetch_optional(&self.pool, query);
+                }
+                let pool = self.clone();
+                Box::pin(async move {
+                    let mut conn = pool.conn().await?;
+                    let out = sqlx::Executor::fetch_optional(&mut *conn, query).await;
+                    conn.release(&out);
+                    out
+                })
+            }
+
+            fn prepare_with<'e, 'q: 'e>(
+                self,
+                sql: &'q str,
+                parameters: &'e [<$db as Database>::TypeInfo],
+            ) -> futures_util::future::BoxFuture<'e, Result<<$db as Database>::Statement<'q>, sqlx::Error>> {
+                let pool = self.clone();
+                Box::pin(async move {
+                    let mut conn = pool.conn().await?;
+                    let out = sqlx::Executor::prepare_with(&mut *conn, sql, parameters).await;
+                    conn.release(&out);
+                    out
+                })
+            }
+
+            fn describe<'e, 'q: 'e>(
+                self,
+                sql: &'q str,
+            ) -> futures_util::future::BoxFuture<'e, Result<sqlx::Describe<$db>, sqlx::Error>> {
+                let pool = self.clone();
+                Box::pin(async move {
+                    let mut conn = pool.conn().await?;
+                    let out = sqlx::Executor::describe(&mut *conn, sql).await;
+                    conn.release(&out);
+                    out
+                })
+            }
+        }
+    };
+}
+
+impl_executor!(sqlx::Sqlite);
+impl_executor!(sqlx::Postgres);

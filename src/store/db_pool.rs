@@ -56,12 +56,12 @@ impl<DB: Database> DbPool<DB> {
         Self { pool, stack: None }
     }
 
-    /// sqlx's pool, and a stack of up to `cache_size` of its connections (none when 0).
-    pub fn with_stack(pool: Pool<DB>, cache_size: usize, acquire_timeout: Duration, max_lifetime: Duration) -> Self {
-        let stack = (cache_size > 0).then(|| {
+    /// sqlx's pool, and a stack of up to `stack_size` of its connections (none when 0).
+    pub fn with_stack(pool: Pool<DB>, stack_size: usize, acquire_timeout: Duration, max_lifetime: Duration) -> Self {
+        let stack = (stack_size > 0).then(|| {
             Arc::new(Stack {
-                idle: Mutex::new(Vec::with_capacity(cache_size)),
-                permits: Arc::new(Semaphore::new(cache_size)),
+                idle: Mutex::new(Vec::with_capacity(stack_size)),
+                permits: Arc::new(Semaphore::new(stack_size)),
                 acquire_timeout,
                 max_lifetime,
             })
@@ -74,11 +74,9 @@ impl<DB: Database> DbPool<DB> {
         (max_connections / 2) as usize
     }
 
-    /// A connection for one or a few statements outside a transaction.
-    pub async fn conn(&self) -> Result<Conn<DB>, sqlx::Error> {
-        let Some(stack) = &self.stack else {
-            return Ok(Conn { conn: self.pool.acquire().await?, born: Instant::now(), home: None });
-        };
+    /// A connection from the stack (or, when it has none idle, from sqlx's pool) for one
+    /// statement; `release` puts it back.
+    async fn conn(&self, stack: &Arc<Stack<DB>>) -> Result<Conn<DB>, sqlx::Error> {
         let permit = tokio::time::timeout(stack.acquire_timeout, stack.permits.clone().acquire_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -92,26 +90,26 @@ impl<DB: Database> DbPool<DB> {
             Some(c) => c,
             None => (self.pool.acquire().await?, Instant::now()),
         };
-        Ok(Conn { conn, born, home: Some((stack.clone(), permit)) })
+        Ok(Conn { conn, born, stack: stack.clone(), _permit: permit })
     }
 }
 
 /// A connection taken by `DbPool::conn`, for the stack again through `release`. Dropped
 /// instead (a request cancelled with its statement in flight), it goes back to sqlx's pool,
 /// whose release ping waits for the statement to end.
-pub struct Conn<DB: Database> {
+struct Conn<DB: Database> {
     conn: PoolConnection<DB>,
     born: Instant,
-    home: Option<(Arc<Stack<DB>>, OwnedSemaphorePermit)>,
+    stack: Arc<Stack<DB>>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl<DB: Database> Conn<DB> {
     /// Back on the stack after `outcome`, unless the connection may be broken: only a success
     /// or an error reported by the database itself (a constraint, a busy timeout) keep it.
-    pub fn release<T>(self, outcome: &Result<T, sqlx::Error>) {
-        let healthy = matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_)));
-        if let (Some((stack, _permit)), true) = (self.home, healthy) {
-            stack.idle.lock().unwrap_or_else(|e| e.into_inner()).push((self.conn, self.born));
+    fn release<T>(self, outcome: &Result<T, sqlx::Error>) {
+        if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_))) {
+            self.stack.idle.lock().unwrap_or_else(|e| e.into_inner()).push((self.conn, self.born));
         }
     }
 }
@@ -129,8 +127,9 @@ impl<DB: Database> std::ops::DerefMut for Conn<DB> {
     }
 }
 
-/// `&DbPool` runs statements like `&Pool` does (`.fetch_optional(&self.pool)`), on a
-/// connection from `conn`. Written per database: sqlx's generic bound for this overflows.
+/// `&DbPool` runs statements like `&Pool` does (`.fetch_optional(&self.pool)`): with a stack,
+/// on a connection from `conn`; without, on sqlx's pool. Written per database: sqlx's generic
+/// bound for this overflows.
 macro_rules! impl_executor {
     ($db:ty) => {
         impl<'p> sqlx::Executor<'p> for &'_ DbPool<$db> {
@@ -146,14 +145,14 @@ macro_rules! impl_executor {
             where
                 E: 'q + sqlx::Execute<'q, $db>,
             {
-                if self.stack.is_none() {
+                let Some(stack) = self.stack.clone() else {
                     return sqlx::Executor::fetch_many(&self.pool, query);
-                }
+                };
                 let pool = self.clone();
                 // Collected on the connection, then streamed: the connection is back on the
                 // stack before the caller sees the rows (our statements return few).
                 futures_util::stream::once(async move {
-                    let mut conn = pool.conn().await?;
+                    let mut conn = pool.conn(&stack).await?;
                     let all: Result<Vec<_>, _> = sqlx::Executor::fetch_many(&mut *conn, query).try_collect().await;
                     conn.release(&all);
                     Ok::<_, sqlx::Error>(futures_util::stream::iter(all?.into_iter().map(Ok::<_, sqlx::Error>)))
@@ -169,12 +168,12 @@ macro_rules! impl_executor {
             where
                 E: 'q + sqlx::Execute<'q, $db>,
             {
-                if self.stack.is_none() {
+                let Some(stack) = self.stack.clone() else {
                     return sqlx::Executor::fetch_optional(&self.pool, query);
-                }
+                };
                 let pool = self.clone();
                 Box::pin(async move {
-                    let mut conn = pool.conn().await?;
+                    let mut conn = pool.conn(&stack).await?;
                     let out = sqlx::Executor::fetch_optional(&mut *conn, query).await;
                     conn.release(&out);
                     out
@@ -186,9 +185,12 @@ macro_rules! impl_executor {
                 sql: &'q str,
                 parameters: &'e [<$db as Database>::TypeInfo],
             ) -> futures_util::future::BoxFuture<'e, Result<<$db as Database>::Statement<'q>, sqlx::Error>> {
+                let Some(stack) = self.stack.clone() else {
+                    return sqlx::Executor::prepare_with(&self.pool, sql, parameters);
+                };
                 let pool = self.clone();
                 Box::pin(async move {
-                    let mut conn = pool.conn().await?;
+                    let mut conn = pool.conn(&stack).await?;
                     let out = sqlx::Executor::prepare_with(&mut *conn, sql, parameters).await;
                     conn.release(&out);
                     out
@@ -199,9 +201,12 @@ macro_rules! impl_executor {
                 self,
                 sql: &'q str,
             ) -> futures_util::future::BoxFuture<'e, Result<sqlx::Describe<$db>, sqlx::Error>> {
+                let Some(stack) = self.stack.clone() else {
+                    return sqlx::Executor::describe(&self.pool, sql);
+                };
                 let pool = self.clone();
                 Box::pin(async move {
-                    let mut conn = pool.conn().await?;
+                    let mut conn = pool.conn(&stack).await?;
                     let out = sqlx::Executor::describe(&mut *conn, sql).await;
                     conn.release(&out);
                     out

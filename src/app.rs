@@ -181,6 +181,14 @@ fn spawn_purge(p: PurgeFn) -> JoinHandle<()> {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "purging expired entries failed");
             }
+            // SQLite: the statement stack's connections unused for the idle timeout (sqlx's
+            // reaper does not see them). The purge itself keeps the top one in use.
+            if let PurgeFn::Sqlite(s) = &p {
+                let closed = s.close_idle_connections().await;
+                if closed > 0 {
+                    tracing::debug!(closed, "idle database connections closed");
+                }
+            }
         }
     })
 }

@@ -11,8 +11,9 @@
 //! (`store::begin`) take theirs from sqlx's pool as before. So a transaction never waits for
 //! the stack, and a statement waits at most for the transactions in flight: no deadlock
 //! whatever the mix (`statements_transactions_and_cancellations_share_a_small_pool` fails
-//! when the stack may own them all). A connection kept on the stack for `max_lifetime` goes
-//! back to sqlx, which closes it.
+//! when the stack may own them all). A connection is closed when it is taken past its
+//! `max_lifetime`, or idle on the stack for `idle_timeout`: taken then, or found by `close_idle`,
+//! which the store's periodic purge calls (sqlx's own idle reaper never sees the stack).
 //!
 //! PostgreSQL, and a SQLite database in memory (one connection, which transactions need),
 //! use sqlx's pool directly: there the release ping runs in its task, off the request's path.
@@ -38,16 +39,35 @@ impl<DB: Database> Clone for DbPool<DB> {
 
 impl<DB: Database> std::fmt::Debug for DbPool<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let idle = self.stack.as_ref().map(|s| s.idle.lock().map(|v| v.len()).unwrap_or(0));
+        let idle = self.stack.as_ref().map(|s| s.idle().len());
         f.debug_struct("DbPool").field("pool", &self.pool).field("stack_idle", &idle).finish()
     }
 }
 
 struct Stack<DB: Database> {
-    idle: Mutex<Vec<(PoolConnection<DB>, Instant)>>,
+    idle: Mutex<Vec<Idle<DB>>>,
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
     max_lifetime: Duration,
+    idle_timeout: Duration,
+}
+
+/// A connection on the stack: when it was opened (or taken from sqlx) and last put back.
+struct Idle<DB: Database> {
+    conn: PoolConnection<DB>,
+    born: Instant,
+    used: Instant,
+}
+
+impl<DB: Database> Stack<DB> {
+    fn stale(&self, c: &Idle<DB>, now: Instant) -> bool {
+        now.saturating_duration_since(c.born) >= self.max_lifetime
+            || now.saturating_duration_since(c.used) >= self.idle_timeout
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle<DB>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl<DB: Database> DbPool<DB> {
@@ -56,14 +76,22 @@ impl<DB: Database> DbPool<DB> {
         Self { pool, stack: None }
     }
 
-    /// sqlx's pool, and a stack of up to `stack_size` of its connections (none when 0).
-    pub fn with_stack(pool: Pool<DB>, stack_size: usize, acquire_timeout: Duration, max_lifetime: Duration) -> Self {
+    /// sqlx's pool, and a stack of up to `stack_size` of its connections (none when 0), each
+    /// closed once `max_lifetime` old or `idle_timeout` unused.
+    pub fn with_stack(
+        pool: Pool<DB>,
+        stack_size: usize,
+        acquire_timeout: Duration,
+        max_lifetime: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
         let stack = (stack_size > 0).then(|| {
             Arc::new(Stack {
                 idle: Mutex::new(Vec::with_capacity(stack_size)),
                 permits: Arc::new(Semaphore::new(stack_size)),
                 acquire_timeout,
                 max_lifetime,
+                idle_timeout,
             })
         });
         Self { pool, stack }
@@ -81,16 +109,43 @@ impl<DB: Database> DbPool<DB> {
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
-        // Most recently used first: its pages are the likeliest in its cache.
-        let mut top = stack.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        if top.as_ref().is_some_and(|(_, born)| born.elapsed() >= stack.max_lifetime) {
-            top = None; // back to sqlx, which closes it (past its max lifetime there too)
-        }
+        // Most recently used first: its pages are the likeliest in its cache (and when it is
+        // stale, so are the ones below it, which `close_idle` will find).
+        let top = stack.idle().pop();
         let (conn, born) = match top {
-            Some(c) => c,
-            None => (self.pool.acquire().await?, Instant::now()),
+            Some(c) if !stack.stale(&c, Instant::now()) => (c.conn, c.born),
+            stale => {
+                if let Some(mut c) = stale {
+                    c.conn.close_on_drop();
+                }
+                (self.pool.acquire().await?, Instant::now())
+            }
         };
         Ok(Conn { conn, born, stack: stack.clone(), _permit: permit })
+    }
+
+    /// Closes the connections on the stack idle for `idle_timeout` or older than
+    /// `max_lifetime`; how many. sqlx's idle reaper does not see the stack, so a server gone
+    /// quiet would otherwise keep them (and their page caches) open for good.
+    pub async fn close_idle(&self) -> usize {
+        let Some(stack) = &self.stack else { return 0 };
+        let now = Instant::now();
+        let stale: Vec<Idle<DB>> = {
+            let mut idle = stack.idle();
+            let (stale, keep) = std::mem::take(&mut *idle).into_iter().partition(|c| stack.stale(c, now));
+            *idle = keep;
+            stale
+        };
+        let n = stale.len();
+        for c in stale {
+            let _ = c.conn.close().await;
+        }
+        n
+    }
+
+    /// Connections idle on the stack now.
+    pub fn stacked(&self) -> usize {
+        self.stack.as_ref().map_or(0, |s| s.idle().len())
     }
 }
 
@@ -109,7 +164,8 @@ impl<DB: Database> Conn<DB> {
     /// or an error reported by the database itself (a constraint, a busy timeout) keep it.
     fn release<T>(self, outcome: &Result<T, sqlx::Error>) {
         if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_))) {
-            self.stack.idle.lock().unwrap_or_else(|e| e.into_inner()).push((self.conn, self.born));
+            let used = Instant::now();
+            self.stack.idle().push(Idle { conn: self.conn, born: self.born, used });
         }
     }
 }
@@ -218,3 +274,63 @@ macro_rules! impl_executor {
 
 impl_executor!(sqlx::Sqlite);
 impl_executor!(sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use super::DbPool;
+
+    async fn stacked_pool(dir: &std::path::Path, idle_timeout: Duration) -> DbPool<sqlx::Sqlite> {
+        let opts = SqliteConnectOptions::new().filename(dir.join("t.db")).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
+        DbPool::with_stack(pool, 2, Duration::from_secs(5), Duration::from_secs(1800), idle_timeout)
+    }
+
+    async fn one(db: &DbPool<sqlx::Sqlite>) -> i64 {
+        sqlx::query_scalar("SELECT 1").fetch_one(db).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn idle_stacked_connections_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = stacked_pool(dir.path(), Duration::from_millis(200)).await;
+        // Two statements at once leave two connections on the stack.
+        let Some(stack) = db.stack.clone() else { panic!("a stack was asked for") };
+        let (a, b) = (db.conn(&stack).await.unwrap(), db.conn(&stack).await.unwrap());
+        a.release(&Ok::<(), sqlx::Error>(()));
+        b.release(&Ok::<(), sqlx::Error>(()));
+        assert_eq!(db.stacked(), 2);
+        assert_eq!(db.close_idle().await, 0, "nothing is idle yet");
+        assert_eq!(db.pool.size(), 2);
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(db.close_idle().await, 2);
+        assert_eq!(db.stacked(), 0);
+        assert_eq!(db.pool.size(), 0, "closed, not handed back to sqlx's pool");
+        // The pool opens what the next statement needs.
+        assert_eq!(one(&db).await, 1);
+        assert_eq!(db.stacked(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_connection_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = stacked_pool(dir.path(), Duration::from_millis(100)).await;
+        assert_eq!(one(&db).await, 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Taken idle past its timeout: closed, and the statement runs on a fresh one.
+        assert_eq!(one(&db).await, 1);
+        assert_eq!(db.stacked(), 1);
+        for _ in 0..50 {
+            if db.pool.size() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(db.pool.size(), 1, "the stale connection was closed");
+        assert_eq!(db.close_idle().await, 0, "the fresh one is not idle");
+    }
+}

@@ -117,7 +117,7 @@ impl SqliteStore {
             // An in-memory database exists once per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { max_connections.max(1) })
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+            .idle_timeout(if in_memory { None } else { Some(SQLITE_IDLE_TIMEOUT) })
             .max_lifetime(if in_memory { None } else { Some(SQLITE_MAX_LIFETIME) })
             .acquire_timeout(ACQUIRE_TIMEOUT);
         // Two processes opening a new database at once: switching it to WAL needs a lock that
@@ -143,6 +143,7 @@ impl SqliteStore {
                 DbPool::<Sqlite>::stack_size(max_connections),
                 ACQUIRE_TIMEOUT,
                 SQLITE_MAX_LIFETIME,
+                SQLITE_IDLE_TIMEOUT,
             )
         };
         Ok(Self { pool, clock, file, writer: Some(Arc::new(tokio::sync::Mutex::new(()))) })
@@ -156,6 +157,10 @@ impl SqliteStore {
 
 /// A SQLite connection is closed and replaced after this long (its page cache let go).
 const SQLITE_MAX_LIFETIME: Duration = Duration::from_secs(1800);
+
+/// A SQLite connection unused this long is closed (sqlx's pool; the stack through
+/// `DbPool::close_idle`, called by the periodic purge).
+const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a PostgreSQL connection may sit in the pool before it is pinged on its next use.
 const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
@@ -285,6 +290,12 @@ macro_rules! impl_sql_store {
 
             pub fn now(&self) -> UnixTime {
                 self.clock.now()
+            }
+
+            /// Closes the connections unused for the pool's idle timeout that sqlx's own reaper
+            /// cannot see (a SQLite file's statement stack, `DbPool::close_idle`); how many.
+            pub async fn close_idle_connections(&self) -> usize {
+                self.pool.close_idle().await
             }
 
             pub fn pool(&self) -> &Pool<$db> {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -197,7 +196,7 @@ fn spawn_purge(p: PurgeFn) -> JoinHandle<()> {
 pub struct App {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
-    router: Router,
+    router: crate::web::App,
     limits: Limits,
     tasks: Vec<JoinHandle<()>>,
     pub state: AppState,

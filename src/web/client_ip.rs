@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 
 use super::state::AppState;
 
@@ -23,6 +23,16 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr 
     hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
 }
 
+/// The TCP peer (`web::serve` puts it on every request; loopback for requests built in-process).
+fn peer(extensions: &Extensions) -> IpAddr {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// The client's address of a request, resolved through trusted proxies.
+pub fn of<B>(req: &axum::http::Request<B>, trusted: &[IpAddr]) -> IpAddr {
+    resolve(peer(req.extensions()), req.headers(), trusted)
+}
+
 /// The client's address, resolved through trusted proxies.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
@@ -31,9 +41,7 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer =
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(resolve(peer, &parts.headers, &state.settings.server.trusted_proxies)))
+        Ok(ClientIp(resolve(peer(&parts.extensions), &parts.headers, &state.settings.server.trusted_proxies)))
     }
 }
 

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -147,17 +146,6 @@ where
     let m = &state.metrics;
     m.requests.get_or_create(&RequestLabels { method, route: route.clone(), status: res.status().as_u16() }).inc();
     m.latency.get_or_create(&RouteLabels { method, route }).observe(start.elapsed().as_secs_f64());
-    res
-}
-
-/// On every route: hands the matched route template to `track`, which wraps the whole router
-/// and so runs before the routing (in the response's extensions, which the outer layers keep).
-pub async fn remember_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut res = next.run(req).await;
-    if let Some(route) = route {
-        res.extensions_mut().insert(route);
-    }
     res
 }
 

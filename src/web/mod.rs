@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod route_layers;
 pub mod security;
 pub mod serve;
 pub mod session;
@@ -16,59 +17,90 @@ pub mod state;
 pub mod templates;
 pub mod ui;
 
-use axum::extract::DefaultBodyLimit;
-use axum::middleware;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::Response;
 use axum::Router;
-use tower::ServiceBuilder;
+use tower::{Layer, Service, ServiceExt};
 
 use self::error::WebError;
 use self::state::AppState;
 
-/// The application: routes, then one middleware stack around the whole router.
+/// The application: the routes, and around them one service, the edge (`edge`), outermost the
+/// body limit of axum's extractors.
 ///
-/// The stack wraps the router as one service instead of every route (`Router::layer`): axum
-/// clones a route's service for each request, and with the layers on every route that clone
-/// (and its drop) went through nine nested boxed services per request, about a fifth of the
-/// instructions of a client_credentials request (callgrind, docs/PERFORMANCE.md). Only what
-/// needs the matched route stays on the routes: `metrics::remember_route`.
-pub fn router(state: AppState) -> Router {
-    let s = &state.settings.server;
+/// The middleware wraps the router once instead of every route (`Router::layer`): axum clones a
+/// route's service for each request, and with the layers on every route that clone (and its
+/// drop) went through nine nested boxed services per request, about a fifth of the instructions
+/// of a client_credentials request (callgrind, docs/PERFORMANCE.md). Only what needs the matched
+/// route stays on the routes (`route_layers`, plain services too). The edge is a service of its
+/// own, not `middleware::from_fn` around a second router: that boxed a clone of the routes per
+/// request, and the outer router's dispatch to its fallback cloned a boxed service again.
+pub fn router(state: AppState) -> App {
+    let max_body = state.settings.server.max_body_bytes;
     let routes = Router::new()
         .merge(pages::router())
         .merge(ops::router())
         .merge(oidc::router())
         .merge(crate::api::router(state.clone()))
-        .route_layer(middleware::from_fn(metrics::remember_route))
+        .route_layer(route_layers::RememberRoute)
         .fallback(|| async { WebError::NotFound })
         .with_state(state.clone());
-    // Outermost first: body limit, then the edge (`edge`): the request id and the access log,
-    // metrics, security headers, errors rendered, the request guard (Host, body size and
-    // deadline, request deadline), and innermost the audit context (client IP, user agent) of
-    // the entries the handlers write.
-    let app = ServiceBuilder::new()
-        .layer(DefaultBodyLimit::max(s.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state, edge))
-        .service(routes);
-    Router::new().fallback_service(app)
+    DefaultBodyLimit::max(max_body).layer(Edge { state, routes })
+}
+
+/// What `web::serve` serves: the edge under the body limit.
+pub type App = <DefaultBodyLimit as Layer<Edge>>::Service;
+
+/// The edge around the routes (`router`).
+#[derive(Clone)]
+pub struct Edge {
+    state: AppState,
+    routes: Router,
+}
+
+impl<B> Service<axum::http::Request<B>> for Edge
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let Self { state, routes } = self.clone();
+        Box::pin(async move { Ok(edge(state, routes, req.map(Body::new)).await) })
+    }
 }
 
 /// The edge of every request, outermost first: the request id and the access log, metrics,
 /// security headers, errors rendered, the request guard, the audit context. Each step takes the
-/// next as a closure, so the six make one future: one middleware (one boxed future, one clone of
-/// the router) per request instead of nested `from_fn` layers, each cloning the service below it
-/// and boxing its future (callgrind, docs/PERFORMANCE.md).
-async fn edge(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    client_ip::ClientIp(ip): client_ip::ClientIp,
-    req: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
+/// next as a closure, so the six make one future, boxed once per request (`Edge::call`).
+async fn edge(state: AppState, routes: Router, req: Request) -> Response {
     let state = &state;
+    let ip = client_ip::of(&req, &state.settings.server.trusted_proxies);
     access_log::record(req, |req| {
         metrics::track(state, req, |req| {
             security::headers(state, req, |req| {
                 error::render_errors(state, req, |req| {
-                    guard::guard(state, req, |req| audit_context::scope(ip, req, |req| next.run(req)))
+                    guard::guard(state, req, |req| {
+                        audit_context::scope(ip, req, |req| async move {
+                            match routes.oneshot(req).await {
+                                Ok(res) => res,
+                                Err(never) => match never {},
+                            }
+                        })
+                    })
                 })
             })
         })

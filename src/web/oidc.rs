@@ -11,7 +11,6 @@ use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
-use tower_http::cors::{Any, CorsLayer};
 
 use super::state::AppState;
 use crate::oidc::client_auth::PresentedCredentials;
@@ -19,14 +18,7 @@ use crate::oidc::token::TokenParams;
 use crate::oidc::{paths, OAuthError, OAuthErrorCode};
 
 pub fn router() -> Router<AppState> {
-    // Browser-based clients (SPAs) call these cross-origin. They never use cookies (clients
-    // authenticate by secret, assertion, PKCE or bearer token), so any origin may call them
-    // without credentials: there is no ambient authority to abuse.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .max_age(std::time::Duration::from_secs(3600));
+    // Browser-based clients (SPAs) call these cross-origin, without cookies (`PublicCors`).
     Router::new()
         .route(paths::DISCOVERY, get(discovery))
         .route(paths::JWKS, get(jwks))
@@ -34,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::INTROSPECT, post(introspect))
         .route(paths::REVOKE, post(revoke))
-        .layer(cors)
+        .layer(super::route_layers::PublicCors)
 }
 
 /// An OAuth error as JSON (RFC 6749 §5.2), with the right status and challenge header.
@@ -111,8 +103,8 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// `Cache-Control` of a public document (`public, max-age=N`). `Vary: Origin` comes from the
-/// CORS layer of these routes.
+/// `Cache-Control` of a public document (`public, max-age=N`). No `Vary: Origin`: the CORS layer
+/// (`PublicCors`) gives every origin, and requests without one, the same answer.
 fn cacheable(cache_control: &'static str) -> [(header::HeaderName, HeaderValue); 1] {
     [(header::CACHE_CONTROL, HeaderValue::from_static(cache_control))]
 }

@@ -2,12 +2,13 @@
 //! for sending it (slow-loris guard), and graceful shutdown: on the signal we stop accepting,
 //! let in-flight requests finish for up to `shutdown_grace_secs`, then return.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,7 +23,16 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+/// Serves `app` (`web::App`, or a plain `Router`) on `listener` until `shutdown` completes.
+pub async fn serve<S>(listener: TcpListener, app: S, limits: Limits, shutdown: impl Future<Output = ()>)
+where
+    S: tower::Service<axum::http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -39,10 +49,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let app = app.clone();
         let svc = tower::service_fn(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(req)
+            app.clone().oneshot(req)
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())

@@ -105,9 +105,9 @@ async fn discovery_matches_what_is_served() {
     let res = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "public, max-age=3600");
-    // Cached per origin (CORS): one Vary header that names Origin once.
-    let vary: Vec<_> = res.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect();
-    assert_eq!(vary.iter().flat_map(|v| v.split(',')).filter(|v| v.trim() == "origin").count(), 1, "{vary:?}");
+    // Open to every origin with the same answer, asked with an Origin or not: a shared cache may
+    // give one copy to all (no `Vary: Origin` needed).
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
     let jwks = reqwest::get(app.url("/jwks")).await.unwrap();
     assert_eq!(jwks.status(), 200);
     assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");

@@ -52,12 +52,15 @@ pub fn current_context() -> AuditContext {
 
 /// Runs `f` as a request from `ip` with this `User-Agent` header (kept to [`USER_AGENT_MAX`]
 /// characters when an entry is written).
-pub async fn with_request<F: Future>(
+///
+/// A plain function returning the scoped future: an `async fn` would keep `f` twice in its state,
+/// as an argument and as the future it awaits (a request's whole state, copied on every move).
+pub fn with_request<F: Future>(
     ip: std::net::IpAddr,
     user_agent: Option<axum::http::HeaderValue>,
     f: F,
-) -> F::Output {
-    CONTEXT.scope(Captured { ip, user_agent }, f).await
+) -> impl Future<Output = F::Output> {
+    CONTEXT.scope(Captured { ip, user_agent }, f)
 }
 
 /// The longest a user agent is kept.

@@ -95,7 +95,9 @@ async fn edge(state: AppState, routes: Router, req: Request) -> Response {
                 error::render_errors(state, req, |req| {
                     guard::guard(state, req, |req| {
                         audit_context::scope(ip, req, |req| async move {
-                            match routes.oneshot(req).await {
+                            // Boxed: the router's future is the largest part of the request's
+                            // state, and each layer above moves its inner future once or twice.
+                            match Box::pin(routes.oneshot(req)).await {
                                 Ok(res) => res,
                                 Err(never) => match never {},
                             }

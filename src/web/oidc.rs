@@ -96,31 +96,72 @@ impl IntoResponse for OAuthResponse {
     }
 }
 
-fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
-    [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::PRAGMA, HeaderValue::from_static("no-cache")),
-    ]
+/// Headers a response of these endpoints ends with: its own three or four, `Content-Length`,
+/// the CORS origin, the security headers, the request id (and HSTS). Made with room for them
+/// all, the map is allocated once; a map grown from empty is allocated, then reallocated and
+/// rehashed when the security headers are added (`security::headers`).
+const HEADERS_ROOM: usize = 16;
+
+/// A response with `body` and the given headers, its header map allocated once.
+fn respond(status: StatusCode, body: axum::body::Body, headers: &[(header::HeaderName, HeaderValue)]) -> Response {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    let mut map = HeaderMap::with_capacity(HEADERS_ROOM);
+    for (k, v) in headers {
+        map.insert(k.clone(), v.clone());
+    }
+    *res.headers_mut() = map;
+    res
 }
 
-/// `Cache-Control` of a public document (`public, max-age=N`). No `Vary: Origin`: the CORS layer
-/// (`PublicCors`) gives every origin, and requests without one, the same answer.
-fn cacheable(cache_control: &'static str) -> [(header::HeaderName, HeaderValue); 1] {
-    [(header::CACHE_CONTROL, HeaderValue::from_static(cache_control))]
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// `value` as JSON with `no-store` (token, userinfo and introspection answers); a value that
+/// cannot be serialised (never expected) is a 500, as with `Json`.
+fn json_no_store<T: serde::Serialize>(value: &T) -> Response {
+    let mut buf = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => respond(
+            StatusCode::OK,
+            buf.into(),
+            &[(header::CONTENT_TYPE, JSON), (header::CACHE_CONTROL, NO_STORE), (header::PRAGMA, NO_CACHE)],
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "response not serialisable");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [(header::CACHE_CONTROL, NO_STORE), (header::PRAGMA, NO_CACHE)]
+}
+
+/// A public document, serialised once (`Cache-Control: public, max-age=N`). No `Vary: Origin`:
+/// the CORS layer (`PublicCors`) gives every origin, and requests without one, the same answer.
+fn document(body: Bytes, content_type: HeaderValue, cache_control: HeaderValue) -> Response {
+    respond(
+        StatusCode::OK,
+        body.into(),
+        &[(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache_control)],
+    )
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    let mut res = (cacheable("public, max-age=3600"), state.oidc.discovery_document()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
+    document(state.oidc.discovery_document(), JSON, const { HeaderValue::from_static("public, max-age=3600") })
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
     // Short max-age: a newly published key must reach caches well before it signs
     // (keys.publish_delay_secs).
-    let mut res = (cacheable("public, max-age=300"), state.oidc.keys.jwks_document()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
-    res
+    document(
+        state.oidc.keys.jwks_document(),
+        const { HeaderValue::from_static("application/jwk-set+json") },
+        const { HeaderValue::from_static("public, max-age=300") },
+    )
 }
 
 /// `Authorization: Basic` client credentials (RFC 6749 §2.3.1: each part form-urlencoded).
@@ -169,7 +210,7 @@ async fn token(
 ) -> Result<Response, OAuthResponse> {
     let (p, used_basic) = client_form(&headers, form, |p: &mut TokenParams| &mut p.auth)?;
     let res = state.oidc.token(&p).await.map_err(|e| client_error(e, used_basic))?;
-    Ok((no_store(), Json(res)).into_response())
+    Ok(json_no_store(&res))
 }
 
 /// A client-authenticated form: the parameters, with the Basic credentials folded in; and
@@ -214,7 +255,7 @@ async fn userinfo(
         (None, None) => return Err(OAuthResponse::bearer_challenge("access token required")),
     };
     let claims = state.oidc.userinfo(&token).await.map_err(bearer)?;
-    Ok((no_store(), Json(claims)).into_response())
+    Ok(json_no_store(&claims))
 }
 
 #[derive(Default, Deserialize)]
@@ -234,7 +275,7 @@ async fn introspect(
 ) -> Result<Response, OAuthResponse> {
     let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
     let out = state.oidc.introspect(p.auth, p.token.as_deref()).await.map_err(|e| client_error(e, used_basic))?;
-    Ok((no_store(), Json(out)).into_response())
+    Ok(json_no_store(&out))
 }
 
 async fn revoke(
@@ -244,5 +285,5 @@ async fn revoke(
 ) -> Result<Response, OAuthResponse> {
     let (p, used_basic) = client_form(&headers, form, |p: &mut TokenTypeParams| &mut p.auth)?;
     state.oidc.revoke(p.auth, p.token.as_deref()).await.map_err(|e| client_error(e, used_basic))?;
-    Ok((StatusCode::OK, no_store()).into_response())
+    Ok(respond(StatusCode::OK, axum::body::Body::empty(), &no_store()))
 }

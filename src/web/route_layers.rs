@@ -8,7 +8,7 @@
 //! Both services here are a field or two and a future that touches the response once.
 //!
 //! - [`RememberRoute`] (every route): hands the matched route template to `metrics::track`,
-//!   which wraps the whole router and so runs before the routing, in the response's extensions.
+//!   which wraps the whole router and so runs before the routing (`metrics::remember`).
 //! - [`PublicCors`] (the OIDC back-channel endpoints): any origin may call them, without
 //!   credentials.
 
@@ -67,29 +67,23 @@ impl<S> Layer<S> for RememberRoute {
 #[derive(Clone, Debug)]
 pub struct Remember<S>(S);
 
-pub struct Route(MatchedPath);
-
-impl Then for Route {
-    fn then(self, res: &mut Response) {
-        res.extensions_mut().insert(self.0);
-    }
-}
-
 impl<S> Service<Request> for Remember<S>
 where
     S: Service<Request, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Finish<S::Future, Route>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let then = req.extensions().get::<MatchedPath>().cloned().map(Route);
-        Finish { fut: self.0.call(req), then }
+        if let Some(route) = req.extensions().get::<MatchedPath>() {
+            super::metrics::remember(route);
+        }
+        self.0.call(req)
     }
 }
 
@@ -183,12 +177,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_matched_template_reaches_the_response() {
-        let res = send(Method::GET, "/public/42", &[]).await;
-        assert_eq!(res.extensions().get::<MatchedPath>().map(MatchedPath::as_str), Some("/public/{id}"));
-        let res = send(Method::GET, "/nowhere", &[]).await;
+    async fn the_matched_template_is_remembered_for_the_metrics() {
+        let (res, route) = crate::web::metrics::with_route(send(Method::GET, "/public/42", &[])).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(route.as_ref().map(MatchedPath::as_str), Some("/public/{id}"));
+        let (res, route) = crate::web::metrics::with_route(send(Method::GET, "/nowhere", &[])).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
-        assert!(res.extensions().get::<MatchedPath>().is_none());
+        assert!(route.is_none());
+        // Outside `with_route` (no slot in the task) the route is not remembered, and no harm.
+        assert_eq!(send(Method::GET, "/page", &[]).await.status(), StatusCode::OK);
     }
 
     #[tokio::test]

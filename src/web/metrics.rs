@@ -97,7 +97,7 @@ pub struct Metrics {
 /// axum hands every request of a route the same shared template string, and the entry keeps a
 /// clone of it, so while the entry exists no other string can have that address. A family's
 /// own look-up hashes the labels' text with SipHash and compares it, twice per request: about
-/// 1 000 instructions of a JWKS request's 35 000 (callgrind); this, a few dozen.
+/// 960 instructions of a JWKS request's 35 000 (callgrind); this, about 115.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 struct SeriesKey {
     route: usize,

@@ -121,11 +121,10 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 fn json_no_store<T: serde::Serialize>(value: &T) -> Response {
     let mut buf = Vec::with_capacity(1024);
     match serde_json::to_writer(&mut buf, value) {
-        Ok(()) => respond(
-            StatusCode::OK,
-            buf.into(),
-            &[(header::CONTENT_TYPE, JSON), (header::CACHE_CONTROL, NO_STORE), (header::PRAGMA, NO_CACHE)],
-        ),
+        Ok(()) => {
+            let [cache_control, pragma] = no_store();
+            respond(StatusCode::OK, buf.into(), &[(header::CONTENT_TYPE, JSON), cache_control, pragma])
+        }
         Err(e) => {
             tracing::error!(error = %e, "response not serialisable");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

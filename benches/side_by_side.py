@@ -555,6 +555,10 @@ def fmt(v, spec="{:,.0f}", none="—") -> str:
     return none if v is None else spec.format(v)
 
 
+def settled_label(r):
+    return f"{r.get('settle_s', '?')} s after"
+
+
 def limits_text(L: dict) -> str:
     parts = [f"RS256 sign {fmt(L.get('rs256_sign'))} / verify {fmt(L.get('rs256_verify'))}",
              f"ES256 sign {fmt(L.get('es256_sign'))}", f"EdDSA sign {fmt(L.get('eddsa_sign'))}",
@@ -622,7 +626,7 @@ def cmd_report(a) -> None:
         r = rss.get(s, {})
         if r and r.get("idle_mb"):
             print(f"RSS {s:<8} idle {r.get('idle_mb', 0):6.1f} MB   peak under load {r.get('peak_mb', 0):6.1f} MB   "
-                  f"after load {r.get('after_mb', 0):6.1f} MB")
+                  f"2 s after {r.get('after_mb', 0):6.1f} MB   {settled_label(r)} {r.get('settled_mb', 0):6.1f} MB")
     print("Machine limits (one core, per CPU-second): " + limits_text(L))
     errs = [r for r in rows if r["errors"]]
     if errs:
@@ -675,12 +679,16 @@ def write_markdown(path: str, table: list, meta: dict, rows: list) -> None:
         oc = lambda r: "—" if not r or r.get("others_cpu") is None else f"{r['others_cpu']:.2f}"
         o.append(f"| {t['label']} | {oc(t['g'])} | {oc(t['p'])} |")
     o.append(f"\nLoad average (1 min) before the run: {meta.get('loadavg_start')}, after: {meta.get('loadavg_end')}.\n")
-    o.append("| memory (VmRSS) | idle | peak under load (VmHWM) | idle after load |")
-    o.append("|---|---:|---:|---:|")
+    rss = meta.get("rss", {})
+    settle = next((r.get("settle_s") for r in rss.values() if r and r.get("settle_s")), None)
+    o.append("| memory (VmRSS) | idle | peak under load (VmHWM) | 2 s after the load | "
+             f"{settle or '?'} s after the load |")
+    o.append("|---|---:|---:|---:|---:|")
     for s, name in (("guichet", "Guichet"), ("peer", "node-oidc-provider")):
-        r = meta.get("rss", {}).get(s)
+        r = rss.get(s)
         if r and r.get("idle_mb"):
-            o.append(f"| {name} | {r['idle_mb']:.1f} MB | {r['peak_mb']:.1f} MB | {r['after_mb']:.1f} MB |")
+            settled = f"{r['settled_mb']:.1f} MB" if r.get("settled_mb") else "—"
+            o.append(f"| {name} | {r['idle_mb']:.1f} MB | {r['peak_mb']:.1f} MB | {r['after_mb']:.1f} MB | {settled} |")
     o.append("")
     o.append("Machine limits measured in the same run (one core, per CPU-second): "
              + limits_text(L) + f" — {L.get('openssl', 'openssl')} `speed`; "

@@ -15,6 +15,8 @@
 #   BENCH_ENDPOINTS="refresh userinfo" measures only those endpoints (quick A/B runs; the
 #                  others show as —)
 #   GUICHET_BIN=PATH measures that Guichet binary (implies --no-build)
+#   BENCH_SETTLE_S=N reads each server's VmRSS every second for N s after its load (default 16:
+#                  past Guichet's 10-15 s window for freeing argon2's working memory)
 #   BENCH_PERF=ENDPOINT records Guichet's measured run of that endpoint (discovery, jwks, cc_es256,
 #                  refresh, ...) with `perf record -g` into DIR/perf-ENDPOINT.data (its figures
 #                  then include perf's own overhead)
@@ -24,13 +26,13 @@
 # refresh_token grant (rotating: wrk chains the new token per connection), a full code flow
 # through the sign-in form (a Python loop: authorize, form, POST, code, token) and the password
 # sign-in alone. For each: req/s, p50/p99 latency, server CPU-seconds (user+system from
-# /proc/PID/stat), requests per server CPU-second and the Guichet/peer ratio of that; idle and
-# loaded RSS of both; and the machine's limits measured in the same run (openssl speed on one
+# /proc/PID/stat), requests per server CPU-second and the Guichet/peer ratio of that; RSS of
+# both idle, at peak, 2 s after the load and BENCH_SETTLE_S s after it; and the machine's limits measured in the same run (openssl speed on one
 # core for RS256 / ES256 / EdDSA, argon2id hashes/s at Guichet's defaults with argon2-cffi),
 # with each endpoint's distance to its limit.
 #
-# Modes: default, 10 s per endpoint after a 2 s warm-up (about 4.5 minutes, plus the build);
-# --short, 3 s after 1 s (about 1 min 45 s, plus the build; for CI). Both exit non-zero only on
+# Modes: default, 10 s per endpoint after a 2 s warm-up (about 5 minutes, plus the build);
+# --short, 3 s after 1 s (about 2 min 15 s, plus the build; for CI). Both exit non-zero only on
 # errors — a server that did not start, a non-2xx answer (303 inside the browser flows), a
 # socket error or timeout — never on figures.
 # Results: a summary table on stdout, and results.md, req_per_cpu_second.svg, results.json and
@@ -80,6 +82,18 @@ fi
     { echo "side_by_side: --duration, --connections and --workers take whole numbers >= 1" >&2; exit 2; }
 [[ -z $ONLY || $ONLY == guichet || $ONLY == peer ]] || { echo "side_by_side: --only guichet or --only peer" >&2; exit 2; }
 WRK_THREADS=$((CONNS >= 2 ? 2 : 1)) # wrk threads for the fixed-request endpoints
+# BENCH_PIN=SERVER_CPUS:LOAD_CPUS (taskset lists, e.g. 1:0): each server on its CPUs, the load
+# generators on theirs, so they do not compete for a core
+PIN_SERVER= PIN_LOAD=
+LOAD=()
+if [[ -n ${BENCH_PIN:-} ]]; then
+    [[ $BENCH_PIN =~ ^([0-9,-]+):([0-9,-]+)$ ]] || { echo "side_by_side: BENCH_PIN=SERVER_CPUS:LOAD_CPUS, e.g. 1:0" >&2; exit 2; }
+    PIN_SERVER=${BASH_REMATCH[1]} PIN_LOAD=${BASH_REMATCH[2]}
+    LOAD=(taskset -c "$PIN_LOAD")
+fi
+pin_server() { [[ -z $PIN_SERVER ]] || taskset -a -p -c "$PIN_SERVER" "$1" >/dev/null; }
+SETTLE_S=${BENCH_SETTLE_S:-16}       # seconds of VmRSS readings after each server's load
+[[ $SETTLE_S =~ ^[0-9]+$ ]] && ((SETTLE_S >= 2)) || { echo "side_by_side: BENCH_SETTLE_S is a whole number >= 2" >&2; exit 2; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/guichet-target}"
 NODE_DIR="${BENCH_NODE_DIR:-$HOME/.cache/guichet-bench-node}"
@@ -235,7 +249,7 @@ RESULTS="$OUT/results.jsonl"
 EMAIL=alice@example.com
 PASSWORD="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 REDIRECT_URI=http://127.0.0.1:9/cb
-declare -A RSS_IDLE=([guichet]= [peer]=) RSS_PEAK=([guichet]= [peer]=) RSS_AFTER=([guichet]= [peer]=)
+declare -A RSS_IDLE=([guichet]= [peer]=) RSS_PEAK=([guichet]= [peer]=) RSS_AFTER=([guichet]= [peer]=) RSS_SETTLED=([guichet]= [peer]=)
 declare -A JWTS_CODE=([guichet]= [peer]=) JWTS_REFRESH=([guichet]= [peer]=)
 
 # wanted ENDPOINT: selected by BENCH_ENDPOINTS (all when unset)
@@ -254,7 +268,7 @@ run_wrk() {
         local -a wenv=("${envs[@]}")
         if [[ $ep == refresh ]]; then wenv+=(BENCH_TOKENS="$TMP/$server-rt-warm"); fi
         env "${wenv[@]}" BENCH_OUT="$base.warm.json" \
-            wrk -t"$threads" -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$HERE/lua/$lua" "$url" >/dev/null
+            "${LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" --timeout 10s -s "$HERE/lua/$lua" "$url" >/dev/null
     fi
     if [[ $ep == refresh ]]; then
         # fresh tokens after the warm-up: the peer's memory adapter (an LRU of 1000 entries)
@@ -270,7 +284,7 @@ run_wrk() {
     m0=$(machine_ticks)
     c0=$(cpu_ticks "$SERVER_PID")
     env "${envs[@]}" BENCH_OUT="$base.json" \
-        wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s -s "$HERE/lua/$lua" "$url" >"$base.txt"
+        "${LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s -s "$HERE/lua/$lua" "$url" >"$base.txt"
     c1=$(cpu_ticks "$SERVER_PID")
     m1=$(machine_ticks)
     if [[ -n $perf_pid ]]; then wait "$perf_pid" || true; fi
@@ -300,7 +314,7 @@ run_loop() {
     local server=$1 ep=$2 unit=$3
     shift 3
     wanted "$ep" || return 0
-    "$PY" "$HELPER" loop --unit "$unit" --base "$BASE" --client-id="$WEB_ID" --secret="$WEB_SECRET" \
+    "${LOAD[@]}" "$PY" "$HELPER" loop --unit "$unit" --base "$BASE" --client-id="$WEB_ID" --secret="$WEB_SECRET" \
         --redirect-uri "$REDIRECT_URI" --email "$EMAIL" --password "$PASSWORD" --pid "$SERVER_PID" \
         --duration "$DURATION" --workers "$WORKERS" --server "$server" --endpoint "$ep" \
         --results "$RESULTS" "$@"
@@ -366,8 +380,16 @@ measure() {
         run_loop "$s" signin signin --signin-start authorize
     fi
     RSS_PEAK[$s]=$(status_kb "$pid" VmHWM)
-    sleep 2
-    RSS_AFTER[$s]=$(status_kb "$pid" VmRSS)
+    # VmRSS each second after the load: at +2 s, and at +SETTLE_S, past Guichet's window for
+    # giving argon2's working memory back (kept while sign-ins go on, freed 10-15 s after the last)
+    local t series=()
+    for ((t = 1; t <= SETTLE_S; t++)); do
+        sleep 1
+        series+=("$(status_kb "$pid" VmRSS)")
+        if ((t == 2)); then RSS_AFTER[$s]=${series[-1]}; fi
+    done
+    RSS_SETTLED[$s]=${series[-1]}
+    log "$s: VmRSS (kB) each second after the load: ${series[*]}"
 }
 
 new_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
@@ -388,6 +410,7 @@ GENV=(env -u REDIS_URL -u MALLOC_MMAP_THRESHOLD_ -u GUICHET_CONFIG -u GUICHET_VE
 (cd "$GDIR" && exec "${GENV[@]}" "$BIN" serve >"$GDIR/server.log" 2>&1 </dev/null) &
 SERVER_PID=$!
 wait_ready "$BASE/readyz" Guichet "$GDIR/server.log"
+pin_server "$SERVER_PID"
 sleep 1
 RSS_IDLE[guichet]=$(status_kb "$SERVER_PID" VmRSS)
 log "Guichet ready on $BASE (pid $SERVER_PID), idle RSS ${RSS_IDLE[guichet]} kB; creating a user and clients"
@@ -425,6 +448,7 @@ EOF
     >"$PDIR/server.log" 2>&1 </dev/null) &
 SERVER_PID=$!
 wait_ready "$BASE/.well-known/openid-configuration" node-oidc-provider "$PDIR/server.log"
+pin_server "$SERVER_PID"
 sleep 1
 RSS_IDLE[peer]=$(status_kb "$SERVER_PID" VmRSS)
 log "peer ready on $BASE (pid $SERVER_PID), idle RSS ${RSS_IDLE[peer]} kB"
@@ -451,8 +475,8 @@ meta = {
     "guichet_jwts": {"code": num("${JWTS_CODE[guichet]:-}", 2), "refresh": num("${JWTS_REFRESH[guichet]:-}", 2)},
     "peer_jwts": {"code": num("${JWTS_CODE[peer]:-}", 1), "refresh": num("${JWTS_REFRESH[peer]:-}", 1)},
     "rss": {
-        "guichet": {"idle_mb": mb("${RSS_IDLE[guichet]}"), "peak_mb": mb("${RSS_PEAK[guichet]}"), "after_mb": mb("${RSS_AFTER[guichet]}")},
-        "peer": {"idle_mb": mb("${RSS_IDLE[peer]}"), "peak_mb": mb("${RSS_PEAK[peer]}"), "after_mb": mb("${RSS_AFTER[peer]}")},
+        "guichet": {"idle_mb": mb("${RSS_IDLE[guichet]}"), "peak_mb": mb("${RSS_PEAK[guichet]}"), "after_mb": mb("${RSS_AFTER[guichet]}"), "settled_mb": mb("${RSS_SETTLED[guichet]}"), "settle_s": $SETTLE_S},
+        "peer": {"idle_mb": mb("${RSS_IDLE[peer]}"), "peak_mb": mb("${RSS_PEAK[peer]}"), "after_mb": mb("${RSS_AFTER[peer]}"), "settled_mb": mb("${RSS_SETTLED[peer]}"), "settle_s": $SETTLE_S},
     },
 }
 gj, pj = meta["guichet_jwts"], meta["peer_jwts"]

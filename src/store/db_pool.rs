@@ -143,8 +143,9 @@ impl<DB: Database> DbPool<DB> {
         n
     }
 
-    /// Connections idle on the stack now.
-    pub fn stacked(&self) -> usize {
+    /// Connections idle on the stack now (the tests' view of it).
+    #[cfg(test)]
+    fn stacked(&self) -> usize {
         self.stack.as_ref().map_or(0, |s| s.idle().len())
     }
 }

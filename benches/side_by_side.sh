@@ -15,6 +15,8 @@
 #   BENCH_ENDPOINTS="refresh userinfo" measures only those endpoints (quick A/B runs; the
 #                  others show as —)
 #   GUICHET_BIN=PATH measures that Guichet binary (implies --no-build)
+#   BENCH_PIN=S:L  runs each server on CPUs S and the load generators on CPUs L (taskset lists,
+#                  e.g. 1:0), so that they do not share a core
 #   BENCH_SETTLE_S=N reads each server's VmRSS every second for N s after its load (default 16:
 #                  past Guichet's 10-15 s window for freeing argon2's working memory)
 #   BENCH_PERF=ENDPOINT records Guichet's measured run of that endpoint (discovery, jwks, cc_es256,
@@ -27,9 +29,9 @@
 # through the sign-in form (a Python loop: authorize, form, POST, code, token) and the password
 # sign-in alone. For each: req/s, p50/p99 latency, server CPU-seconds (user+system from
 # /proc/PID/stat), requests per server CPU-second and the Guichet/peer ratio of that; RSS of
-# both idle, at peak, 2 s after the load and BENCH_SETTLE_S s after it; and the machine's limits measured in the same run (openssl speed on one
-# core for RS256 / ES256 / EdDSA, argon2id hashes/s at Guichet's defaults with argon2-cffi),
-# with each endpoint's distance to its limit.
+# both idle, at peak, 2 s after the load and BENCH_SETTLE_S s after it; and the machine's limits
+# measured in the same run (openssl speed on one core for RS256 / ES256 / EdDSA, argon2id
+# hashes/s at Guichet's defaults with argon2-cffi), with each endpoint's distance to its limit.
 #
 # Modes: default, 10 s per endpoint after a 2 s warm-up (about 5 minutes, plus the build);
 # --short, 3 s after 1 s (about 2 min 15 s, plus the build; for CI). Both exit non-zero only on

@@ -2,10 +2,11 @@
 # Regenerates benches/symbol-order.txt: the functions the release server runs from start-up to
 # answering discovery, JWKS, client_credentials (RS256, ES256, EdDSA), the sign-in page and the
 # health checks, then a sign-in, code flows, a refresh, userinfo and introspection, as callgrind
-# sees them. build.rs hands the list to the linker, which lays these
-# functions out together, so a start-up maps less of the binary's code (docs/PERFORMANCE.md,
-# "Idle memory"). Run it after large changes to start-up or the request path; a stale list
-# still works (missing names are skipped), it only packs less well.
+# sees them. build.rs hands the list to the linker, which lays these functions out together, so
+# a start-up maps less of the binary's code (docs/PERFORMANCE.md, "Idle memory"). Run it as the
+# last step of any code change: even a small one gives many generic instantiations new names
+# (making one method test-only renamed 2 097). A stale list still works (missing names are
+# skipped), it only packs less well.
 #   usage: benches/symbol_order.sh [--no-build]
 #          benches/symbol_order.sh --check   how many of the listed names the release binary
 #                                           (as built) still defines; a warning under 95 %
@@ -56,7 +57,7 @@ for p in /.well-known/openid-configuration /jwks /login /healthz /readyz /no-suc
 done
 # Then what a browser and a relying party do, laid out after it: a sign-in through the form,
 # code flows with their code exchange, a refresh, userinfo and introspection (the benchmark's
-# helper, standard library only). Without them a server that has served sign-ins kept 6-7 MB
+# helper, standard library only). Without them a server that has served sign-ins kept 4-6 MB
 # more of its code resident.
 printf '%s' 'order-password-1' | "$BIN" user create --email order@example.com --name Order --password-stdin --json >/dev/null
 c=$("$BIN" client create --name "order web" --first-party --redirect-uri http://127.0.0.1:9/cb --json)

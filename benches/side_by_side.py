@@ -555,10 +555,6 @@ def fmt(v, spec="{:,.0f}", none="—") -> str:
     return none if v is None else spec.format(v)
 
 
-def settled_label(r):
-    return f"{r.get('settle_s', '?')} s after"
-
-
 def limits_text(L: dict) -> str:
     parts = [f"RS256 sign {fmt(L.get('rs256_sign'))} / verify {fmt(L.get('rs256_verify'))}",
              f"ES256 sign {fmt(L.get('es256_sign'))}", f"EdDSA sign {fmt(L.get('eddsa_sign'))}",
@@ -626,7 +622,8 @@ def cmd_report(a) -> None:
         r = rss.get(s, {})
         if r and r.get("idle_mb"):
             print(f"RSS {s:<8} idle {r.get('idle_mb', 0):6.1f} MB   peak under load {r.get('peak_mb', 0):6.1f} MB   "
-                  f"2 s after {r.get('after_mb', 0):6.1f} MB   {settled_label(r)} {r.get('settled_mb', 0):6.1f} MB")
+                  f"2 s after {r.get('after_mb', 0):6.1f} MB   "
+                  f"{r.get('settle_s', '?')} s after {r.get('settled_mb', 0):6.1f} MB")
     print("Machine limits (one core, per CPU-second): " + limits_text(L))
     errs = [r for r in rows if r["errors"]]
     if errs:

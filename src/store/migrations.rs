@@ -25,8 +25,8 @@ macro_rules! embed {
 }
 
 // File names are `<version>_<name>.sql`; versions are plain integers so they sort and parse alike.
-pub const SQLITE: &[Embedded] = embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events", 11 "audit_subject", 12 "user_keys", 13 "audit_context");
-pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events", 11 "audit_subject", 12 "user_keys", 13 "audit_context");
+pub const SQLITE: &[Embedded] = embed!("sqlite": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events", 11 "audit_subject", 12 "user_keys", 13 "audit_context", 14 "refresh_rotation");
+pub const POSTGRES: &[Embedded] = embed!("postgres": 1 "init", 2 "oidc", 3 "hardening", 4 "accounts", 5 "mfa", 6 "orgs", 7 "federation", 8 "webhooks", 9 "devkeys", 10 "org_events", 11 "audit_subject", 12 "user_keys", 13 "audit_context", 14 "refresh_rotation");
 
 pub fn migrator(list: &'static [Embedded]) -> Migrator {
     let migrations: Vec<Migration> = list

@@ -185,14 +185,15 @@ pub trait GrantStore: Send + Sync {
         refresh: Option<&NewRefresh>,
     ) -> StoreResult<Consumed<AuthCode>>;
     async fn insert_refresh(&self, r: &NewRefresh) -> StoreResult<()>;
-    /// In one transaction: marks the refresh token used and stores its successor. `Replayed`
-    /// when it was used already (nothing is stored then).
+    /// Atomically (one statement): marks the refresh token used and stores its successor.
+    /// `Replayed` when it was used already, `NotFound` when it is unknown or expired (nothing is
+    /// stored then).
     async fn rotate_refresh(
         &self,
         token_hash: &str,
         now: UnixTime,
         successor: &NewRefresh,
-    ) -> StoreResult<Consumed<RefreshRecord>>;
+    ) -> StoreResult<Consumed<()>>;
     /// A rotation retried (its answer was lost): in one transaction, retires the unused token
     /// that replaced `token_hash` and stores `successor` in its place. `Replayed` when the
     /// replacement was used already (a real reuse: nothing is stored).
@@ -201,7 +202,7 @@ pub trait GrantStore: Send + Sync {
         token_hash: &str,
         now: UnixTime,
         successor: &NewRefresh,
-    ) -> StoreResult<Consumed<RefreshRecord>>;
+    ) -> StoreResult<Consumed<()>>;
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
     /// A refresh token and its grant, in one round trip (None when either is missing).
     async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant)>>;

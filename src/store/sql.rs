@@ -79,6 +79,13 @@ pub(super) fn is_fk_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
+/// The refresh-token rotation trigger (migration 14) refused: the parent was spent meanwhile.
+/// PostgreSQL raises SQLSTATE GU001; SQLite's `RAISE(ABORT, ...)` carries only the message.
+pub(super) fn is_rotation_refused(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.code().as_deref() == Some("GU001") || d.message() == "refresh token already rotated")
+}
+
 pub(super) fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(anyhow::anyhow!("corrupt {what} in database: {e}"))
 }

@@ -452,30 +452,29 @@ macro_rules! impl_oidc_stores {
                 token_hash: &str,
                 now: UnixTime,
                 successor: &NewRefresh,
-            ) -> StoreResult<Consumed<RefreshRecord>> {
+            ) -> StoreResult<Consumed<()>> {
                 let _w = self.writing().await;
-                let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
-                let row = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $2, replaced_by = $3 WHERE token_hash = $1 AND used_at IS NULL \
-                     RETURNING grant_id, scope, created_at, expires_at, used_at",
+                // One statement (migration 14): the successor is inserted only while the parent
+                // is unused and unexpired, and the insert's trigger spends the parent, refusing
+                // if a concurrent rotation spent it first. One round trip, no transaction.
+                let inserted = sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, grant_id, scope, created_at, expires_at, rotated_from) \
+                     SELECT $2, grant_id, $3, $4, $5, token_hash FROM refresh_tokens \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $4",
                 )
                 .bind(token_hash)
-                .bind(now.0)
                 .bind(&successor.token_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let Some(r) = row else {
-                    drop(tx);
-                    return self.not_rotated(token_hash).await;
-                };
-                let rec = Self::refresh_from_row(&r)?;
-                if rec.expires_at <= now {
-                    return Ok(Consumed::NotFound);
+                .bind(&successor.scope)
+                .bind(now.0)
+                .bind(successor.expires_at.0)
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Ok(done) if done.rows_affected() == 1 => Ok(Consumed::Fresh(())),
+                    Ok(_) => self.not_rotated(token_hash).await,
+                    Err(e) if super::sql::is_rotation_refused(&e) => self.not_rotated(token_hash).await,
+                    Err(e) => Err(db_err(e)),
                 }
-                Self::insert_refresh_in(&mut tx, successor, now).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(Consumed::Fresh(rec))
             }
 
             async fn retry_rotation(
@@ -483,7 +482,7 @@ macro_rules! impl_oidc_stores {
                 token_hash: &str,
                 now: UnixTime,
                 successor: &NewRefresh,
-            ) -> StoreResult<Consumed<RefreshRecord>> {
+            ) -> StoreResult<Consumed<()>> {
                 let _w = self.writing().await;
                 let mut tx = super::begin(&self.pool).await.map_err(db_err)?;
                 let prev = sqlx::query(
@@ -503,7 +502,7 @@ macro_rules! impl_oidc_stores {
                     None => None,
                     Some(p) => sqlx::query(
                         "UPDATE refresh_tokens SET replaced_by = $2 WHERE token_hash = $1 AND replaced_by = $3 \
-                         RETURNING grant_id, scope, created_at, expires_at, used_at",
+                         RETURNING grant_id",
                     )
                     .bind(token_hash)
                     .bind(&successor.token_hash)
@@ -516,7 +515,7 @@ macro_rules! impl_oidc_stores {
                     drop(tx);
                     return self.not_rotated(token_hash).await;
                 };
-                let rec = Self::refresh_from_row(&r)?;
+                let grant_id = GrantId::from_uuid(r.try_get::<Uuid, _>("grant_id").map_err(db_err)?);
                 // The replacement must never have been used: then its answer was what got lost.
                 let retired = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
@@ -528,11 +527,11 @@ macro_rules! impl_oidc_stores {
                 .map_err(db_err)?;
                 if retired.rows_affected() == 0 {
                     drop(tx);
-                    return Ok(Consumed::Replayed(rec.grant_id));
+                    return Ok(Consumed::Replayed(grant_id));
                 }
                 Self::insert_refresh_in(&mut tx, successor, now).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(Consumed::Fresh(rec))
+                Ok(Consumed::Fresh(()))
             }
 
             async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>> {
@@ -726,10 +725,12 @@ macro_rules! impl_oidc_stores {
 
         impl SqlStore<$db> {
             /// A refresh token that could not be rotated: a replay if it exists, else unknown.
-            async fn not_rotated(&self, token_hash: &str) -> StoreResult<Consumed<RefreshRecord>> {
+            /// Why a rotation stored nothing: the token was used already (a replay), or it is
+            /// unknown or expired.
+            async fn not_rotated<T>(&self, token_hash: &str) -> StoreResult<Consumed<T>> {
                 Ok(match self.refresh(token_hash).await? {
-                    Some(rec) => Consumed::Replayed(rec.grant_id),
-                    None => Consumed::NotFound,
+                    Some(rec) if rec.used_at.is_some() => Consumed::Replayed(rec.grant_id),
+                    _ => Consumed::NotFound,
                 })
             }
 

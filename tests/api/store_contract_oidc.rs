@@ -197,18 +197,18 @@ async fn refresh_tokens_rotate_once_with_their_successor() {
     for t in tasks {
         let (i, outcome) = t.await.unwrap();
         match outcome {
-            Consumed::Fresh(r) => {
-                assert_eq!(r.grant_id, g.id);
-                winners.push(i);
-            }
+            Consumed::Fresh(()) => winners.push(i),
             Consumed::Replayed(id) => assert_eq!(id, g.id),
             Consumed::NotFound => panic!("a known token is never NotFound"),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one rotation");
     for i in 0..16 {
-        let stored = s.grants.refresh(&format!("rt-next-{i}")).await.unwrap().is_some();
-        assert_eq!(stored, winners.contains(&i), "only the winner's successor exists");
+        let stored = s.grants.refresh(&format!("rt-next-{i}")).await.unwrap();
+        assert_eq!(stored.is_some(), winners.contains(&i), "only the winner's successor exists");
+        if let Some(next) = stored {
+            assert_eq!((next.grant_id, next.created_at, next.used_at), (g.id, now, None));
+        }
     }
     assert_eq!(s.grants.refresh("rt-0").await.unwrap().unwrap().used_at, Some(now));
     // A retried rotation: the unused replacement is retired and another stored, atomically.

@@ -724,7 +724,6 @@ macro_rules! impl_oidc_stores {
         }
 
         impl SqlStore<$db> {
-            /// A refresh token that could not be rotated: a replay if it exists, else unknown.
             /// Why a rotation stored nothing: the token was used already (a replay), or it is
             /// unknown or expired.
             async fn not_rotated<T>(&self, token_hash: &str) -> StoreResult<Consumed<T>> {

@@ -228,6 +228,7 @@ async fn refresh_tokens_rotate_once_with_their_successor() {
     let next = f.refresh(&g, "rt-after-old");
     assert!(matches!(s.grants.rotate_refresh("rt-old", now.plus_secs(5), &next).await.unwrap(), Consumed::NotFound));
     assert!(s.grants.refresh("rt-after-old").await.unwrap().is_none());
+    assert!(s.grants.refresh("rt-old").await.unwrap().unwrap().used_at.is_none(), "an expired token is not spent");
     assert!(matches!(s.grants.rotate_refresh("unknown", now, &next).await.unwrap(), Consumed::NotFound));
 }
 

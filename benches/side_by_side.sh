@@ -22,6 +22,11 @@
 #   BENCH_PERF=ENDPOINT records Guichet's measured run of that endpoint (discovery, jwks, cc_es256,
 #                  refresh, ...) with `perf record -g` into DIR/perf-ENDPOINT.data (its figures
 #                  then include perf's own overhead)
+#   BENCH_PERFSTAT="jwks cc_es256" counts, for both servers during the measured run of each
+#                  listed wrk endpoint, the scheduler's and the kernel's events (`perf stat -p`:
+#                  context switches, wake-ups made, reschedule IPIs, futex and epoll_wait calls,
+#                  page faults, madvise) and prints them per request; raw counts in
+#                  DIR/perfstat-SERVER-ENDPOINT.txt (the window is the run's, to within perf's start)
 #
 # Measures, for both servers one after the other: discovery, JWKS, client_credentials RS256 /
 # ES256 / EdDSA (the peer has no EdDSA: its ES256 run stands in), introspection, userinfo, the
@@ -257,6 +262,30 @@ declare -A JWTS_CODE=([guichet]= [peer]=) JWTS_REFRESH=([guichet]= [peer]=)
 # wanted ENDPOINT: selected by BENCH_ENDPOINTS (all when unset)
 wanted() { [[ -z ${BENCH_ENDPOINTS:-} || " $BENCH_ENDPOINTS " == *" $1 "* ]]; }
 
+# The events BENCH_PERFSTAT counts (tracepoints: needs root or perf_event_paranoid <= -1).
+PERFSTAT_EVENTS=context-switches,sched:sched_wakeup,irq_vectors:reschedule_entry,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,exceptions:page_fault_user,syscalls:sys_enter_madvise
+
+# perfstat_line SERVER ENDPOINT STAT_FILE WRK_JSON: BENCH_PERFSTAT's counts per request
+perfstat_line() {
+    "$PY" - "$@" <<'PYEOF' || echo "  perfstat $1 $2: perf stat gave no counts (see $3)"
+import json, sys
+server, ep, stat_file, wrk_json = sys.argv[1:5]
+names = {"context-switches": "context switches", "sched:sched_wakeup": "wake-ups made",
+         "irq_vectors:reschedule_entry": "reschedule IPIs", "syscalls:sys_enter_futex": "futex",
+         "syscalls:sys_enter_epoll_wait": "epoll_wait", "exceptions:page_fault_user": "page faults",
+         "syscalls:sys_enter_madvise": "madvise"}
+requests = json.load(open(wrk_json))["requests"]
+parts = []
+for line in open(stat_file):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[2] in names and f[0].isdigit():
+        parts.append(f"{int(f[0]) / max(requests, 1):.3f} {names[f[2]]}")
+if not parts:
+    sys.exit(1)
+print(f"  perfstat {server:7s} {ep:17s} per request: " + ", ".join(parts))
+PYEOF
+}
+
 # run_wrk SERVER ENDPOINT URL LUA THREADS [VAR=VALUE...]: warm-up, measured run, result line
 run_wrk() {
     local server=$1 ep=$2 url=$3 lua=$4 threads=$5
@@ -283,6 +312,12 @@ run_wrk() {
         perf record -q -F 999 -g -p "$SERVER_PID" -o "$OUT/perf-$ep.data" -- sleep "$DURATION" 2>/dev/null &
         perf_pid=$!
     fi
+    local stat_file= stat_pid=
+    if [[ " ${BENCH_PERFSTAT:-} " == *" $ep "* ]]; then
+        stat_file="$OUT/perfstat-$server-$ep.txt"
+        perf stat -x, -e "$PERFSTAT_EVENTS" -p "$SERVER_PID" -o "$stat_file" -- sleep "$DURATION" 2>/dev/null &
+        stat_pid=$!
+    fi
     m0=$(machine_ticks)
     c0=$(cpu_ticks "$SERVER_PID")
     env "${envs[@]}" BENCH_OUT="$base.json" \
@@ -290,6 +325,8 @@ run_wrk() {
     c1=$(cpu_ticks "$SERVER_PID")
     m1=$(machine_ticks)
     if [[ -n $perf_pid ]]; then wait "$perf_pid" || true; fi
+    if [[ -n $stat_pid ]]; then wait "$stat_pid" || true; fi
+    if [[ -n $stat_file ]]; then perfstat_line "$server" "$ep" "$stat_file" "$base.json"; fi
     local -a probe=()
     if python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["status"] else 1)' "$base.json" &&
         [[ $lua == static.lua ]]; then

@@ -50,7 +50,7 @@ impl OidcProvider {
             return Ok(out);
         }
         let now = self.clock.now();
-        let Some((rec, grant)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? else {
+        let Some((rec, grant, _)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? else {
             return Ok(inactive);
         };
         if rec.used_at.is_some()

@@ -20,7 +20,7 @@ impl OidcProvider {
             }
             return Ok(());
         }
-        if let Some((_, grant)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? {
+        if let Some((_, grant, _)) = self.stores.grants.refresh_grant(&tokens::digest(token)).await? {
             if grant.client_id == client.client_id {
                 self.stores.grants.revoke_grant(grant.id, now).await?;
             }

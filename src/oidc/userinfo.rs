@@ -8,7 +8,7 @@ use super::jwt::{self, Claims};
 use super::types::Scope;
 use super::OidcProvider;
 use crate::crypto::tokens;
-use crate::domain::{Grant, GrantId};
+use crate::domain::{Grant, GrantId, User};
 
 #[derive(Debug, Clone)]
 pub struct ValidAccessToken {
@@ -22,6 +22,16 @@ pub struct ValidAccessToken {
 
 impl OidcProvider {
     pub async fn validate_access_token(&self, token: &str) -> Result<ValidAccessToken, OAuthError> {
+        Ok(self.check_access_token(token, false).await?.0)
+    }
+
+    /// `validate_access_token`, and with `with_user` the grant's user read in the same statement
+    /// as the grant (None when the token has no grant, the grant no user, or the user is gone).
+    async fn check_access_token(
+        &self,
+        token: &str,
+        with_user: bool,
+    ) -> Result<(ValidAccessToken, Option<User>), OAuthError> {
         let bad = |why: &str| OAuthError::invalid_token(why.to_owned());
         let claims = jwt::verify_ours(&self.keys, token, Some("at+jwt"))
             .map_err(|e| bad(&format!("access token rejected: {e}")))?;
@@ -39,28 +49,35 @@ impl OidcProvider {
         // Redis must never bring a revoked token back. A user's token: its revocation and its
         // grant in one query.
         let jti_hash = tokens::digest(&jti);
-        let grant = match s("gid") {
+        let (grant, user) = match s("gid") {
             None => {
                 if self.stores.grants.access_token_revoked(&jti_hash).await? {
                     return Err(bad("access token revoked"));
                 }
-                None
+                (None, None)
             }
             Some(g) => {
                 let id: GrantId = g.parse().map_err(|_| bad("access token malformed"))?;
-                let (revoked, grant) = self.stores.grants.access_token_grant(&jti_hash, id).await?;
-                let grant = grant.filter(|g| !revoked && g.is_active(now));
-                Some(grant.ok_or_else(|| bad("access token revoked"))?)
+                let (revoked, found) = if with_user {
+                    self.stores.grants.access_token_grant_user(&jti_hash, id).await?
+                } else {
+                    let (revoked, grant) = self.stores.grants.access_token_grant(&jti_hash, id).await?;
+                    (revoked, grant.map(|g| (g, None)))
+                };
+                let (grant, user) =
+                    found.filter(|(g, _)| !revoked && g.is_active(now)).ok_or_else(|| bad("access token revoked"))?;
+                (Some(grant), user)
             }
         };
-        Ok(ValidAccessToken {
+        let at = ValidAccessToken {
             sub: s("sub").ok_or_else(|| bad("access token has no sub"))?,
             client_id: s("client_id").ok_or_else(|| bad("access token has no client_id"))?,
             scope: Scope::parse(&s("scope").unwrap_or_default()).unwrap_or_default(),
             exp,
             grant,
             claims,
-        })
+        };
+        Ok((at, user))
     }
 
     /// Revokes one access token until it would have expired anyway.
@@ -71,12 +88,12 @@ impl OidcProvider {
     }
 
     pub async fn userinfo(&self, token: &str) -> Result<Claims, OAuthError> {
-        let at = self.validate_access_token(token).await?;
+        let (at, user) = self.check_access_token(token, true).await?;
         if !at.scope.contains("openid") {
             return Err(OAuthError::insufficient_scope("the access token was not granted the openid scope"));
         }
         let grant = at.grant.as_ref().ok_or_else(|| OAuthError::invalid_token("not a user's access token"))?;
-        let user = self.active_user(grant.user_id, OAuthError::invalid_token).await?;
+        let user = Self::active_user_of(grant, user, OAuthError::invalid_token)?;
         if user.id.to_string() != at.sub {
             return Err(OAuthError::invalid_token("access token malformed"));
         }

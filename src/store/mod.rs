@@ -204,14 +204,22 @@ pub trait GrantStore: Send + Sync {
         successor: &NewRefresh,
     ) -> StoreResult<Consumed<()>>;
     async fn refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
-    /// A refresh token and its grant, in one round trip (None when either is missing).
-    async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant)>>;
+    /// A refresh token, its grant and the grant's user, in one round trip (None when the token
+    /// or its grant is missing; the user is None when the grant has none or it is gone).
+    async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant, Option<User>)>>;
     /// Records an access token's revocation (by the digest of its `jti`) until it expires.
     async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()>;
     async fn access_token_revoked(&self, jti_hash: &str) -> StoreResult<bool>;
     /// What an access token needs checked, in one round trip: whether its `jti` was revoked,
     /// and its grant (None when the grant does not exist).
     async fn access_token_grant(&self, jti_hash: &str, grant: GrantId) -> StoreResult<(bool, Option<Grant>)>;
+    /// `access_token_grant` with the grant's user (None when the grant has none or it is gone),
+    /// in the same round trip: what userinfo needs.
+    async fn access_token_grant_user(
+        &self,
+        jti_hash: &str,
+        grant: GrantId,
+    ) -> StoreResult<(bool, Option<(Grant, Option<User>)>)>;
     /// Deletes expired codes, long-dead grants and expired revocations; returns how many rows went.
     async fn purge_grants(&self, now: UnixTime) -> StoreResult<u64>;
 }

@@ -249,38 +249,89 @@ macro_rules! user_cols {
     };
 }
 
+/// The names `user_from_row` reads, in `user_cols!()` order.
+pub(super) const USER_COLUMNS: [&str; 16] = [
+    "id",
+    "email",
+    "name",
+    "status",
+    "is_admin",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "locale",
+    "time_zone",
+    "terms_version",
+    "terms_accepted_at",
+    "newsletter_consent_at",
+    "created_at",
+    "updated_at",
+];
+
+/// The same names with the `u_` prefix of `joined_user_cols!()` (src/store/sql_oidc.rs): a user
+/// read in the same statement as a table whose columns share names (`created_at`...).
+pub(super) const JOINED_USER_COLUMNS: [&str; 16] = [
+    "u_id",
+    "u_email",
+    "u_name",
+    "u_status",
+    "u_is_admin",
+    "u_email_verified",
+    "u_phone_number",
+    "u_phone_number_verified",
+    "u_address",
+    "u_locale",
+    "u_time_zone",
+    "u_terms_version",
+    "u_terms_accepted_at",
+    "u_newsletter_consent_at",
+    "u_created_at",
+    "u_updated_at",
+];
+
 macro_rules! impl_sql_store {
     ($db:ty) => {
         impl SqlStore<$db> {
             pub(super) fn user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
-                let id: Uuid = row.try_get("id").map_err(db_err)?;
-                let email: String = row.try_get("email").map_err(db_err)?;
-                let status: String = row.try_get("status").map_err(db_err)?;
+                Self::user_from_columns(row, &USER_COLUMNS)
+            }
+
+            /// The user of a `LEFT JOIN (SELECT joined_user_cols!() FROM users) u`: None when
+            /// no user row matched.
+            pub(super) fn joined_user_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<Option<User>> {
+                match row.try_get::<Option<Uuid>, _>(JOINED_USER_COLUMNS[0]).map_err(db_err)? {
+                    None => Ok(None),
+                    Some(_) => Self::user_from_columns(row, &JOINED_USER_COLUMNS).map(Some),
+                }
+            }
+
+            fn user_from_columns(row: &<$db as sqlx::Database>::Row, c: &[&str; 16]) -> StoreResult<User> {
+                let id: Uuid = row.try_get(c[0]).map_err(db_err)?;
+                let email: String = row.try_get(c[1]).map_err(db_err)?;
+                let status: String = row.try_get(c[3]).map_err(db_err)?;
                 Ok(User {
                     id: UserId::from_uuid(id),
                     email: Email::parse(&email).map_err(|e| decode_err("email", e))?,
-                    name: row.try_get("name").map_err(db_err)?,
+                    name: row.try_get(c[2]).map_err(db_err)?,
                     status: UserStatus::from_str(&status).map_err(|e| decode_err("status", e))?,
-                    is_admin: row.try_get("is_admin").map_err(db_err)?,
-                    email_verified: row.try_get("email_verified").map_err(db_err)?,
-                    phone_number: row.try_get("phone_number").map_err(db_err)?,
-                    phone_number_verified: row.try_get("phone_number_verified").map_err(db_err)?,
+                    is_admin: row.try_get(c[4]).map_err(db_err)?,
+                    email_verified: row.try_get(c[5]).map_err(db_err)?,
+                    phone_number: row.try_get(c[6]).map_err(db_err)?,
+                    phone_number_verified: row.try_get(c[7]).map_err(db_err)?,
                     address: row
-                        .try_get::<Option<String>, _>("address")
+                        .try_get::<Option<String>, _>(c[8])
                         .map_err(db_err)?
                         .map(|a| serde_json::from_str(&a))
                         .transpose()
                         .map_err(|e| decode_err("address", e))?,
-                    locale: row.try_get("locale").map_err(db_err)?,
-                    time_zone: row.try_get("time_zone").map_err(db_err)?,
-                    terms_version: row.try_get("terms_version").map_err(db_err)?,
-                    terms_accepted_at: row.try_get::<Option<i64>, _>("terms_accepted_at").map_err(db_err)?.map(UnixTime),
-                    newsletter_consent_at: row
-                        .try_get::<Option<i64>, _>("newsletter_consent_at")
-                        .map_err(db_err)?
-                        .map(UnixTime),
-                    created_at: UnixTime(row.try_get("created_at").map_err(db_err)?),
-                    updated_at: UnixTime(row.try_get("updated_at").map_err(db_err)?),
+                    locale: row.try_get(c[9]).map_err(db_err)?,
+                    time_zone: row.try_get(c[10]).map_err(db_err)?,
+                    terms_version: row.try_get(c[11]).map_err(db_err)?,
+                    terms_accepted_at: row.try_get::<Option<i64>, _>(c[12]).map_err(db_err)?.map(UnixTime),
+                    newsletter_consent_at: row.try_get::<Option<i64>, _>(c[13]).map_err(db_err)?.map(UnixTime),
+                    created_at: UnixTime(row.try_get(c[14]).map_err(db_err)?),
+                    updated_at: UnixTime(row.try_get(c[15]).map_err(db_err)?),
                 })
             }
 

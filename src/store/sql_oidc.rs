@@ -11,7 +11,7 @@ use super::sql::{db_err, decode_err, is_unique_violation, SqlStore};
 use super::{AuthSessionStore, ClientStore, ConsentStore, Consumed, GrantStore, StoreError, StoreResult};
 use crate::domain::{
     AuthCode, AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, OrgId, RefreshRecord,
-    SigningAlg, UnixTime, UserId,
+    SigningAlg, UnixTime, User, UserId,
 };
 
 fn json_list<T: FromStr<Err = String>>(what: &str, raw: &str) -> StoreResult<Vec<T>> {
@@ -34,6 +34,20 @@ macro_rules! client_cols {
 macro_rules! grant_cols {
     () => {
         "grant_id, client_id, user_id, sid, scope, offline, auth_time, acr, amr, claims, created_at, expires_at, revoked_at, org_id, idp"
+    };
+}
+
+/// `user_cols!()` as `JOINED_USER_COLUMNS` names them, for
+/// `LEFT JOIN (SELECT joined_user_cols!() FROM users) u ON u.u_id = grants.user_id`: the grant's
+/// user read in the grant's statement (one hand-off to the database instead of two), its columns
+/// apart from the grant's (`created_at`...). Selected as `u.*`.
+macro_rules! joined_user_cols {
+    () => {
+        "id AS u_id, email AS u_email, name AS u_name, status AS u_status, is_admin AS u_is_admin, \
+         email_verified AS u_email_verified, phone_number AS u_phone_number, \
+         phone_number_verified AS u_phone_number_verified, address AS u_address, locale AS u_locale, \
+         time_zone AS u_time_zone, terms_version AS u_terms_version, terms_accepted_at AS u_terms_accepted_at, \
+         newsletter_consent_at AS u_newsletter_consent_at, created_at AS u_created_at, updated_at AS u_updated_at"
     };
 }
 
@@ -325,6 +339,31 @@ macro_rules! impl_oidc_stores {
                 }
             }
 
+            async fn access_token_grant_user(
+                &self,
+                jti_hash: &str,
+                id: GrantId,
+            ) -> StoreResult<(bool, Option<(Grant, Option<User>)>)> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", grant_cols!(),
+                    ", EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti_hash = $2) AS jti_revoked, u.* \
+                     FROM grants LEFT JOIN (SELECT ", joined_user_cols!(), " FROM users) u ON u.u_id = grants.user_id \
+                     WHERE grant_id = $1"
+                ))
+                .bind(id.as_uuid())
+                .bind(jti_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                match row {
+                    Some(r) => Ok((
+                        r.try_get::<bool, _>("jti_revoked").map_err(db_err)?,
+                        Some((Self::grant_from_row(&r)?, Self::joined_user_from_row(&r)?)),
+                    )),
+                    None => Ok((false, None)),
+                }
+            }
+
             async fn revoke_grant(&self, id: GrantId, now: UnixTime) -> StoreResult<()> {
                 let _w = self.writing().await;
                 sqlx::query("UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
@@ -545,12 +584,16 @@ macro_rules! impl_oidc_stores {
                 row.as_ref().map(Self::refresh_from_row).transpose()
             }
 
-            async fn refresh_grant(&self, token_hash: &str) -> StoreResult<Option<(RefreshRecord, Grant)>> {
+            async fn refresh_grant(
+                &self,
+                token_hash: &str,
+            ) -> StoreResult<Option<(RefreshRecord, Grant, Option<User>)>> {
                 let row = sqlx::query(concat!(
-                    "SELECT ", grant_cols!(), ", rt_scope, rt_created_at, rt_expires_at, rt_used_at FROM grants \
+                    "SELECT ", grant_cols!(), ", rt_scope, rt_created_at, rt_expires_at, rt_used_at, u.* FROM grants \
                      JOIN (SELECT grant_id AS rt_grant_id, scope AS rt_scope, created_at AS rt_created_at, \
                      expires_at AS rt_expires_at, used_at AS rt_used_at FROM refresh_tokens WHERE token_hash = $1) rt \
-                     ON grants.grant_id = rt.rt_grant_id"
+                     ON grants.grant_id = rt.rt_grant_id \
+                     LEFT JOIN (SELECT ", joined_user_cols!(), " FROM users) u ON u.u_id = grants.user_id"
                 ))
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
@@ -565,7 +608,7 @@ macro_rules! impl_oidc_stores {
                     expires_at: UnixTime(r.try_get("rt_expires_at").map_err(db_err)?),
                     used_at: r.try_get::<Option<i64>, _>("rt_used_at").map_err(db_err)?.map(UnixTime),
                 };
-                Ok(Some((rec, grant)))
+                Ok(Some((rec, grant, Self::joined_user_from_row(&r)?)))
             }
 
             async fn revoke_access_token(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<()> {
@@ -793,3 +836,20 @@ macro_rules! impl_oidc_stores {
 
 impl_oidc_stores!(Sqlite);
 impl_oidc_stores!(Postgres);
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sql::{JOINED_USER_COLUMNS, USER_COLUMNS};
+
+    /// The three spellings of the user columns cannot drift apart: `user_cols!()` (what user
+    /// queries select), `joined_user_cols!()` (the same renamed for a join) and the names the
+    /// decoder reads.
+    #[test]
+    fn user_column_lists_agree() {
+        assert_eq!(user_cols!(), USER_COLUMNS.join(", "));
+        let joined: Vec<String> =
+            USER_COLUMNS.iter().zip(JOINED_USER_COLUMNS).map(|(c, j)| format!("{c} AS {j}")).collect();
+        assert_eq!(joined_user_cols!(), joined.join(", "));
+        assert!(JOINED_USER_COLUMNS.iter().zip(USER_COLUMNS).all(|(j, c)| *j == format!("u_{c}")));
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use guichet::domain::{AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, User};
+use guichet::domain::{AuthSessionRecord, Client, ClientId, Grant, GrantId, NewAuthCode, NewRefresh, User, UserStatus};
 use guichet::store::{Consumed, StoreError, Stores};
 
 use crate::helpers::TestApp;
@@ -15,6 +15,11 @@ struct Fixture {
     app: TestApp,
     client: Client,
     user: User,
+}
+
+/// A user as JSON: `User` has no `PartialEq`, and its JSON shows every field.
+fn json(user: &Option<User>) -> serde_json::Value {
+    serde_json::to_value(user).unwrap()
 }
 
 async fn fixture() -> Fixture {
@@ -182,11 +187,24 @@ async fn refresh_tokens_rotate_once_with_their_successor() {
     s.grants.create_grant(&g).await.unwrap();
     s.grants.insert_refresh(&f.refresh(&g, "rt-0")).await.unwrap();
     assert!(s.grants.refresh("rt-0").await.unwrap().unwrap().used_at.is_none());
-    // The token and its grant in one read: the same records as the two reads apart.
-    let (rec, grant) = s.grants.refresh_grant("rt-0").await.unwrap().unwrap();
+    // The token, its grant and the grant's user in one read: the same records as the reads apart.
+    let (rec, grant, user) = s.grants.refresh_grant("rt-0").await.unwrap().unwrap();
     assert_eq!(Some(rec), s.grants.refresh("rt-0").await.unwrap());
     assert_eq!(Some(grant), s.grants.grant(g.id).await.unwrap());
+    assert_eq!(json(&user), json(&s.users.user_by_id(f.user.id).await.unwrap()));
+    assert_eq!(user.map(|u| u.id), Some(f.user.id));
     assert!(s.grants.refresh_grant("nope").await.unwrap().is_none());
+    // A suspended user is read as such (the token endpoint refuses them); a grant without a
+    // user reads none.
+    s.users.set_status(f.user.id, UserStatus::Suspended).await.unwrap();
+    let (_, _, user) = s.grants.refresh_grant("rt-0").await.unwrap().unwrap();
+    assert_eq!(user.map(|u| u.status), Some(UserStatus::Suspended));
+    s.users.set_status(f.user.id, UserStatus::Active).await.unwrap();
+    let lone = Grant { user_id: None, ..f.grant("sid-lone", false) };
+    s.grants.create_grant(&lone).await.unwrap();
+    s.grants.insert_refresh(&f.refresh(&lone, "rt-lone")).await.unwrap();
+    let (_, grant, user) = s.grants.refresh_grant("rt-lone").await.unwrap().unwrap();
+    assert_eq!((grant.id, user.is_none()), (lone.id, true));
     let mut tasks = Vec::new();
     for i in 0..16 {
         let grants = s.grants.clone();
@@ -251,6 +269,15 @@ async fn access_token_revocations_are_durable_until_expiry() {
     let (revoked, grant) = s.grants.access_token_grant("jti-other", g.id).await.unwrap();
     assert!(!revoked && grant.is_some());
     assert!(s.grants.access_token_grant("jti-1", GrantId::new_random()).await.unwrap().1.is_none());
+    // With the grant's user, in the same query (userinfo).
+    let (revoked, found) = s.grants.access_token_grant_user("jti-1", g.id).await.unwrap();
+    let (grant, user) = found.unwrap();
+    assert!(revoked);
+    assert_eq!(Some(grant), s.grants.grant(g.id).await.unwrap());
+    assert_eq!(json(&user), json(&s.users.user_by_id(f.user.id).await.unwrap()));
+    let (revoked, found) = s.grants.access_token_grant_user("jti-other", g.id).await.unwrap();
+    assert!(!revoked && found.is_some_and(|(_, u)| u.is_some()));
+    assert!(s.grants.access_token_grant_user("jti-1", GrantId::new_random()).await.unwrap().1.is_none());
     s.grants.purge_grants(now.plus_secs(120)).await.unwrap();
     assert!(!s.grants.access_token_revoked("jti-1").await.unwrap(), "gone once the token expired");
     assert!(s.grants.access_token_revoked("jti-2").await.unwrap());

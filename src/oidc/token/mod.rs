@@ -77,6 +77,18 @@ impl OidcProvider {
             .ok_or_else(|| err("the user can no longer sign in".into()))
     }
 
+    /// `active_user` for a user read together with its grant (`refresh_grant`,
+    /// `access_token_grant_user`): the same answers, without a statement of its own.
+    pub(crate) fn active_user_of(
+        grant: &Grant,
+        user: Option<User>,
+        err: fn(String) -> OAuthError,
+    ) -> Result<User, OAuthError> {
+        let id = grant.user_id.ok_or_else(|| err("this authorization has no user".into()))?;
+        user.filter(|u| u.id == id && u.status == UserStatus::Active)
+            .ok_or_else(|| err("the user can no longer sign in".into()))
+    }
+
     /// A grant for an organization needs the user to be a member still (removing a member
     /// revokes their grants too; this covers a removal racing with the request).
     pub(super) async fn check_membership(&self, grant: &Grant, user: &User) -> Result<(), OAuthError> {

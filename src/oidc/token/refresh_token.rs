@@ -29,7 +29,7 @@ impl OidcProvider {
         let now = self.clock.now();
         let hash = tokens::digest(presented);
         // Check ownership before consuming, so another client cannot burn the token.
-        let Some((peek, grant)) = self.stores.grants.refresh_grant(&hash).await? else {
+        let Some((peek, grant, user)) = self.stores.grants.refresh_grant(&hash).await? else {
             return Err(OAuthError::invalid_grant("refresh token invalid or expired"));
         };
         if grant.client_id != client.client_id {
@@ -65,7 +65,7 @@ impl OidcProvider {
         if !grant.is_active(now) {
             return Err(OAuthError::invalid_grant("the authorization was revoked or has expired"));
         }
-        let user = self.active_user(grant.user_id, OAuthError::invalid_grant).await?;
+        let user = Self::active_user_of(&grant, user, OAuthError::invalid_grant)?;
         self.check_membership(&grant, &user).await?;
         let (res, successor) = self
             .user_token_response(UserTokens {
